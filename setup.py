@@ -1,0 +1,41 @@
+"""lmjax: train a language model the whole way, from web pages to an RL-tuned assistant, in JAX.
+
+Install for use: `pip install -e .`; for tests: `pip install -e '.[test]'`.
+Version ranges are the ones tested on Python 3.11 (see README, "Tested versions").
+"""
+from setuptools import find_packages, setup
+
+CORE_REQUIRES = [
+    "jax>=0.10.2,<0.11",
+    "flax>=0.12.8,<0.13",
+    "optax>=0.2.8,<0.3",
+    "orbax-checkpoint>=0.12.8,<0.13",
+    "grain>=0.2.18,<0.3",
+    "array_record>=0.8.1,<0.9",
+    "sentencepiece>=0.2.1,<0.3",
+    "ml-collections>=1.1.0,<2",
+    "numpy>=2.0,<3",
+    "tqdm>=4.66,<5",
+    "tensorboardX>=2.6.2,<3",
+]
+
+# The web-cleaning stage (lmjax/data/web).
+WEB_REQUIRES = [
+    "zstandard>=0.22,<1",
+]
+
+setup(
+    name="lmjax",
+    version="0.1.0",
+    description="A JAX/Flax language-model training chain: web data, tokenizer, pretraining, SFT, RM, RL.",
+    python_requires=">=3.11",
+    packages=find_packages(include=["lmjax", "lmjax.*", "configs"]),
+    package_data={"lmjax": ["assets/**/*"]},
+    install_requires=CORE_REQUIRES + WEB_REQUIRES,
+    extras_require={
+        "test": ["pytest>=8,<10"],
+        "ray": ["ray>=2.40,<3"],
+        "bench": ["torch==2.13.0"],
+    },
+    entry_points={"console_scripts": ["lmjax=lmjax.cli:main"]},
+)
