@@ -1,0 +1,117 @@
+"""The config schema: every field lmjax reads, with its default and what it means.
+
+Every other config starts from `get_config()` here and overrides fields; `model_shape(depth)` is the one
+size dial the size presets use. Not meant to be run by itself (its model is the tiny CPU one).
+"""
+import ml_collections
+
+
+def model_shape(depth: int, *, aspect_ratio: int = 128, head_dim: int = 128, kv_group: int = 4,
+                mlp_ratio: float = 3.5, multiple_of: int = 256) -> dict:
+  """Llama-3-shaped sizes from the depth: width = depth·aspect_ratio, heads of head_dim, GQA groups of kv_group.
+
+  With the defaults, depth=32 gives exactly Llama-3-8B's body (4096 wide, 32 heads, 8 KV heads, MLP 14336).
+  """
+  embed_dim = depth * aspect_ratio
+  num_heads = max(1, embed_dim // head_dim)
+  mlp_dim = multiple_of * -(-int(mlp_ratio * embed_dim) // multiple_of)
+  return dict(num_layers=depth, embed_dim=embed_dim, num_heads=num_heads,
+              num_kv_heads=max(1, num_heads // kv_group), mlp_dim=mlp_dim)
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """The full schema with the tiny CPU model's values."""
+  c = ml_collections.ConfigDict()
+
+  c.model = model = ml_collections.ConfigDict()
+  model.vocab_size = 8192  # token ids in [0, vocab_size); must equal the tokenizer's size
+  model.num_layers = 4  # transformer blocks
+  model.embed_dim = 256  # residual-stream width d; head size is embed_dim // num_heads
+  model.num_heads = 4  # query heads; must divide embed_dim
+  model.num_kv_heads = 2  # key/value heads (grouped-query attention); must divide num_heads
+  model.mlp_dim = 768  # hidden width of the SwiGLU MLP
+  model.rope_theta = 10_000.0  # RoPE base frequency (Llama 3 uses 500,000 for long contexts)
+  model.norm_eps = 1e-5  # RMSNorm epsilon
+  model.tie_embeddings = False  # reuse the input embedding as the output projection
+  model.init_std = 0.02  # std of the normal initializer of every matrix
+  model.dtype = "float32"  # compute dtype of matmuls and activations: float32 | bfloat16 | float16
+  model.param_dtype = "float32"  # dtype of the master weights and optimizer state
+
+  c.mesh = mesh = ml_collections.ConfigDict()
+  mesh.data = 1  # pure data-parallel replicas (the only axis that should cross slow links between slices)
+  mesh.fsdp = -1  # parameter-sharded data parallelism (ZeRO-3); -1 means "all remaining devices"
+  mesh.tensor = 1  # tensor (Megatron) parallelism over heads and MLP hidden units
+
+  # Logical axis -> mesh axis (a mesh axis name, a tuple of them, or None for replicated). Changing the
+  # parallelism strategy is editing this table; model code only names the logical axes on the left.
+  c.rules = rules = ml_collections.ConfigDict()
+  rules.batch = ("data", "fsdp")  # the batch of sequences: split over every data-parallel axis
+  rules.length = None  # the sequence axis (sequence parallelism would map it)
+  rules.vocab = "tensor"  # vocabulary rows of the embedding and output projection
+  rules.embed = "fsdp"  # the d_model axis of every weight: FSDP shards it
+  rules.heads = "tensor"  # query heads
+  rules.kv_heads = "tensor"  # key/value heads
+  rules.head_dim = None  # the per-head feature axis
+  rules.mlp = "tensor"  # SwiGLU hidden units
+  rules.norm = None  # RMSNorm scales (small; replicated)
+  rules.act_embed = None  # the d_model axis of activations
+  rules.act_heads = "tensor"  # the heads axis of attention activations
+  rules.act_mlp = "tensor"  # the hidden axis of MLP activations
+  rules.act_vocab = "tensor"  # the vocabulary axis of the logits
+
+  c.data = data = ml_collections.ConfigDict()
+  data.documents = ""  # glob of .txt/.jsonl(.gz) documents that `lmjax tokenizer` and `lmjax tokenize` read
+  data.text_field = "text"  # JSON key holding the document text
+  data.tokenizer = ""  # tokenizer.model path; "" means WORKDIR/tokenizer.model
+  data.tokens_dir = ""  # token shards ({train,val}/*.array_record); "" means WORKDIR/tokens
+  data.val_fraction = 0.02  # share of documents that go to the validation split (chosen by a hash of the id)
+  data.num_shards = 4  # ArrayRecord shards per split
+  data.workers = 2  # processes used to tokenize; 0 means one per CPU
+  data.prefetch = 2  # batches the input pipeline prepares ahead of the step (background thread)
+
+  c.tokenizer = tok = ml_collections.ConfigDict()
+  tok.model_type = "bpe"  # sentencepiece model type
+  tok.character_coverage = 0.9995  # share of characters covered by pieces; the rest fall back to bytes
+  tok.input_sentence_size = 2_000_000  # lines sampled for training (0 = all)
+  tok.max_sentence_length = 16_384  # bytes; longer lines are skipped by sentencepiece
+  tok.num_threads = 2  # sentencepiece trainer threads
+
+  c.optim = optim = ml_collections.ConfigDict()
+  optim.lr = 3e-3  # peak learning rate
+  optim.b1 = 0.9  # AdamW beta1
+  optim.b2 = 0.95  # AdamW beta2
+  optim.eps = 1e-8  # AdamW epsilon
+  optim.weight_decay = 0.1  # decoupled weight decay, applied to matrices only (not norms)
+  optim.clip_norm = 1.0  # global gradient-norm clipping threshold (0 disables)
+
+  c.schedule = schedule = ml_collections.ConfigDict()
+  schedule.warmup_steps = 20  # linear warm-up from 0 to optim.lr
+  schedule.decay = "cosine"  # after warm-up: cosine | linear | constant
+  schedule.min_lr_ratio = 0.1  # final learning rate as a fraction of optim.lr
+
+  c.train = train = ml_collections.ConfigDict()
+  train.steps = 200  # total optimizer steps
+  train.seed = 0  # seeds parameter init, data shuffling and the per-step RNG
+  train.batch_size = 16  # global batch, in sequences
+  train.seq_len = 256  # tokens per sequence (packed documents)
+  train.grad_accum_steps = 1  # micro-batches per step; batch_size must divide into them
+  train.loss = "next_token"  # entry of lmjax.losses.LOSSES
+
+  c.checkpoint = ckpt = ml_collections.ConfigDict()
+  ckpt.every_steps = 50  # save params, optimizer, step and data position this often (and at the end)
+  ckpt.keep = 2  # most recent checkpoints kept
+
+  c.log = log = ml_collections.ConfigDict()
+  log.every_steps = 1  # write a metrics.jsonl line (and TensorBoard scalars) this often
+  log.tensorboard = True  # also write TensorBoard event files under WORKDIR/tensorboard
+
+  c.eval = ev = ml_collections.ConfigDict()
+  ev.every_steps = 50  # validation loss and bits per byte this often (and at the end); 0 disables
+  ev.batches = 4  # validation batches per evaluation (same ones each time)
+
+  c.sample = sample = ml_collections.ConfigDict()
+  sample.max_new_tokens = 64  # tokens generated by `lmjax sample`
+  sample.temperature = 0.8  # 0 means greedy
+  sample.top_k = 40  # sample among the k most likely tokens (0 = all)
+  sample.seed = 0  # sampling RNG seed
+  return c

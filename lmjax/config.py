@@ -1,0 +1,149 @@
+"""Config loading: import a config file, apply `--config.a.b=value` overrides, check it before compiling.
+
+Configs are ml-collections `ConfigDict`s returned by `get_config()` in a file under `configs/`. They are
+locked after loading, so a mistyped field is an error that names it instead of a silently new field.
+"""
+import ast
+import difflib
+import importlib.util
+import math
+import pathlib
+import sys
+from collections.abc import Sequence
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+  """A config that cannot run, with a message saying which field to change."""
+
+
+def load_config(path: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+  """Returns `get_config()` of the file at `path`, locked, with `overrides` ('a.b=value') applied."""
+  config = _import_config_module(path).get_config()
+  config.lock()
+  for override in overrides:
+    name, sep, value = override.partition("=")
+    if not sep:
+      raise ConfigError(f"override {override!r} is not of the form FIELD=VALUE")
+    set_field(config, name.removeprefix("config."), value)
+  return config
+
+
+def _import_config_module(path: str):
+  """Imports a config file by path; its folder's parent goes on sys.path so `from configs import base` works."""
+  file = pathlib.Path(path).resolve()
+  if not file.is_file():
+    raise ConfigError(f"config file {path!r} does not exist")
+  root = str(file.parent.parent)
+  if root not in sys.path:
+    sys.path.insert(0, root)
+  spec = importlib.util.spec_from_file_location(f"{file.parent.name}.{file.stem}", file)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ConfigError(f"config file {path!r} defines no get_config()")
+  return module
+
+
+def set_field(config: ml_collections.ConfigDict, dotted_name: str, text: str) -> None:
+  """Sets `config.<dotted_name>` from command-line text, keeping the field's type; unknown names are errors."""
+  *parents, leaf = dotted_name.split(".")
+  node = config
+  for depth, part in enumerate(parents):
+    node = _child(node, part, ".".join(parents[:depth]))
+  if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+    _raise_unknown(node, leaf, ".".join(parents))
+  node[leaf] = _parse_like(text, node[leaf], dotted_name)
+
+
+def _child(node, part: str, prefix: str):
+  if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+    _raise_unknown(node, part, prefix)
+  return node[part]
+
+
+def _raise_unknown(node, name: str, prefix: str):
+  full = f"{prefix}.{name}" if prefix else name
+  known = list(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+  close = difflib.get_close_matches(name, known, n=3)
+  hint = f"; did you mean {', '.join(close)}?" if close else f"; known fields here: {', '.join(sorted(known))}"
+  raise ConfigError(f"unknown config field config.{full}{hint}")
+
+
+def _parse_like(text: str, current, name: str):
+  """Parses `text` as a Python literal (or a bare string) and converts it to the type of `current`."""
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    value = text
+  if isinstance(current, bool):
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+      return value.lower() == "true"
+    if not isinstance(value, bool):
+      raise ConfigError(f"config.{name} is a bool; got {text!r} (use true/false)")
+    return value
+  if isinstance(current, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+    return float(value)
+  if isinstance(current, tuple) and isinstance(value, (list, tuple)):
+    return tuple(value)
+  if isinstance(current, str) and not isinstance(value, str):
+    return text
+  if current is not None and not isinstance(value, type(current)):
+    raise ConfigError(
+        f"config.{name} is a {type(current).__name__}; got {text!r} ({type(value).__name__})")
+  return value
+
+
+def resolve_mesh_shape(mesh_config, device_count: int) -> tuple[int, int, int]:
+  """(data, fsdp, tensor) sizes with at most one -1 filled by the remaining devices."""
+  sizes = [mesh_config.data, mesh_config.fsdp, mesh_config.tensor]
+  if sizes.count(-1) > 1:
+    raise ConfigError(f"config.mesh has more than one -1 in (data, fsdp, tensor)={tuple(sizes)}; "
+                      "set all but one explicitly")
+  if any(s == 0 or s < -1 for s in sizes):
+    raise ConfigError(f"config.mesh sizes must be positive or -1; got (data, fsdp, tensor)={tuple(sizes)}")
+  known = math.prod(s for s in sizes if s != -1)
+  if -1 in sizes:
+    if device_count % known:
+      raise ConfigError(f"config.mesh (data, fsdp, tensor)={tuple(sizes)}: {known} does not divide the "
+                        f"{device_count} devices; change the explicit sizes")
+    sizes[sizes.index(-1)] = device_count // known
+  if math.prod(sizes) > device_count:
+    raise ConfigError(f"config.mesh (data, fsdp, tensor)={tuple(sizes)} needs {math.prod(sizes)} devices but "
+                      f"only {device_count} exist; shrink the mesh (or use -1 for one axis)")
+  if math.prod(sizes) < device_count:
+    raise ConfigError(f"config.mesh (data, fsdp, tensor)={tuple(sizes)} uses {math.prod(sizes)} of "
+                      f"{device_count} devices; use -1 on one axis to fill the rest")
+  return tuple(sizes)
+
+
+def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> tuple[int, int, int]:
+  """Raises ConfigError for anything that would fail at compile time; returns the resolved mesh shape."""
+  m, t = config.model, config.train
+  data, fsdp, tensor = resolve_mesh_shape(config.mesh, device_count)
+  checks = [
+      (m.num_heads % m.num_kv_heads == 0,
+       f"config.model.num_kv_heads={m.num_kv_heads} must divide num_heads={m.num_heads}"),
+      (m.embed_dim % m.num_heads == 0,
+       f"config.model.num_heads={m.num_heads} does not divide embed_dim={m.embed_dim}; change one of them"),
+      ((m.embed_dim // m.num_heads) % 2 == 0,
+       f"head size embed_dim/num_heads={m.embed_dim / m.num_heads} must be even for RoPE"),
+      (m.num_heads % tensor == 0 and m.num_kv_heads % tensor == 0,
+       f"config.mesh.tensor={tensor} must divide num_heads={m.num_heads} and num_kv_heads={m.num_kv_heads}"),
+      (m.mlp_dim % tensor == 0, f"config.mesh.tensor={tensor} must divide model.mlp_dim={m.mlp_dim}"),
+      (m.vocab_size % tensor == 0, f"config.mesh.tensor={tensor} must divide model.vocab_size={m.vocab_size}"),
+      (m.embed_dim % fsdp == 0, f"config.mesh.fsdp={fsdp} must divide model.embed_dim={m.embed_dim}"),
+      (t.batch_size % t.grad_accum_steps == 0,
+       f"config.train.batch_size={t.batch_size} must be divisible by train.grad_accum_steps={t.grad_accum_steps}"),
+      ((t.batch_size // t.grad_accum_steps) % (data * fsdp) == 0,
+       f"micro-batch {t.batch_size // t.grad_accum_steps} (train.batch_size / train.grad_accum_steps) must be "
+       f"divisible by the data-parallel size data*fsdp={data * fsdp}; change train.batch_size or the mesh"),
+      (t.steps > 0, f"config.train.steps={t.steps} must be positive"),
+      (m.dtype in ("float32", "bfloat16", "float16"),
+       f"config.model.dtype={m.dtype!r} must be float32, bfloat16 or float16"),
+  ]
+  for ok, message in checks:
+    if not ok:
+      raise ConfigError(message)
+  return data, fsdp, tensor

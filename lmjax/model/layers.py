@@ -1,0 +1,88 @@
+"""The Llama building blocks: RMSNorm, rotary embeddings, grouped-query attention, SwiGLU.
+
+Shape letters: b batch, t query positions, s key positions, d embed, n query heads, k key/value heads,
+g query heads per KV head (n = k·g), h head size, f MLP hidden, v vocabulary.
+
+Every parameter carries `logical_axes` metadata (one name per dim) and every main activation passes
+through `shard(x, names)`; `lmjax.sharding` maps those names to mesh axes. Parameters are stored in
+`param_dtype` and cast to the compute `dtype` where they are used (mixed precision).
+"""
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], std: float, dtype) -> nnx.Param:
+  """A normal(0, std) parameter labelled with its logical axes."""
+  return nnx.Param(std * jax.random.normal(rngs.params(), shape, dtype), logical_axes=axes)
+
+
+class RMSNorm(nnx.Module):
+  """x / rms(x) · scale, computed in float32 whatever the compute dtype."""
+
+  def __init__(self, dim: int, *, eps: float, param_dtype):
+    self.scale = nnx.Param(jnp.ones((dim,), param_dtype), logical_axes=("norm",))
+    self.eps = eps
+
+  def __call__(self, x_btd: jax.Array) -> jax.Array:
+    x = x_btd.astype(jnp.float32)
+    x = x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + self.eps)
+    return (x * self.scale[...].astype(jnp.float32)).astype(x_btd.dtype)
+
+
+def rope(x_btnh: jax.Array, positions_bt: jax.Array, theta: float) -> jax.Array:
+  """Rotary position embedding, rotate-half convention (as in Llama/HF): pairs are (i, i + h/2)."""
+  half = x_btnh.shape[-1] // 2
+  freqs_h = theta ** (-jnp.arange(half, dtype=jnp.float32) / half)
+  angles_bth = positions_bt[..., None].astype(jnp.float32) * freqs_h
+  sin, cos = jnp.sin(angles_bth)[:, :, None, :], jnp.cos(angles_bth)[:, :, None, :]
+  x1, x2 = jnp.split(x_btnh.astype(jnp.float32), 2, axis=-1)
+  return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x_btnh.dtype)
+
+
+def attention_mask(segment_ids_bt: jax.Array) -> jax.Array:
+  """[b, t, s] True where query t may attend key s: causal and within the same packed document."""
+  t = segment_ids_bt.shape[1]
+  causal_ts = jnp.arange(t)[:, None] >= jnp.arange(t)[None, :]
+  same_doc_bts = segment_ids_bt[:, :, None] == segment_ids_bt[:, None, :]
+  return causal_ts[None] & same_doc_bts
+
+
+class Attention(nnx.Module):
+  """Grouped-query self-attention with RoPE; k key/value heads each serve g = n/k query heads."""
+
+  def __init__(self, cfg, shard, *, rngs: nnx.Rngs):
+    d, n, k = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads
+    h = d // n
+    pd, std = cfg.param_dtype, cfg.init_std
+    self.q = param(rngs, (d, n, h), ("embed", "heads", "head_dim"), std, pd)
+    self.k = param(rngs, (d, k, h), ("embed", "kv_heads", "head_dim"), std, pd)
+    self.v = param(rngs, (d, k, h), ("embed", "kv_heads", "head_dim"), std, pd)
+    self.o = param(rngs, (n, h, d), ("heads", "head_dim", "embed"), std, pd)
+    self.theta, self.dtype, self.shard = cfg.rope_theta, cfg.dtype, shard
+
+  def __call__(self, x_btd, positions_bt, mask_bts):
+    cast = lambda p: p[...].astype(self.dtype)
+    q_btnh = rope(jnp.einsum("btd,dnh->btnh", x_btd, cast(self.q)), positions_bt, self.theta)
+    k_bskh = rope(jnp.einsum("bsd,dkh->bskh", x_btd, cast(self.k)), positions_bt, self.theta)
+    v_bskh = jnp.einsum("bsd,dkh->bskh", x_btd, cast(self.v))
+    q_btnh = self.shard(q_btnh, ("batch", "length", "act_heads", "head_dim"))
+    out_btnh = jax.nn.dot_product_attention(q_btnh, k_bskh, v_bskh, mask=mask_bts[:, None])
+    return jnp.einsum("btnh,nhd->btd", out_btnh, cast(self.o))
+
+
+class SwiGLU(nnx.Module):
+  """down(silu(x·gate) ⊙ x·up), the Llama MLP."""
+
+  def __init__(self, cfg, shard, *, rngs: nnx.Rngs):
+    d, f, pd, std = cfg.embed_dim, cfg.mlp_dim, cfg.param_dtype, cfg.init_std
+    self.gate = param(rngs, (d, f), ("embed", "mlp"), std, pd)
+    self.up = param(rngs, (d, f), ("embed", "mlp"), std, pd)
+    self.down = param(rngs, (f, d), ("mlp", "embed"), std, pd)
+    self.dtype, self.shard = cfg.dtype, shard
+
+  def __call__(self, x_btd):
+    cast = lambda p: p[...].astype(self.dtype)
+    hidden_btf = jax.nn.silu(x_btd @ cast(self.gate)) * (x_btd @ cast(self.up))
+    hidden_btf = self.shard(hidden_btf, ("batch", "length", "act_mlp"))
+    return hidden_btf @ cast(self.down)

@@ -1,0 +1,85 @@
+"""The device mesh and the map from logical axis names to mesh axes: the only module naming mesh axes.
+
+Model code labels every parameter and main activation with logical names ('embed', 'heads', 'batch', ...);
+the config's `rules` table says which mesh axis, if any, each one is split over.
+"""
+import dataclasses
+import math
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+MESH_AXES = ("data", "fsdp", "tensor")
+
+
+def make_mesh(shape: tuple[int, int, int], devices=None) -> Mesh:
+  """A (data, fsdp, tensor) mesh with Auto axes (the model is written for propagation, not explicit types)."""
+  devices = jax.devices() if devices is None else devices
+  grid = np.asarray(devices[: math.prod(shape)]).reshape(shape)
+  return Mesh(grid, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES))
+
+
+def rules_from_config(rules_config) -> tuple[tuple[str, tuple[str, ...] | str | None], ...]:
+  """The config's rules table as a hashable tuple of (logical, mesh axes) pairs, mesh axes checked."""
+  rules = []
+  for logical, target in rules_config.items():
+    targets = target if isinstance(target, tuple) else (target,)
+    for axis in targets:
+      if axis is not None and axis not in MESH_AXES:
+        raise ValueError(f"config.rules.{logical}={target!r} names an unknown mesh axis {axis!r}; "
+                         f"use one of {MESH_AXES} or None")
+    rules.append((logical, target))
+  return tuple(rules)
+
+
+def logical_to_spec(names: tuple[str | None, ...], rules) -> PartitionSpec:
+  """PartitionSpec for an array whose dims have the given logical names; a mesh axis is used at most once."""
+  table = dict(rules)
+  used, spec = set(), []
+  for name in names:
+    if name is not None and name not in table:
+      raise KeyError(f"logical axis {name!r} has no entry in config.rules; add one (None to replicate)")
+    target = table.get(name)
+    axes = tuple(a for a in (target if isinstance(target, tuple) else (target,)) if a and a not in used)
+    used.update(axes)
+    spec.append(axes[0] if len(axes) == 1 else (axes or None))
+  return PartitionSpec(*spec)
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+  """Constrains an activation to the sharding its logical names map to; the identity without a mesh."""
+  mesh: Mesh | None = None
+  rules: tuple = ()
+
+  def __call__(self, x: jax.Array, names: tuple[str | None, ...]) -> jax.Array:
+    if self.mesh is None:
+      return x
+    return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, logical_to_spec(names, self.rules)))
+
+
+def param_shardings(logical_names_tree, mesh: Mesh, rules):
+  """NamedShardings for a tree whose leaves are tuples of logical names (one per dim)."""
+  return jax.tree.map(lambda names: NamedSharding(mesh, logical_to_spec(names, rules)), logical_names_tree,
+                      is_leaf=lambda x: isinstance(x, tuple))
+
+
+def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
+  """Sharding of every (batch, length) input array: batch over the data-parallel axes."""
+  return NamedSharding(mesh, logical_to_spec(("batch", "length"), rules))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def replicated_fraction(shapes_tree, shardings_tree) -> float:
+  """Share of parameter elements stored whole on every device (a guard against silent replication)."""
+  total = replicated_count = 0
+  for shape, sharding in zip(jax.tree.leaves(shapes_tree), jax.tree.leaves(shardings_tree)):
+    size = math.prod(shape.shape)
+    total += size
+    if sharding.is_fully_replicated:
+      replicated_count += size
+  return replicated_count / max(total, 1)

@@ -1,0 +1,1 @@
+"""Training: the state, the one step, checkpoints, metrics and the pretraining loop."""

@@ -1,0 +1,49 @@
+"""TrainState and its creation directly in its final sharding (never materialised whole on one device)."""
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from lmjax.sharding import logical_to_spec
+
+
+@struct.dataclass
+class TrainState:
+  """Everything a step changes: the step counter, parameters (an nnx.State) and optimizer state."""
+  step: jax.Array
+  params: nnx.State
+  opt_state: optax.OptState
+
+
+def _is_variable(x) -> bool:
+  return isinstance(x, nnx.Variable)
+
+
+def state_shardings(abstract_state, mesh: Mesh, rules):
+  """Shardings for any tree of nnx Variables: each from its `logical_axes`; plain leaves replicated.
+
+  Optimizer moments are built with tree maps over the parameters, so they keep the parameters'
+  Variables and metadata, and are sharded exactly like them.
+  """
+  def leaf_sharding(x):
+    if _is_variable(x) and "logical_axes" in x.get_metadata():
+      return x.replace(NamedSharding(mesh, logical_to_spec(x.get_metadata()["logical_axes"], rules)))
+    return NamedSharding(mesh, PartitionSpec())
+  return jax.tree.map(leaf_sharding, abstract_state, is_leaf=_is_variable)
+
+
+def create_train_state(make_model: Callable[[], nnx.Module], optimizer: optax.GradientTransformation,
+                       mesh: Mesh, rules):
+  """(graphdef, state, shardings): the model initialised by a jitted init whose outputs are already sharded."""
+  graphdef, _ = nnx.split(nnx.eval_shape(make_model))
+
+  def init() -> TrainState:
+    _, params = nnx.split(make_model())
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
+
+  shardings = state_shardings(jax.eval_shape(init), mesh, rules)
+  state = jax.jit(init, out_shardings=shardings)()
+  return graphdef, state, shardings

@@ -1,0 +1,73 @@
+"""The one train step: pretraining, SFT, reward modelling and PPO differ only in the loss function.
+
+`make_train_step(model_def, loss_fn, optimizer, shardings)` returns `step(state, batch, rng) -> (state,
+metrics)`, jitted once with explicit shardings and the state donated.
+"""
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from lmjax.train.state import TrainState
+
+
+def _loss_and_grads(model_def, loss_fn, params, batch, rng):
+  """(loss_sum, weight, metric_sums), d loss_sum / d params."""
+  def summed_loss(p):
+    loss_sum, weight, metrics = loss_fn(nnx.merge(model_def, p), batch, rng)
+    return loss_sum, (weight, metrics)
+  (loss_sum, (weight, metrics)), grads = jax.value_and_grad(summed_loss, has_aux=True)(params)
+  return (loss_sum, weight, metrics), grads
+
+
+def _accumulate(model_def, loss_fn, params, batch, rng, num_micro: int, batch_sharding):
+  """Sums loss, weight, metrics and gradients over `num_micro` equal slices of the batch (a scan)."""
+  if num_micro == 1:
+    return _loss_and_grads(model_def, loss_fn, params, batch, rng)
+  # Row i of micro-batch j is row i·num_micro + j: every device keeps its own rows, no data moves.
+  micro_batches = jax.tree.map(lambda x: x.reshape(-1, num_micro, *x.shape[1:]).swapaxes(0, 1), batch)
+
+  def add_micro(carry, inputs):
+    micro, index = inputs
+    micro = jax.lax.with_sharding_constraint(micro, batch_sharding)
+    out = _loss_and_grads(model_def, loss_fn, params, micro, jax.random.fold_in(rng, index))
+    return jax.tree.map(jnp.add, carry, out), None
+
+  zero = jax.tree.map(jnp.zeros_like, jax.eval_shape(
+      lambda: _loss_and_grads(model_def, loss_fn, params, jax.tree.map(lambda x: x[0], micro_batches), rng)))
+  total, _ = jax.lax.scan(add_micro, zero, (micro_batches, jnp.arange(num_micro)))
+  return total
+
+
+def _global_norm(tree) -> jax.Array:
+  return optax.global_norm(jax.tree.leaves(tree))
+
+
+def make_train_step(model_def, loss_fn: Callable, optimizer: optax.GradientTransformation, shardings, *,
+                    batch_sharding, grad_accum_steps: int = 1, lr_schedule: optax.Schedule | None = None):
+  """A jitted `step(state, batch, rng) -> (state, metrics)`.
+
+  `loss_fn(model, batch, rng) -> (loss_sum, weight, metric_sums)`; gradients are of loss_sum / weight over
+  the whole (accumulated) batch. `shardings` is the TrainState's sharding tree; every batch array is
+  sharded by `batch_sharding`. Metrics: loss, grad_norm (before clipping), param_norm, lr, tokens (weight).
+  """
+  def step(state: TrainState, batch: dict, rng: jax.Array):
+    rng = jax.random.fold_in(rng, state.step)
+    (loss_sum, weight, metric_sums), grad_sums = _accumulate(
+        model_def, loss_fn, state.params, batch, rng, grad_accum_steps, batch_sharding)
+    safe_weight = jnp.maximum(weight, 1.0)
+    grads = jax.tree.map(lambda g: g / safe_weight, grad_sums)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {k: v / safe_weight for k, v in metric_sums.items()}
+    metrics.update(loss=loss_sum / safe_weight, tokens=weight, grad_norm=_global_norm(grads),
+                   param_norm=_global_norm(params))
+    if lr_schedule is not None:
+      metrics["lr"] = lr_schedule(state.step)
+    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
+  return jax.jit(step, in_shardings=(shardings, batch_sharding, replicated),
+                 out_shardings=(shardings, replicated), donate_argnums=0)
