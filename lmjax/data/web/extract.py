@@ -1,0 +1,33 @@
+"""Step 2, text extraction: HTML -> main-content plain text with resiliparse.
+
+Chosen over trafilatura (FineWeb's choice) after measuring both on 496 real python3.11-doc pages
+against their reST sources: resiliparse main-content 105 docs/s, word precision 0.960 / recall 0.877;
+trafilatura 6.6 docs/s, 0.935 / 0.880 (5.1 docs/s with FineWeb's favor_precision settings) — as good, 16x faster.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.html import HTMLTree
+
+from lmjax.data.web.document import Document, Drop
+
+
+def extract_text(doc: Document, *, main_content: bool, alt_texts: bool, links: bool) -> Document | Drop:
+  """Rewrite HTML documents to text; documents that are already text pass unchanged."""
+  if not doc.is_html:
+    return doc
+  tree = HTMLTree.parse(doc.text)
+  text = extract_plain_text(tree, main_content=main_content, alt_texts=alt_texts, links=links,
+                            preserve_formatting=True).strip()
+  if not text:
+    return Drop("no_text_extracted")
+  return dataclasses.replace(doc, text=text, is_html=False)
+
+
+def build(cfg) -> Callable[[Document], Document | Drop]:
+  def step(doc: Document) -> Document | Drop:
+    return extract_text(doc, main_content=cfg.main_content, alt_texts=cfg.alt_texts, links=cfg.links)
+  return step

@@ -1,0 +1,156 @@
+"""Stream documents out of raw input files: WARC(.gz), HTML, JSONL(.gz/.zst) and parquet.
+
+Readers never raise on bad input: a truncated file, a non-HTML WARC record, undecodable bytes or a
+line that is not JSON is counted in `InputProblems` (with one example message per kind) and skipped.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import gzip
+import io
+import json
+import pathlib
+from typing import Iterator
+
+import zstandard
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+from lmjax.data.web.document import Document
+
+WARC_SUFFIXES = (".warc", ".warc.gz")
+HTML_SUFFIXES = (".html", ".htm")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
+PARQUET_SUFFIXES = (".parquet",)
+
+
+@dataclasses.dataclass
+class InputProblems:
+  """Counts of unreadable input by kind, with the first message of each kind for the report."""
+
+  counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  examples: dict[str, str] = dataclasses.field(default_factory=dict)
+
+  def add(self, kind: str, message: str) -> None:
+    self.counts[kind] += 1
+    self.examples.setdefault(kind, message)
+
+
+def decode_html(data: bytes, source: str, problems: InputProblems) -> str:
+  """UTF-8 if valid, else the detected encoding; bytes that fit neither are replaced and counted."""
+  try:
+    return data.decode("utf-8")
+  except UnicodeDecodeError:
+    pass
+  encoding = detect_encoding(data)
+  try:
+    return data.decode(encoding)
+  except (UnicodeDecodeError, LookupError):
+    problems.add("undecodable_bytes", f"{source}: bytes not valid {encoding}; replaced with U+FFFD")
+    return bytes_to_str(data, encoding)
+
+
+def read_warc(path: str, problems: InputProblems) -> Iterator[Document]:
+  """HTML response records of a WARC(.gz) file; ids are WARC-Record-IDs."""
+  with open(path, "rb") as stream:
+    try:
+      for record in ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True):
+        record_id = record.record_id
+        source = f"{path}#{record_id}"
+        content_type = (record.http_headers.get("Content-Type") or "").lower()
+        body = record.reader.read()
+        if len(body) < record.content_length:
+          problems.add("truncated_record", f"{source}: {len(body)} of {record.content_length} bytes "
+                       "(file cut short? re-download or re-compress it)")
+          continue
+        if "html" not in content_type:
+          problems.add("not_html_record", f"{source}: Content-Type {content_type!r} is not HTML")
+          continue
+        url = (record.headers.get("WARC-Target-URI") or "").strip("<>")
+        yield Document(id=record_id, text=decode_html(body, source, problems), url=url, source=source,
+                       is_html=True)
+    except Exception as error:  # fastwarc raises on corrupt framing; keep what was read
+      problems.add("corrupt_warc", f"{path}: {type(error).__name__}: {error}")
+
+
+def read_html(path: str, problems: InputProblems) -> Iterator[Document]:
+  """A single HTML file as one document; its id is the path."""
+  data = pathlib.Path(path).read_bytes()
+  yield Document(id=path, text=decode_html(data, path, problems), url="", source=path, is_html=True)
+
+
+def _open_text_lines(path: str) -> io.BufferedReader:
+  if path.endswith(".gz"):
+    return gzip.open(path, "rb")
+  if path.endswith(".zst"):
+    return zstandard.open(path, "rb")
+  return open(path, "rb")
+
+
+def read_jsonl(path: str, problems: InputProblems) -> Iterator[Document]:
+  """One JSON object per line with `text` and optional `id`, `url`; ids default to "<path>:<line>"."""
+  line_number = 0
+  try:
+    with _open_text_lines(path) as lines:
+      for line_number, raw in enumerate(lines, start=1):
+        where = f"{path}:{line_number}"
+        if not raw.strip():
+          continue
+        try:
+          row = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as error:
+          problems.add("undecodable_bytes", f"{where}: not UTF-8 ({error}); line skipped")
+          continue
+        except json.JSONDecodeError as error:
+          problems.add("bad_json_line", f"{where}: not JSON ({error}); line skipped")
+          continue
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+          problems.add("missing_text", f"{where}: no string field 'text'; line skipped")
+          continue
+        yield Document(id=str(row.get("id", where)), text=row["text"], url=str(row.get("url", "")),
+                       source=where)
+  except (OSError, EOFError, zstandard.ZstdError) as error:
+    problems.add("truncated_file", f"{path}: {type(error).__name__}: {error} after line {line_number}")
+
+
+def read_parquet(path: str, problems: InputProblems, text_column: str = "text") -> Iterator[Document]:
+  """Rows of a parquet file with a text column (pyarrow needed); ids default to "<path>:<row>"."""
+  try:
+    import pyarrow.parquet as pq
+  except ImportError as error:
+    raise ImportError(f"reading {path} needs pyarrow: pip install pyarrow") from error
+  try:
+    table = pq.ParquetFile(path)
+    row_number = 0
+    for batch in table.iter_batches():
+      rows = batch.to_pylist()
+      for row in rows:
+        where = f"{path}:{row_number}"
+        row_number += 1
+        if not isinstance(row.get(text_column), str):
+          problems.add("missing_text", f"{where}: no string column {text_column!r}; row skipped")
+          continue
+        yield Document(id=str(row.get("id") or where), text=row[text_column], url=str(row.get("url") or ""),
+                       source=where)
+  except Exception as error:  # pyarrow raises ArrowInvalid/OSError on damaged files
+    problems.add("corrupt_parquet", f"{path}: {type(error).__name__}: {error}")
+
+
+def read_documents(path: str, problems: InputProblems, text_column: str = "text") -> Iterator[Document]:
+  """Dispatch on the file suffix; an unknown suffix is a clear error listing the supported ones."""
+  name = path.lower()
+  try:
+    if name.endswith(WARC_SUFFIXES):
+      yield from read_warc(path, problems)
+    elif name.endswith(HTML_SUFFIXES):
+      yield from read_html(path, problems)
+    elif name.endswith(JSONL_SUFFIXES):
+      yield from read_jsonl(path, problems)
+    elif name.endswith(PARQUET_SUFFIXES):
+      yield from read_parquet(path, problems, text_column)
+    else:
+      supported = WARC_SUFFIXES + HTML_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
+      problems.add("unknown_format", f"{path}: unknown suffix; supported: {', '.join(supported)}")
+  except OSError as error:
+    problems.add("unreadable_file", f"{path}: {type(error).__name__}: {error}")
