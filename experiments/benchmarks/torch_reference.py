@@ -2,7 +2,8 @@
 
 Plain-PyTorch (CPU, float32, eager) version of the lmjax Llama-style decoder, used only as a
 speed reference that `experiments/benchmarks/train_throughput.py` times in the same run as the
-JAX model. Same architecture and parameter count as lmjax; trains on random token ids with AdamW.
+JAX model. Same architecture and parameter count as lmjax; trains on random token ids with AdamW
+(weight decay on matrices only, as lmjax.optim does).
 Running this file times the reference config and prints the result as JSON.
 """
 
@@ -143,8 +144,10 @@ def time_torch_training(*, vocab_size, embed_dim, num_layers, num_heads, num_kv_
                     mlp_dim=mlp_dim, max_seq_len=seq_len, tie_embeddings=tie_embeddings,
                     rope_theta=rope_theta)
     param_count = sum(p.numel() for p in model.parameters())
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95),
-                                  weight_decay=0.1, fused=True)
+    matrices = [p for p in model.parameters() if p.ndim >= 2]
+    scales = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": matrices, "weight_decay": 0.1}, {"params": scales, "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.95), fused=True)
     forward = torch.compile(model) if torch_compile else model
     data = torch.randint(0, vocab_size, (warmup_steps + steps, batch_size, seq_len + 1),
                          generator=torch.Generator().manual_seed(seed))
