@@ -83,8 +83,8 @@ def read_html(path: str, problems: InputProblems) -> Iterator[Document]:
 def _open_text_lines(path: str) -> io.BufferedReader:
   if path.endswith(".gz"):
     return gzip.open(path, "rb")
-  if path.endswith(".zst"):
-    return zstandard.open(path, "rb")
+  if path.endswith(".zst"):  # the raw zstd reader does not iterate by line: buffer it
+    return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
   return open(path, "rb")
 
 
