@@ -6,7 +6,9 @@ locked after loading, so a mistyped field is an error that names it instead of a
 import ast
 import difflib
 import importlib.util
+import json
 import math
+import os
 import pathlib
 import sys
 from collections.abc import Sequence
@@ -14,7 +16,11 @@ from collections.abc import Sequence
 import ml_collections
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+  """A problem the user can fix from its message alone; the CLI prints it without a traceback."""
+
+
+class ConfigError(UserError, ValueError):
   """A config that cannot run, with a message saying which field to change."""
 
 
@@ -22,12 +28,35 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> ml_collections.Conf
   """Returns `get_config()` of the file at `path`, locked, with `overrides` ('a.b=value') applied."""
   config = _import_config_module(path).get_config()
   config.lock()
+  _apply_overrides(config, overrides)
+  return config
+
+
+def load_saved_config(workdir: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+  """The config a run saved as WORKDIR/config.json, locked, with `overrides` applied."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise ConfigError(f"{path} does not exist; pass --config, or train in {workdir} first")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(_lists_to_tuples(json.load(f)))
+  config.lock()
+  _apply_overrides(config, overrides)
+  return config
+
+
+def _lists_to_tuples(tree):
+  """JSON has no tuples; configs use them (e.g. sharding rules)."""
+  if isinstance(tree, dict):
+    return {k: _lists_to_tuples(v) for k, v in tree.items()}
+  return tuple(_lists_to_tuples(v) for v in tree) if isinstance(tree, list) else tree
+
+
+def _apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[str]) -> None:
   for override in overrides:
     name, sep, value = override.partition("=")
     if not sep:
       raise ConfigError(f"override {override!r} is not of the form FIELD=VALUE")
     set_field(config, name.removeprefix("config."), value)
-  return config
 
 
 def _import_config_module(path: str):

@@ -35,15 +35,21 @@ def state_shardings(abstract_state, mesh: Mesh, rules):
   return jax.tree.map(leaf_sharding, abstract_state, is_leaf=_is_variable)
 
 
-def create_train_state(make_model: Callable[[], nnx.Module], optimizer: optax.GradientTransformation,
-                       mesh: Mesh, rules):
-  """(graphdef, state, shardings): the model initialised by a jitted init whose outputs are already sharded."""
+def abstract_train_state(make_model: Callable[[], nnx.Module], optimizer: optax.GradientTransformation,
+                         mesh: Mesh, rules):
+  """(graphdef, init, abstract_state, shardings) without allocating anything: shapes and shardings only."""
   graphdef, _ = nnx.split(nnx.eval_shape(make_model))
 
   def init() -> TrainState:
     _, params = nnx.split(make_model())
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
 
-  shardings = state_shardings(jax.eval_shape(init), mesh, rules)
-  state = jax.jit(init, out_shardings=shardings)()
-  return graphdef, state, shardings
+  abstract_state = jax.eval_shape(init)
+  return graphdef, init, abstract_state, state_shardings(abstract_state, mesh, rules)
+
+
+def create_train_state(make_model: Callable[[], nnx.Module], optimizer: optax.GradientTransformation,
+                       mesh: Mesh, rules):
+  """(graphdef, state, shardings): the model initialised by a jitted init whose outputs are already sharded."""
+  graphdef, init, _, shardings = abstract_train_state(make_model, optimizer, mesh, rules)
+  return graphdef, jax.jit(init, out_shardings=shardings)(), shardings

@@ -1,4 +1,4 @@
-"""Run a stage's tasks in local worker processes with a progress bar (or inline with one worker)."""
+"""Run each stage's tasks on one pool of local worker processes (started once per run), with a progress bar."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -10,24 +10,37 @@ import tqdm
 from lmjax.data.web.tasks import Task, TasksFailed, pending, run_task
 
 
-def run_local(stage: str, tasks: list[Task], workers: int | None = None) -> None:
-  """Run the pending tasks on `workers` processes (default: all cores); raise TasksFailed at the end if any failed."""
-  todo = pending(tasks)
-  workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-  errors = []
-  with tqdm.tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=stage, unit="task", leave=True) as bar:
-    if workers == 1:
-      for task in todo:
-        errors.append(run_task(task))
-        bar.update()
-    else:
-        # spawn, not fork: the parent may have imported JAX, whose threads do not survive a fork
-      context = multiprocessing.get_context("spawn")
-      with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for error in pool.map(run_task, todo):
-          errors.append(error)
+class LocalExecutor:
+  """`with LocalExecutor(workers) as executor: executor.run(stage, tasks)`; one worker runs tasks inline."""
+
+  def __init__(self, workers: int | None = None):
+    self.workers = max(1, workers or os.cpu_count() or 1)
+    self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+  def __enter__(self) -> LocalExecutor:
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    if self._pool is not None:
+      self._pool.shutdown(cancel_futures=True)
+
+  def run(self, stage: str, tasks: list[Task]) -> None:
+    """Run the pending tasks; raise TasksFailed after the stage if any failed (the others keep their outputs)."""
+    todo = pending(tasks)
+    errors = []
+    with tqdm.tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=stage, unit="task") as bar:
+      if self.workers == 1 or len(todo) <= 1:
+        for task in todo:
+          errors.append(run_task(task))
           bar.update()
-  failures = [error for error in errors if error]
-  if failures:
-    raise TasksFailed(f"{len(failures)} of {len(tasks)} {stage} tasks failed (finished ones are kept; rerun the "
-                      "same command to retry only the failed ones). First failure:\n" + failures[0])
+      else:
+        if self._pool is None:
+          # spawn, not fork: the parent may have imported JAX, whose threads do not survive a fork
+          self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        for future in concurrent.futures.as_completed([self._pool.submit(run_task, task) for task in todo]):
+          errors.append(future.result())
+          bar.update()
+    failures = sorted(error for error in errors if error)
+    if failures:
+      raise TasksFailed(f"{len(failures)} of {len(tasks)} {stage} tasks failed (finished ones are kept; rerun the "
+                        "same command to retry only the failed ones). First failure:\n" + failures[0])

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lmjax.data.web import minhash, shards
-from lmjax.data.web.local_executor import run_local
+from lmjax.data.web.local_executor import LocalExecutor
 from lmjax.data.web.readers import InputProblems, read_documents
 from lmjax.data.web.stats import StepStats, merge_task_stats, summary_table
 from lmjax.data.web.steps import FILTER_STEPS, FINAL_STEPS, apply_steps, build_steps
@@ -53,9 +53,10 @@ def filter_task(input_paths: list[str], output: str, config) -> None:
 def final_task(filtered_path: str, removed_path: str | None, output: str, config) -> None:
   """Drop the near-duplicates listed for this shard, run FINAL_STEPS (PII), write the cleaned shard."""
   removed = set(np.load(removed_path).tolist()) if removed_path else set()
-  stats: dict[str, StepStats] = {}
-  dedup = stats["minhash"] = StepStats(max_examples=config.examples_per_reason) if removed_path else None
   steps = build_steps(FINAL_STEPS, config)
+  names = (["minhash"] if removed_path else []) + [name for name, _ in steps]
+  stats = {name: StepStats(max_examples=config.examples_per_reason) for name in names}
+  dedup = stats.get("minhash")
 
   def not_duplicated():
     for index, doc in enumerate(shards.read_documents(filtered_path)):
@@ -90,13 +91,15 @@ def _check_workdir(workdir: pathlib.Path, config, inputs: list[str]) -> None:
     shards.atomic_write_json(path, identity)
 
 
-def _run_stage(stage: str, tasks: list[Task], executor: str, ray_address: str | None, workers: int | None) -> None:
+def make_executor(executor: str, ray_address: str | None, workers: int | None):
+  """The executor named by --executor, as a context manager with `.run(stage, tasks)`."""
+  if executor not in EXECUTORS:
+    raise ValueError(f"--executor={executor!r} is not one of {EXECUTORS}")
   if executor == "ray":
-    from lmjax.data.web.ray_executor import run_ray
+    from lmjax.data.web.ray_executor import RayExecutor
 
-    run_ray(stage, tasks, ray_address, workers)
-  else:
-    run_local(stage, tasks, workers)
+    return RayExecutor(ray_address, workers)
+  return LocalExecutor(workers)
 
 
 def run(config, workdir, *, input_pattern: str, executor: str = "local", ray_address: str | None = None,

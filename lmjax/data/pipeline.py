@@ -1,0 +1,49 @@
+"""The pretraining input pipeline (grain): token shards → shuffled documents → packed rows → batches.
+
+Each row holds whole or split documents back to back; `segment_ids` (1, 2, ... per document, 0 for
+padding) keep attention and targets inside a document, and `positions` restart at 0 in each. The
+iterator's state (a small JSON-able dict) is saved with every checkpoint, so resuming continues with
+exactly the next batch.
+"""
+import grain
+import numpy as np
+from grain.experimental import ConcatThenSplitIterDataset, ThreadPrefetchIterDataset
+
+from lmjax.data.shards import decode_record, shard_paths
+
+
+def _next_token_pair(record: bytes) -> dict:
+  """A document's ids as (tokens, targets) shifted by one, so no target crosses a document boundary."""
+  ids = decode_record(record)
+  return {"tokens": ids[:-1], "targets": ids[1:]}
+
+
+def _to_batch(packed: dict) -> dict:
+  """grain's packed features → the train step's batch keys."""
+  segment_ids = packed["tokens_segment_ids"].astype(np.int32)
+  return {"tokens": packed["tokens"].astype(np.int32), "targets": packed["targets"].astype(np.int32),
+          "positions": packed["tokens_positions"].astype(np.int32), "segment_ids": segment_ids,
+          "loss_mask": (segment_ids > 0).astype(np.float32)}
+
+
+def make_pretrain_dataset(tokens_dir: str, split: str, *, seq_len: int, batch_size: int, seed: int,
+                          process_index: int = 0, process_count: int = 1, shuffle: bool = True,
+                          repeat: bool = True, prefetch: int = 2) -> grain.IterDataset:
+  """This process's share of batches [batch_size / process_count, seq_len] of packed documents.
+
+  Documents are shuffled globally (a fresh order each epoch, from `seed`), then split between processes
+  by index, so every host reads a disjoint share.
+  """
+  if batch_size % process_count:
+    raise ValueError(f"batch_size={batch_size} must divide among {process_count} processes")
+  source = grain.sources.ArrayRecordDataSource(shard_paths(tokens_dir, split))
+  docs = grain.MapDataset.source(source)
+  if shuffle:
+    docs = docs.shuffle(seed=seed)
+  if repeat:
+    docs = docs.repeat()
+  docs = docs[process_index::process_count].map(_next_token_pair)
+  packed = ConcatThenSplitIterDataset(docs.to_iter_dataset(),
+                                      length_struct={"tokens": seq_len, "targets": seq_len})
+  batches = packed.batch(batch_size // process_count, drop_remainder=True).map(_to_batch)
+  return ThreadPrefetchIterDataset(batches, prefetch_buffer_size=prefetch) if prefetch else batches

@@ -1,0 +1,125 @@
+"""The sentencepiece BPE tokenizer, with byte fallback and the chat protocol's special tokens reserved.
+
+Special tokens are sentencepiece control symbols: ordinary text never encodes to them (a web page that
+contains "<|user_start|>" stays plain text), code inserts them by id, and `decode` shows them.
+"""
+import dataclasses
+import functools
+import io
+import json
+import os
+import time
+
+import sentencepiece as spm
+
+from lmjax.data.documents import is_validation, read_documents
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<|bos|>", "<|eos|>"
+CHAT_TOKENS = (
+    "<|system_start|>", "<|system_end|>",
+    "<|user_start|>", "<|user_end|>",
+    "<|assistant_start|>", "<|assistant_end|>",
+    "<|tool_call_start|>", "<|tool_call_end|>",
+    "<|tool_output_start|>", "<|tool_output_end|>",
+)
+
+
+def train_tokenizer(lines, model_path: str, *, vocab_size: int, tokenizer_config) -> None:
+  """Trains BPE on an iterable of text lines and writes `model_path` (.model).
+
+  Identity normalization and no whitespace folding, so decode(encode(text)) == text exactly.
+  """
+  model = io.BytesIO()
+  spm.SentencePieceTrainer.train(
+      sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size,
+      model_type=tokenizer_config.model_type, byte_fallback=True,
+      normalization_rule_name="identity", remove_extra_whitespaces=False,
+      split_digits=True, allow_whitespace_only_pieces=True,
+      character_coverage=tokenizer_config.character_coverage,
+      input_sentence_size=tokenizer_config.input_sentence_size, shuffle_input_sentence=True,
+      max_sentence_length=tokenizer_config.max_sentence_length, num_threads=tokenizer_config.num_threads,
+      pad_id=0, pad_piece=PAD, unk_id=1, unk_piece=UNK, bos_id=2, bos_piece=BOS, eos_id=3, eos_piece=EOS,
+      control_symbols=list(CHAT_TOKENS), minloglevel=2)
+  with open(model_path, "wb") as f:
+    f.write(model.getvalue())
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokenizer:
+  """A loaded sentencepiece model with the special-token ids as attributes."""
+  path: str
+
+  @functools.cached_property
+  def sp(self) -> spm.SentencePieceProcessor:
+    return spm.SentencePieceProcessor(model_file=self.path)
+
+  @property
+  def vocab_size(self) -> int:
+    return self.sp.get_piece_size()
+
+  @property
+  def pad_id(self) -> int:
+    return self.sp.pad_id()
+
+  @property
+  def bos_id(self) -> int:
+    return self.sp.bos_id()
+
+  @property
+  def eos_id(self) -> int:
+    return self.sp.eos_id()
+
+  def special_id(self, token: str) -> int:
+    """Id of a special token such as '<|user_start|>'."""
+    token_id = self.sp.piece_to_id(token)
+    if token_id == self.sp.unk_id() or not self.sp.is_control(token_id):
+      raise KeyError(f"{token!r} is not a special token of {self.path}")
+    return token_id
+
+  def encode(self, text: str | list[str]) -> list[int] | list[list[int]]:
+    """Token ids of ordinary text (never special tokens); a list of texts encodes in sentencepiece's threads."""
+    return self.sp.encode(text, out_type=int)
+
+  def decode(self, ids) -> str:
+    """Text of ids; special tokens appear as their names, padding disappears."""
+    out, run = [], []
+    for i in map(int, ids):
+      if self.sp.is_control(i):
+        out.append(self.sp.decode(run))
+        run = []
+        if i != self.pad_id:
+          out.append(self.sp.id_to_piece(i))
+      else:
+        run.append(i)
+    out.append(self.sp.decode(run))
+    return "".join(out)
+
+  def pieces(self, ids) -> list[str]:
+    return [self.sp.id_to_piece(int(i)) for i in ids]
+
+
+def run(config, workdir: str) -> dict:
+  """`lmjax tokenizer`: trains on the training split of config.data.documents, writes WORKDIR/tokenizer.model.
+
+  Reports bytes per token on the held-out split (the documents `lmjax tokenize` sends to validation).
+  """
+  os.makedirs(workdir, exist_ok=True)
+  path = config.data.tokenizer or os.path.join(workdir, "tokenizer.model")
+  fraction = config.data.val_fraction
+  docs = lambda held_out: (d for d in read_documents(config.data.documents, config.data.text_field)
+                           if is_validation(d["id"], fraction) == held_out)
+  start = time.time()
+  lines = (line for d in docs(False) for line in d["text"].splitlines() if line.strip())
+  train_tokenizer(lines, path, vocab_size=config.model.vocab_size, tokenizer_config=config.tokenizer)
+  tok = Tokenizer(path)
+  held_out = [d["text"] for d in docs(True)]
+  num_tokens = sum(map(len, tok.encode(held_out)))
+  summary = {"path": path, "vocab_size": tok.vocab_size, "train_seconds": round(time.time() - start, 1),
+             "held_out_documents": len(held_out),
+             "held_out_bytes_per_token": sum(len(t.encode()) for t in held_out) / max(num_tokens, 1),
+             "special_tokens": [PAD, UNK, BOS, EOS, *CHAT_TOKENS]}
+  with open(os.path.join(workdir, "tokenizer_summary.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  print(f"tokenizer: {tok.vocab_size} tokens → {path}; held-out bytes/token "
+        f"{summary['held_out_bytes_per_token']:.2f} over {len(held_out)} documents")
+  return summary

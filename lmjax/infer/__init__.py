@@ -1,0 +1,1 @@
+"""Inference: sampling continuations from a trained model."""

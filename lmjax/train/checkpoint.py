@@ -1,0 +1,26 @@
+"""Orbax checkpoints of the TrainState plus the data iterator's position, restorable onto any mesh."""
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+def make_manager(directory: str, *, keep: int) -> ocp.CheckpointManager:
+  """A manager of WORKDIR/checkpoints/<step>/{state,data}, keeping the `keep` most recent."""
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+  return ocp.CheckpointManager(os.path.abspath(directory), options=options, item_names=("state", "data"))
+
+
+def save(manager: ocp.CheckpointManager, step: int, state, data_state: dict) -> None:
+  """Saves asynchronously; orbax writes under a temporary name, so a killed save never looks complete."""
+  manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                             data=ocp.args.JsonSave(data_state)))
+
+
+def restore(manager: ocp.CheckpointManager, step: int, abstract_state, shardings):
+  """(state, data_state) of `step`, each array placed directly into its sharding in `shardings`."""
+  target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                        abstract_state, shardings)
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
+                                                           data=ocp.args.JsonRestore()))
+  return restored.state, restored.data

@@ -1,0 +1,72 @@
+"""Metrics a person can plot (metrics.jsonl, TensorBoard) and the progress bar a person can watch."""
+import json
+import os
+import time
+
+from tqdm import tqdm
+
+
+class MetricsLog:
+  """Appends one JSON object per logged step to `path` and mirrors scalars to TensorBoard.
+
+  On resume, lines past the restored step are dropped first, so the file reads as one clean run.
+  """
+
+  def __init__(self, path: str, *, resume_step: int, tensorboard_dir: str | None):
+    _truncate_after(path, resume_step)
+    self.file = open(path, "a")
+    self.tensorboard = None
+    if tensorboard_dir:
+      from tensorboardX import SummaryWriter
+      self.tensorboard = SummaryWriter(tensorboard_dir)
+
+  def write(self, step: int, scalars: dict) -> None:
+    self.file.write(json.dumps({"step": step, **scalars}) + "\n")
+    self.file.flush()
+    if self.tensorboard:
+      for name, value in scalars.items():
+        self.tensorboard.add_scalar(name, value, step)
+
+  def close(self) -> None:
+    self.file.close()
+    if self.tensorboard:
+      self.tensorboard.close()
+
+
+def _truncate_after(path: str, step: int) -> None:
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+  with open(path + ".tmp", "w") as f:
+    f.writelines(kept)
+  os.replace(path + ".tmp", path)
+
+
+def read_metrics(path: str) -> list[dict]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class Progress:
+  """A tqdm bar over steps showing loss, tokens/s and MFU (tokens/s measured between updates)."""
+
+  def __init__(self, *, start: int, total: int, flops_per_token: float, peak_flops: float, enabled: bool):
+    self.bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not enabled,
+                    dynamic_ncols=True)
+    self.flops_per_token, self.peak_flops = flops_per_token, peak_flops
+    self.last_time, self.last_step = time.perf_counter(), start
+
+  def update(self, step: int, tokens_per_step: int, loss: float) -> dict:
+    """Advances the bar to `step`; returns the throughput figures for the metrics log."""
+    now = time.perf_counter()
+    elapsed = max(now - self.last_time, 1e-9)
+    tokens_per_s = (step - self.last_step) * tokens_per_step / elapsed
+    mfu = tokens_per_s * self.flops_per_token / self.peak_flops if self.peak_flops else 0.0
+    self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens_per_s:,.0f}", mfu=f"{mfu:.0%}", refresh=False)
+    self.bar.update(step - self.last_step)
+    self.last_time, self.last_step = now, step
+    return {"tokens_per_s": tokens_per_s, "mfu": mfu}
+
+  def close(self) -> None:
+    self.bar.close()

@@ -1,0 +1,141 @@
+"""`lmjax pretrain`: train the model on token shards with the next-token loss, resumably.
+
+    lmjax pretrain --config configs/quickstart.py --workdir runs/quickstart
+
+Writes WORKDIR/config.json, metrics.jsonl (+ tensorboard/), checkpoints/ and summary.json. Rerunning the
+same command on the same WORKDIR resumes from the last checkpoint, data position included.
+"""
+import json
+import math
+import os
+import time
+
+import jax
+import numpy as np
+
+from lmjax import losses
+from lmjax.config import UserError
+from lmjax.data.pipeline import make_pretrain_dataset
+from lmjax.train import checkpoint
+from lmjax.train.hardware import peak_flops_per_device
+from lmjax.train.metrics import MetricsLog, Progress
+from lmjax.train.setup import TrainSetup, build_train_setup, tokenizer_path, tokens_dir
+from lmjax.train.step import make_eval_step, make_train_step
+
+
+class NonFiniteLossError(UserError, RuntimeError):
+  """The loss became NaN or inf; the last good checkpoint is kept."""
+
+
+def global_batch(setup: TrainSetup, local_batch: dict) -> dict:
+  """Global arrays sharded over the data axes, assembled from this process's rows."""
+  return {k: jax.make_array_from_process_local_data(setup.batch_sharding, v) for k, v in local_batch.items()}
+
+
+def evaluate(eval_step, params, batches: list[dict]) -> float:
+  """Mean next-token loss (nats per target token) over fixed validation batches."""
+  total, weight = 0.0, 0.0
+  for batch in batches:
+    loss_sum, w = jax.device_get(eval_step(params, batch))
+    total, weight = total + float(loss_sum), weight + float(w)
+  return total / max(weight, 1.0)
+
+
+def bytes_per_target(tokens_root: str) -> float | None:
+  """Validation text bytes per predicted token (targets exclude each document's BOS), for bits per byte."""
+  path = os.path.join(tokens_root, "summary.json")
+  if not os.path.exists(path):
+    return None
+  val = json.load(open(path))["val"]
+  return val["bytes"] / max(val["tokens"] - val["documents"], 1)
+
+
+def run(config, workdir: str) -> dict:
+  """Trains `config.train.steps` steps (resuming if WORKDIR has a checkpoint); returns the summary."""
+  os.makedirs(workdir, exist_ok=True)
+  setup = build_train_setup(config, tokenizer_path(config, workdir))
+  is_main = jax.process_index() == 0
+  if is_main:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+  t = config.train
+  tokens_root = tokens_dir(config, workdir)
+  data = iter(make_pretrain_dataset(tokens_root, "train", seq_len=t.seq_len, batch_size=t.batch_size,
+                                    seed=t.seed, process_index=jax.process_index(),
+                                    process_count=jax.process_count(), prefetch=config.data.prefetch))
+  manager = checkpoint.make_manager(os.path.join(os.path.abspath(workdir), "checkpoints"),
+                                    keep=config.checkpoint.keep)
+  state = None
+  if manager.latest_step() is not None:
+    state, data_state = checkpoint.restore(manager, manager.latest_step(), setup.abstract_state, setup.shardings)
+    data.set_state(data_state["iterator"])
+  else:
+    state = setup.init()
+  start = int(state.step)
+
+  first = next(data)
+  losses.check_batch_keys(t.loss, first)
+  loss_fn = losses.LOSSES[t.loss].fn
+  train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
+                               batch_sharding=setup.batch_sharding, grad_accum_steps=t.grad_accum_steps,
+                               lr_schedule=setup.schedule)
+  eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings, batch_sharding=setup.batch_sharding)
+  val_batches = _validation_batches(config, setup, tokens_root)
+  bpt = bytes_per_target(tokens_root)
+
+  log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start,
+                   tensorboard_dir=os.path.join(workdir, "tensorboard") if config.log.tensorboard and is_main else None)
+  peak = peak_flops_per_device() * (1 if jax.devices()[0].platform == "cpu" else jax.device_count())
+  tokens_per_step = t.batch_size * t.seq_len
+  progress = Progress(start=start, total=t.steps, flops_per_token=setup.flops_per_token, peak_flops=peak,
+                      enabled=is_main)
+  rng = jax.random.key(t.seed)
+  started, last_good, summary = time.time(), start, {}
+  for step in range(start + 1, t.steps + 1):
+    batch = first if step == start + 1 else next(data)
+    state, metrics = train_step(state, global_batch(setup, batch), rng)
+    is_last = step == t.steps
+    if step % config.log.every_steps == 0 or step % config.checkpoint.every_steps == 0 or is_last:
+      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      if not math.isfinite(metrics["loss"]):
+        progress.close()
+        raise NonFiniteLossError(
+            f"loss is {metrics['loss']} at step {step}; stopped without saving. The last good checkpoint "
+            f"(step {last_good}) is in {workdir}/checkpoints; lower optim.lr or raise schedule.warmup_steps")
+      metrics |= progress.update(step, tokens_per_step, metrics["loss"])
+      metrics["tokens_seen"] = step * tokens_per_step
+      if val_batches and (is_last or (config.eval.every_steps and step % config.eval.every_steps == 0)):
+        metrics["val_loss"] = evaluate(eval_step, state.params, val_batches)
+        if bpt:
+          metrics["val_bpb"] = metrics["val_loss"] / math.log(2) / bpt
+      if is_main and (step % config.log.every_steps == 0 or "val_loss" in metrics):
+        log.write(step, metrics)
+      summary = metrics
+    if step % config.checkpoint.every_steps == 0 or is_last:
+      checkpoint.save(manager, step, state, {"iterator": data.get_state()})
+      last_good = step
+  manager.wait_until_finished()
+  progress.close()
+  log.close()
+  summary = {"steps": t.steps, "resumed_from": start, "wall_s": time.time() - started,
+             "params": setup.param_count, **summary}
+  if is_main:
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump(summary, f, indent=2)
+  return summary
+
+
+def _validation_batches(config, setup: TrainSetup, tokens_root: str) -> list[dict]:
+  """The first `eval.batches` validation batches, as global arrays (the same ones at every evaluation)."""
+  if not config.eval.batches:
+    return []
+  t = config.train
+  dataset = make_pretrain_dataset(tokens_root, "val", seq_len=t.seq_len, batch_size=t.batch_size, seed=0,
+                                  process_index=jax.process_index(), process_count=jax.process_count(),
+                                  shuffle=False, repeat=False, prefetch=0)
+  batches = []
+  for batch in dataset:
+    batches.append(global_batch(setup, batch))
+    if len(batches) == config.eval.batches:
+      break
+  return batches

@@ -1,0 +1,86 @@
+"""From a config to everything a loop needs: mesh, model definition, optimizer, state shardings.
+
+Shared by every stage that trains or restores a model, so they all build it the same way.
+"""
+import dataclasses
+import os
+from collections.abc import Callable
+
+import jax
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+
+from lmjax import optim, sharding
+from lmjax.config import ConfigError, check_train_config
+from lmjax.data.tokenizer import Tokenizer
+from lmjax.model import ModelConfig, Transformer, flops_per_token, param_count
+from lmjax.train.state import abstract_train_state
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSetup:
+  mesh: Mesh
+  model_config: ModelConfig
+  graphdef: nnx.GraphDef
+  init: Callable  # () -> TrainState, jitted, outputs already sharded
+  abstract_state: object
+  shardings: object
+  batch_sharding: NamedSharding
+  optimizer: optax.GradientTransformation
+  schedule: optax.Schedule
+  param_count: int
+  flops_per_token: float
+  replicated_fraction: float
+
+
+def tokenizer_path(config, workdir: str) -> str:
+  return config.data.tokenizer or os.path.join(workdir, "tokenizer.model")
+
+
+def tokens_dir(config, workdir: str) -> str:
+  return config.data.tokens_dir or os.path.join(workdir, "tokens")
+
+
+def check_tokenizer(config, path: str) -> None:
+  """The tokenizer must exist and have exactly model.vocab_size tokens."""
+  if not os.path.exists(path):
+    raise ConfigError(f"no tokenizer at {path}; run `lmjax tokenizer` first or set config.data.tokenizer")
+  size = Tokenizer(path).vocab_size
+  if size != config.model.vocab_size:
+    raise ConfigError(f"config.model.vocab_size={config.model.vocab_size} but the tokenizer {path} has "
+                      f"{size} tokens; set config.model.vocab_size={size}")
+
+
+def build_train_setup(config, tokenizer_file: str | None = None, devices=None) -> TrainSetup:
+  """Checks the config against the devices (and the tokenizer, if given) and builds the training pieces."""
+  devices = jax.devices() if devices is None else devices
+  mesh_shape = check_train_config(config, len(devices))
+  if tokenizer_file is not None:
+    check_tokenizer(config, tokenizer_file)
+  mesh = sharding.make_mesh(mesh_shape, devices)
+  rules = sharding.rules_from_config(config.rules)
+  model_config = ModelConfig.from_config(config.model)
+  shard = sharding.Shard(mesh, rules)
+  schedule = optim.lr_schedule(config.optim, config.schedule, config.train.steps)
+  optimizer = optim.make_optimizer(config.optim, schedule)
+  seed = config.train.seed
+  graphdef, init, abstract_state, shardings = abstract_train_state(
+      lambda: Transformer(model_config, shard, rngs=nnx.Rngs(params=seed)), optimizer, mesh, rules)
+  replicated = sharding.replicated_fraction(abstract_state.params, shardings.params)
+  _check_replication(config, mesh_shape, replicated)
+  return TrainSetup(
+      mesh=mesh, model_config=model_config, graphdef=graphdef,
+      init=jax.jit(init, out_shardings=shardings), abstract_state=abstract_state, shardings=shardings,
+      batch_sharding=sharding.batch_sharding(mesh, rules), optimizer=optimizer, schedule=schedule,
+      param_count=param_count(model_config),
+      flops_per_token=flops_per_token(model_config, config.train.seq_len), replicated_fraction=replicated)
+
+
+def _check_replication(config, mesh_shape, replicated: float) -> None:
+  """Fails fast when the mesh shards parameters but the rules leave too much of the model whole."""
+  _, fsdp, tensor = mesh_shape
+  if fsdp * tensor > 1 and replicated > config.mesh.max_replicated_fraction:
+    raise ConfigError(f"{replicated:.1%} of parameters are replicated on every device although the mesh "
+                      f"shards parameters (fsdp={fsdp}, tensor={tensor}); check config.rules, or raise "
+                      f"config.mesh.max_replicated_fraction={config.mesh.max_replicated_fraction}")
