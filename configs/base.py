@@ -41,6 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
   mesh.data = 1  # pure data-parallel replicas (the only axis that should cross slow links between slices)
   mesh.fsdp = -1  # parameter-sharded data parallelism (ZeRO-3); -1 means "all remaining devices"
   mesh.tensor = 1  # tensor (Megatron) parallelism over heads and MLP hidden units
+  mesh.max_replicated_fraction = 0.01  # guard: fail if more of the parameters than this stay unsharded
 
   # Logical axis -> mesh axis (a mesh axis name, a tuple of them, or None for replicated). Changing the
   # parallelism strategy is editing this table; model code only names the logical axes on the left.
