@@ -105,8 +105,6 @@ def make_executor(executor: str, ray_address: str | None, workers: int | None):
 def run(config, workdir, *, input_pattern: str, executor: str = "local", ray_address: str | None = None,
         workers: int | None = None) -> dict[str, Any]:
   """Clean every file matching `input_pattern` into `workdir`; returns the summary also saved as stats.json."""
-  if executor not in EXECUTORS:
-    raise ValueError(f"--executor={executor!r} is not one of {EXECUTORS}")
   started = time.perf_counter()
   inputs = sorted(path for path in glob.glob(os.path.expanduser(input_pattern), recursive=True)
                   if os.path.isfile(path))
@@ -118,45 +116,42 @@ def run(config, workdir, *, input_pattern: str, executor: str = "local", ray_add
   _check_workdir(workdir, config, inputs)
   num_tasks = min(config.tasks or len(inputs), len(inputs))
   filtered = [str(workdir / "filtered" / f"{i:05d}.filtered.zst") for i in range(num_tasks)]
-  _run_stage("filter", [Task(f"filter {i}/{num_tasks}", filtered[i], filter_task,
-                             dict(input_paths=inputs[i::num_tasks], output=filtered[i], config=config))
-                        for i in range(num_tasks)], executor, ray_address, workers)
-
-  removed: list[str | None] = [None] * num_tasks
-  if config.minhash.enabled:
-    removed = _run_minhash(workdir / "minhash", filtered, config.minhash, executor, ray_address, workers)
-
   suffix = shards.DOC_SUFFIXES.get(config.output_format, ".jsonl.zst")
   outputs = [str(workdir / "docs" / f"{i:05d}{suffix}") for i in range(num_tasks)]
-  _run_stage("final", [Task(f"final {i}/{num_tasks}", outputs[i], final_task,
-                            dict(filtered_path=filtered[i], removed_path=removed[i], output=outputs[i], config=config))
-                       for i in range(num_tasks)], executor, ray_address, workers)
+  removed: list[str | None] = [None] * num_tasks
+  with make_executor(executor, ray_address, workers) as tasks_executor:
+    tasks_executor.run("filter", [
+        Task(f"filter {i}/{num_tasks}", filtered[i], filter_task,
+             dict(input_paths=inputs[i::num_tasks], output=filtered[i], config=config)) for i in range(num_tasks)])
+    if config.minhash.enabled:
+      removed = _run_minhash(tasks_executor, workdir / "minhash", filtered, config.minhash)
+    tasks_executor.run("final", [
+        Task(f"final {i}/{num_tasks}", outputs[i], final_task,
+             dict(filtered_path=filtered[i], removed_path=removed[i], output=outputs[i], config=config))
+        for i in range(num_tasks)])
 
-  task_stats = [json.loads(_stats_path(path).read_text()) for path in filtered + outputs]
-  summary = merge_task_stats(task_stats)
+  summary = merge_task_stats([json.loads(_stats_path(path).read_text()) for path in filtered + outputs])
   order = [step.name for step in FILTER_STEPS] + ["minhash"] + [step.name for step in FINAL_STEPS]
   summary["steps"] = {name: summary["steps"][name] for name in order if name in summary["steps"]}
-  if "minhash" in summary["steps"]:  # the filter-side count is in the final tasks; the time in the dedup stages
+  if "minhash" in summary["steps"]:  # its drops are counted in the final tasks, its time in the dedup stages
     summary["steps"]["minhash"]["seconds"] = round(minhash.total_seconds(workdir / "minhash"), 4)
-  summary["seconds"] = round(time.perf_counter() - started, 3)
-  summary["tasks"] = num_tasks
-  summary["outputs"] = outputs
+  summary.update(seconds=round(time.perf_counter() - started, 3), tasks=num_tasks, outputs=outputs)
   shards.atomic_write_json(workdir / "stats.json", summary)
   print(summary_table(summary))
   return summary
 
 
-def _run_minhash(directory: pathlib.Path, filtered: list[str], cfg, executor: str, ray_address: str | None,
-                 workers: int | None) -> list[str]:
+def _run_minhash(tasks_executor, directory: pathlib.Path, filtered: list[str], cfg) -> list[str]:
+  """The three dedup stages; returns per shard the file listing the documents to remove."""
   signatures = [str(directory / "signatures" / f"{i:05d}.npy") for i in range(len(filtered))]
-  _run_stage("minhash signatures", [Task(f"signatures {i}", signatures[i], minhash.signatures_task,
-                                         dict(docs_path=filtered[i], output=signatures[i], cfg=cfg))
-                                    for i in range(len(filtered))], executor, ray_address, workers)
+  tasks_executor.run("minhash signatures", [
+      Task(f"signatures {i}", signatures[i], minhash.signatures_task,
+           dict(docs_path=filtered[i], output=signatures[i], cfg=cfg)) for i in range(len(filtered))])
   buckets = [str(directory / "buckets" / f"{b:02d}.npy") for b in range(cfg.num_buckets)]
-  _run_stage("minhash buckets", [Task(f"bucket {b}", buckets[b], minhash.buckets_task,
-                                      dict(bucket=b, signature_paths=signatures, output=buckets[b]))
-                                 for b in range(cfg.num_buckets)], executor, ray_address, workers)
-  _run_stage("minhash clusters", [Task("clusters", str(directory / "clusters"), minhash.clusters_task,
-                                       dict(edge_paths=buckets, num_shards=len(filtered), output_dir=str(directory)))],
-             executor, ray_address, workers)
+  tasks_executor.run("minhash buckets", [
+      Task(f"bucket {b}", buckets[b], minhash.buckets_task, dict(bucket=b, signature_paths=signatures, output=buckets[b]))
+      for b in range(cfg.num_buckets)])
+  tasks_executor.run("minhash clusters", [
+      Task("clusters", str(directory / "clusters"), minhash.clusters_task,
+           dict(edge_paths=buckets, num_shards=len(filtered), output_dir=str(directory)))])
   return [str(directory / f"removed_{i:05d}.npy") for i in range(len(filtered))]
