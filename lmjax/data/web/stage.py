@@ -130,8 +130,10 @@ def run(config, workdir, *, input_pattern: str, executor: str = "local", ray_add
              dict(filtered_path=filtered[i], removed_path=removed[i], output=outputs[i], config=config))
         for i in range(num_tasks)])
 
-  summary = merge_task_stats([json.loads(_stats_path(path).read_text()) for path in filtered + outputs])
-  order = [step.name for step in FILTER_STEPS] + ["minhash"] + [step.name for step in FINAL_STEPS]
+  summary = merge_task_stats([json.loads(_stats_path(path).read_text()) for path in filtered + outputs],
+                             config.examples_per_reason)
+  order = [step.name for step in FILTER_STEPS + FINAL_STEPS]
+  order.insert(len(FILTER_STEPS), "minhash")
   summary["steps"] = {name: summary["steps"][name] for name in order if name in summary["steps"]}
   if "minhash" in summary["steps"]:  # its drops are counted in the final tasks, its time in the dedup stages
     summary["steps"]["minhash"]["seconds"] = round(minhash.total_seconds(workdir / "minhash"), 4)

@@ -20,11 +20,8 @@ class StepStats:
   examples: dict[str, list[dict[str, str]]] = dataclasses.field(default_factory=dict)
   max_examples: int = 3
 
-  def drop(self, reason: str, doc: Document) -> None:
+  def drop(self, reason: str, doc: Document, note: str = "") -> None:
     self.dropped[reason] += 1
-    self.add_example(reason, doc)
-
-  def add_example(self, reason: str, doc: Document, note: str = "") -> None:
     examples = self.examples.setdefault(reason, [])
     if len(examples) < self.max_examples:
       example = {"id": doc.id, "url": doc.url, "text": doc.text[:EXAMPLE_CHARS]}
@@ -50,7 +47,7 @@ class StepStats:
       mine.extend(examples[:max(0, self.max_examples - len(mine))])
 
 
-def merge_task_stats(task_stats: list[dict[str, Any]]) -> dict[str, Any]:
+def merge_task_stats(task_stats: list[dict[str, Any]], max_examples: int = 3) -> dict[str, Any]:
   """Sum per-task stats ({"steps": {name: StepStats json}, "input_problems": ..., counters}) into one."""
   steps: dict[str, StepStats] = {}
   problems: collections.Counter = collections.Counter()
@@ -58,11 +55,11 @@ def merge_task_stats(task_stats: list[dict[str, Any]]) -> dict[str, Any]:
   totals: collections.Counter = collections.Counter()
   for stats in task_stats:
     for name, row in stats.get("steps", {}).items():
-      steps.setdefault(name, StepStats()).merge(StepStats.from_json(row))
+      steps.setdefault(name, StepStats(max_examples=max_examples)).merge(StepStats.from_json(row))
     problems.update(stats.get("input_problems", {}))
     for kind, message in stats.get("input_problem_examples", {}).items():
       problem_examples.setdefault(kind, [])
-      if len(problem_examples[kind]) < 3:
+      if len(problem_examples[kind]) < max_examples:
         problem_examples[kind].append(message)
     totals.update({key: value for key, value in stats.items() if isinstance(value, (int, float))})
   return {**dict(totals), "steps": {name: step.to_json() for name, step in steps.items()},

@@ -58,15 +58,15 @@ def apply_steps(docs: Iterable[Document], steps: list[tuple[str, StepFn]],
     for name, step in steps:
       step_stats = stats.setdefault(name, StepStats())
       start = time.perf_counter()
+      note = ""
       try:
         result = step(doc)
-      except Exception as error:  # a step bug on one odd document must not kill the job
-        result = Drop(f"error_{type(error).__name__}")
-        step_stats.add_example(result.reason, doc, f"{error}")
+      except Exception as error:  # a step bug on one odd document must not kill the job: count and show it
+        result, note = Drop(f"error_{type(error).__name__}"), f"{name} raised {type(error).__name__}: {error}"
       step_stats.seconds += time.perf_counter() - start
       step_stats.docs_in += 1
       if isinstance(result, Drop):
-        step_stats.drop(result.reason, doc)
+        step_stats.drop(result.reason, doc, note)
         break
       doc = result
     else:
