@@ -138,19 +138,25 @@ def read_parquet(path: str, problems: InputProblems, text_column: str = "text") 
 
 
 def read_documents(path: str, problems: InputProblems, text_column: str = "text") -> Iterator[Document]:
-  """Dispatch on the file suffix; an unknown suffix is a clear error listing the supported ones."""
+  """Dispatch on the file suffix; unknown suffixes and empty documents are counted, not read."""
   name = path.lower()
+  if name.endswith(WARC_SUFFIXES):
+    reader = read_warc(path, problems)
+  elif name.endswith(HTML_SUFFIXES):
+    reader = read_html(path, problems)
+  elif name.endswith(JSONL_SUFFIXES):
+    reader = read_jsonl(path, problems)
+  elif name.endswith(PARQUET_SUFFIXES):
+    reader = read_parquet(path, problems, text_column)
+  else:
+    supported = WARC_SUFFIXES + HTML_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
+    problems.add("unknown_format", f"{path}: unknown suffix; supported: {', '.join(supported)}")
+    return
   try:
-    if name.endswith(WARC_SUFFIXES):
-      yield from read_warc(path, problems)
-    elif name.endswith(HTML_SUFFIXES):
-      yield from read_html(path, problems)
-    elif name.endswith(JSONL_SUFFIXES):
-      yield from read_jsonl(path, problems)
-    elif name.endswith(PARQUET_SUFFIXES):
-      yield from read_parquet(path, problems, text_column)
-    else:
-      supported = WARC_SUFFIXES + HTML_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
-      problems.add("unknown_format", f"{path}: unknown suffix; supported: {', '.join(supported)}")
+    for doc in reader:
+      if doc.text.strip():
+        yield doc
+      else:
+        problems.add("empty_document", f"{doc.source}: empty document skipped")
   except OSError as error:
     problems.add("unreadable_file", f"{path}: {type(error).__name__}: {error}")

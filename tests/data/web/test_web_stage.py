@@ -60,7 +60,7 @@ def test_bad_input_is_counted_and_reported(mixed_inputs, clean_config, tmp_path)
   summary = stage.run(clean_config, tmp_path / "run", input_pattern=str(mixed_inputs / "*"), workers=1)
   problems = summary["input_problems"]
   assert problems["bad_json_line"] == 3 and problems["truncated_record"] == 1
-  assert summary["steps"]["extract"]["reasons"]["no_text_extracted"] >= 1  # the empty HTML file
+  assert problems["empty_document"] == 1  # the empty HTML file
   assert summary["input_problem_examples"]["bad_json_line"][0].endswith("line skipped")
   ids = {row["id"] for row in output_rows(tmp_path / "run")}
   # the JSONL copies of pages are exact duplicates of the WARC pages: one of each survives
