@@ -152,12 +152,12 @@ def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> 
   m, t = config.model, config.train
   data, fsdp, tensor = resolve_mesh_shape(config.mesh, device_count)
   checks = [
-      (m.num_heads % m.num_kv_heads == 0,
-       f"config.model.num_kv_heads={m.num_kv_heads} must divide num_heads={m.num_heads}"),
       (m.embed_dim % m.num_heads == 0,
        f"config.model.num_heads={m.num_heads} does not divide embed_dim={m.embed_dim}; change one of them"),
       ((m.embed_dim // m.num_heads) % 2 == 0,
        f"head size embed_dim/num_heads={m.embed_dim / m.num_heads} must be even for RoPE"),
+      (m.num_heads % m.num_kv_heads == 0,
+       f"config.model.num_kv_heads={m.num_kv_heads} must divide num_heads={m.num_heads}"),
       (m.num_heads % tensor == 0 and m.num_kv_heads % tensor == 0,
        f"config.mesh.tensor={tensor} must divide num_heads={m.num_heads} and num_kv_heads={m.num_kv_heads}"),
       (m.mlp_dim % tensor == 0, f"config.mesh.tensor={tensor} must divide model.mlp_dim={m.mlp_dim}"),

@@ -66,7 +66,9 @@ class Transformer(nnx.Module):
     self.cfg, self.shard = cfg, shard
 
   def __call__(self, tokens_bt, positions_bt, segment_ids_bt):
-    x_btd = self.embed[...].astype(self.cfg.dtype)[tokens_bt]
+    # Gather the table's embed axis first (as FSDP does for every weight) so the lookup is local.
+    table_vd = self.shard(self.embed[...].astype(self.cfg.dtype), ("vocab", None))
+    x_btd = table_vd[tokens_bt]
     x_btd = self.shard(x_btd, ("batch", "length", "act_embed"))
     mask_bts = attention_mask(segment_ids_bt)
     for block in self.blocks:

@@ -1,0 +1,19 @@
+"""A ~1.1B-parameter Llama-3-shaped model (depth 16 on the Llama-3 dial; Llama 3.2 1B's vocabulary).
+
+    lmjax pretrain --config configs/llama3_1b.py --workdir gs://BUCKET/runs/1b --config.data.tokens_dir=...
+
+Hardware: a TPU v5e-16 or one 8×H100 host, FSDP over all chips.
+"""
+from configs import base
+
+
+def get_config():
+  config = base.get_config()
+  config.model.update(base.model_shape(16))
+  config.model.update(vocab_size=128_256, tie_embeddings=True, rope_theta=500_000.0, dtype="bfloat16")
+  config.train.update(steps=50_000, batch_size=512, seq_len=2048)
+  config.optim.lr = 3e-4
+  config.schedule.warmup_steps = 2000
+  config.checkpoint.every_steps = 1000
+  config.eval.every_steps = 1000
+  return config

@@ -1,0 +1,20 @@
+"""Llama-3-8B's shape exactly (depth 32 on the Llama-3 dial: 4096 wide, 32 heads, 8 KV heads, MLP 14336).
+
+    lmjax pretrain --config configs/llama3_8b.py --workdir gs://BUCKET/runs/8b \
+        --config.data.tokens_dir=... --config.mesh.fsdp=-1 --config.mesh.tensor=4
+
+Hardware: a TPU v5p-256 pod slice (or 32 × 8×H100), FSDP × tensor parallelism.
+"""
+from configs import base
+
+
+def get_config():
+  config = base.get_config()
+  config.model.update(base.model_shape(32))
+  config.model.update(vocab_size=128_256, rope_theta=500_000.0, dtype="bfloat16")
+  config.train.update(steps=100_000, batch_size=1024, seq_len=8192)
+  config.optim.lr = 3e-4
+  config.schedule.warmup_steps = 2000
+  config.checkpoint.every_steps = 500
+  config.eval.every_steps = 1000
+  return config

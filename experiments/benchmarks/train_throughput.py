@@ -1,0 +1,113 @@
+"""python experiments/benchmarks/train_throughput.py [--steps 20] [--threads 2] [--no-torch]
+
+Training throughput of lmjax's train step on a fixed small config (d=256, 4 layers, seq 256, batch 8,
+vocab 8192), as tokens/s and model-FLOPs utilisation against the float32 matmul peak measured in the
+same run, next to the same architecture in plain PyTorch (eager, float32, SDPA) timed in the same run.
+float32 is compared with float32 (PyTorch bfloat16 is emulated and very slow on CPUs without it);
+JAX bfloat16 compute is reported separately. Needs `pip install -e '.[bench]'` for the PyTorch side.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from configs import base  # noqa: E402
+from lmjax import losses  # noqa: E402
+from lmjax.train.hardware import measure_matmul_flops  # noqa: E402
+from lmjax.train.setup import build_train_setup  # noqa: E402
+from lmjax.train.step import make_train_step  # noqa: E402
+
+SHAPE = dict(vocab_size=8192, embed_dim=256, num_layers=4, num_heads=4, num_kv_heads=2, mlp_dim=768)
+BATCH, SEQ = 8, 256
+
+
+def machine() -> str:
+  model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line), "?")
+  return f"{model}, {os.cpu_count()} cores, {platform.system()}, jax {jax.__version__}"
+
+
+def bench_config(dtype: str):
+  config = base.get_config()
+  config.model.update(SHAPE)
+  config.model.dtype = dtype
+  config.train.batch_size, config.train.seq_len, config.train.steps = BATCH, SEQ, 1000
+  return config
+
+
+def random_batch(rng: np.random.Generator, setup) -> dict:
+  ids = rng.integers(0, SHAPE["vocab_size"], (BATCH, SEQ + 1), dtype=np.int32)
+  batch = {"tokens": ids[:, :-1], "targets": ids[:, 1:], "positions": np.tile(np.arange(SEQ, dtype=np.int32), (BATCH, 1)),
+           "segment_ids": np.ones((BATCH, SEQ), np.int32), "loss_mask": np.ones((BATCH, SEQ), np.float32)}
+  return {k: jax.device_put(v, setup.batch_sharding) for k, v in batch.items()}
+
+
+def time_jax(dtype: str, steps: int, warmup: int = 3) -> dict:
+  """Median seconds per step of the real train step (next_token loss, AdamW, clipping)."""
+  config = bench_config(dtype)
+  setup = build_train_setup(config)
+  state = setup.init()
+  step = make_train_step(setup.graphdef, losses.next_token, setup.optimizer, setup.shardings,
+                         batch_sharding=setup.batch_sharding, lr_schedule=setup.schedule)
+  rng, key = np.random.default_rng(0), jax.random.key(0)
+  batches = [random_batch(rng, setup) for _ in range(warmup + steps)]
+  times = []
+  for i, batch in enumerate(batches):
+    start = time.perf_counter()
+    state, metrics = step(state, batch, key)
+    jax.block_until_ready(metrics)
+    if i >= warmup:
+      times.append(time.perf_counter() - start)
+  step_s = statistics.median(times)
+  return {"tokens_per_s": BATCH * SEQ / step_s, "step_s": step_s, "flops_per_token": setup.flops_per_token,
+          "param_count": setup.param_count, "final_loss": float(metrics["loss"])}
+
+
+def time_torch(steps: int, threads: int) -> dict | None:
+  try:
+    from experiments.benchmarks.torch_reference import time_torch_training
+  except ImportError as e:
+    print(f"PyTorch reference skipped ({e}); pip install -e '.[bench]'")
+    return None
+  shape = dict(SHAPE, head_dim=SHAPE["embed_dim"] // SHAPE["num_heads"])
+  return time_torch_training(**shape, batch_size=BATCH, seq_len=SEQ, steps=steps, warmup_steps=3, threads=threads)
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--steps", type=int, default=20)
+  parser.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch intra-op threads")
+  parser.add_argument("--no-torch", action="store_true")
+  args = parser.parse_args()
+  print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at start")
+  peak = measure_matmul_flops()
+  print(f"peak float32 matmul (JAX, 2048^3): {peak / 1e9:.1f} GFLOP/s")
+  results = {"machine": machine(), "peak_flops": peak}
+  for dtype in ("float32", "bfloat16"):
+    r = time_jax(dtype, args.steps)
+    r["mfu"] = r["tokens_per_s"] * r["flops_per_token"] / peak
+    results[f"jax_{dtype}"] = r
+    print(f"jax {dtype:<9} {r['tokens_per_s']:>8,.0f} tokens/s  {r['step_s'] * 1e3:7.1f} ms/step  "
+          f"MFU {r['mfu']:.1%} (of the float32 peak)  params {r['param_count']:,}")
+  torch_result = None if args.no_torch else time_torch(args.steps, args.threads)
+  if torch_result:
+    torch_result["mfu"] = torch_result["tokens_per_s"] * results["jax_float32"]["flops_per_token"] / peak
+    results["torch_float32"] = torch_result
+    ratio = results["jax_float32"]["tokens_per_s"] / torch_result["tokens_per_s"]
+    results["jax_over_torch_float32"] = ratio
+    print(f"torch float32 {torch_result['tokens_per_s']:>8,.0f} tokens/s  {torch_result['step_s'] * 1e3:7.1f} ms/step  "
+          f"MFU {torch_result['mfu']:.1%}  params {torch_result['param_count']:,}  (torch {torch_result['torch_version']}, "
+          f"{torch_result['threads']} threads)")
+    print(f"ratio jax/torch (float32): {ratio:.2f}x")
+  print(f"load average {os.getloadavg()[0]:.2f} at end (other processes distort the figures)")
+  print(json.dumps(results))
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,42 @@
+"""Shared test setup: 8 fake CPU devices, and a tiny tokenizer + token shards built once per session."""
+import os
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+from configs import base  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CORPUS = REPO / "lmjax" / "assets" / "corpus"
+TEST_DOCUMENTS = f"{CORPUS}/bible_kjv.jsonl.gz,{CORPUS}/botchan.jsonl.gz,{CORPUS}/fortunes_de_es.jsonl.gz"
+
+
+def tiny_config(workdir: str | os.PathLike = ""):
+  """A model small enough to compile and train in seconds, reading the session's shared tokens."""
+  config = base.get_config()
+  config.model.update(vocab_size=1024, num_layers=2, embed_dim=64, num_heads=4, num_kv_heads=2, mlp_dim=128)
+  config.train.update(steps=8, batch_size=8, seq_len=64)
+  config.tokenizer.input_sentence_size = 0
+  config.data.update(documents=TEST_DOCUMENTS, num_shards=2, val_fraction=0.05, workers=2, prefetch=0)
+  config.checkpoint.every_steps = 4
+  config.eval.update(every_steps=4, batches=2)
+  config.schedule.warmup_steps = 2
+  config.log.tensorboard = False
+  if workdir:
+    config.data.tokenizer = str(pathlib.Path(workdir) / "tokenizer.model")
+    config.data.tokens_dir = str(pathlib.Path(workdir) / "tokens")
+  return config
+
+
+@pytest.fixture(scope="session")
+def tokens_workdir(tmp_path_factory) -> pathlib.Path:
+  """A workdir holding a 1,024-token BPE tokenizer and token shards of three shipped sources."""
+  from lmjax.data import shards, tokenizer
+  workdir = tmp_path_factory.mktemp("tokens")
+  config = tiny_config(workdir)
+  tokenizer.run(config, str(workdir))
+  shards.run(config, str(workdir))
+  return workdir
