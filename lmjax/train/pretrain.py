@@ -3,7 +3,8 @@
     lmjax pretrain --config configs/quickstart.py --workdir runs/quickstart
 
 Writes WORKDIR/config.json, metrics.jsonl (+ tensorboard/), checkpoints/ and summary.json. Rerunning the
-same command on the same WORKDIR resumes from the last checkpoint, data position included.
+same command on the same WORKDIR resumes from the last checkpoint, data position included. The loss is
+checked every step: a NaN/inf stops the run and drops the checkpoint whose parameters produced it.
 """
 import json
 import math
@@ -90,30 +91,27 @@ def run(config, workdir: str) -> dict:
   progress = Progress(start=start, total=t.steps, flops_per_token=setup.flops_per_token, peak_flops=peak,
                       enabled=is_main)
   rng = jax.random.key(t.seed)
-  started, last_good, summary = time.time(), start, {}
+  started, summary = time.time(), {}
   for step in range(start + 1, t.steps + 1):
     batch = first if step == start + 1 else next(data)
     state, metrics = train_step(state, global_batch(setup, batch), rng)
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if not math.isfinite(metrics["loss"]):
+      progress.close()
+      _stop_on_nonfinite_loss(manager, step, metrics["loss"], workdir)
     is_last = step == t.steps
-    if step % config.log.every_steps == 0 or step % config.checkpoint.every_steps == 0 or is_last:
-      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      if not math.isfinite(metrics["loss"]):
-        progress.close()
-        raise NonFiniteLossError(
-            f"loss is {metrics['loss']} at step {step}; stopped without saving. The last good checkpoint "
-            f"(step {last_good}) is in {workdir}/checkpoints; lower optim.lr or raise schedule.warmup_steps")
+    if step % config.log.every_steps == 0 or is_last:
       metrics |= progress.update(step, tokens_per_step, metrics["loss"])
       metrics["tokens_seen"] = step * tokens_per_step
       if val_batches and (is_last or (config.eval.every_steps and step % config.eval.every_steps == 0)):
         metrics["val_loss"] = evaluate(eval_step, state.params, val_batches)
         if bpt:
           metrics["val_bpb"] = metrics["val_loss"] / math.log(2) / bpt
-      if is_main and (step % config.log.every_steps == 0 or "val_loss" in metrics):
+      if is_main:
         log.write(step, metrics)
       summary = metrics
     if step % config.checkpoint.every_steps == 0 or is_last:
       checkpoint.save(manager, step, state, {"iterator": data.get_state()})
-      last_good = step
   manager.wait_until_finished()
   progress.close()
   log.close()
@@ -123,6 +121,18 @@ def run(config, workdir: str) -> dict:
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
   return summary
+
+
+def _stop_on_nonfinite_loss(manager, step: int, loss: float, workdir: str):
+  """Drops the checkpoint whose parameters gave this loss (the previous step's), then raises."""
+  manager.wait_until_finished()
+  for saved in manager.all_steps():
+    if saved >= step - 1:
+      manager.delete(saved)
+  good = manager.latest_step()
+  where = f"The last good checkpoint is step {good} in {workdir}/checkpoints" if good else "No good checkpoint exists"
+  raise NonFiniteLossError(f"loss is {loss} at step {step}; stopped. {where}. "
+                           "Lower optim.lr, raise schedule.warmup_steps or check the data, then rerun to resume.")
 
 
 def _validation_batches(config, setup: TrainSetup, tokens_root: str) -> list[dict]:
