@@ -64,16 +64,9 @@ def run(config, workdir: str) -> dict:
   data = iter(make_pretrain_dataset(tokens_root, "train", seq_len=t.seq_len, batch_size=t.batch_size,
                                     seed=t.seed, process_index=jax.process_index(),
                                     process_count=jax.process_count(), prefetch=config.data.prefetch))
-  manager = checkpoint.make_manager(os.path.join(os.path.abspath(workdir), "checkpoints"),
-                                    keep=config.checkpoint.keep)
-  state = None
-  if manager.latest_step() is not None:
-    state, data_state = checkpoint.restore(manager, manager.latest_step(), setup.abstract_state, setup.shardings)
-    data.set_state(data_state["iterator"])
-  else:
-    state = setup.init()
+  manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
+  state = _restore_or_init(setup, manager, data)
   start = int(state.step)
-
   first = next(data)
   losses.check_batch_keys(t.loss, first)
   loss_fn = losses.LOSSES[t.loss].fn
@@ -83,9 +76,8 @@ def run(config, workdir: str) -> dict:
   eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings, batch_sharding=setup.batch_sharding)
   val_batches = _validation_batches(config, setup, tokens_root)
   bpt = bytes_per_target(tokens_root)
-
-  log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start,
-                   tensorboard_dir=os.path.join(workdir, "tensorboard") if config.log.tensorboard and is_main else None)
+  tensorboard = os.path.join(workdir, "tensorboard") if config.log.tensorboard and is_main else None
+  log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start, tensorboard_dir=tensorboard)
   peak = peak_flops_per_device() * (1 if jax.devices()[0].platform == "cpu" else jax.device_count())
   tokens_per_step = t.batch_size * t.seq_len
   progress = Progress(start=start, total=t.steps, flops_per_token=setup.flops_per_token, peak_flops=peak,
@@ -100,15 +92,16 @@ def run(config, workdir: str) -> dict:
       progress.close()
       _stop_on_nonfinite_loss(manager, step, metrics["loss"], workdir)
     is_last = step == t.steps
-    if step % config.log.every_steps == 0 or is_last:
+    logged = step % config.log.every_steps == 0 or is_last
+    if logged:
       metrics |= progress.update(step, tokens_per_step, metrics["loss"])
       metrics["tokens_seen"] = step * tokens_per_step
-      if val_batches and (is_last or (config.eval.every_steps and step % config.eval.every_steps == 0)):
-        metrics["val_loss"] = evaluate(eval_step, state.params, val_batches)
-        if bpt:
-          metrics["val_bpb"] = metrics["val_loss"] / math.log(2) / bpt
-      if is_main:
-        log.write(step, metrics)
+    if val_batches and (is_last or (config.eval.every_steps and step % config.eval.every_steps == 0)):
+      metrics["val_loss"] = evaluate(eval_step, state.params, val_batches)
+      metrics["val_bpb"] = metrics["val_loss"] / math.log(2) / bpt if bpt else float("nan")
+      logged = True
+    if logged and is_main:
+      log.write(step, metrics)
       summary = metrics
     if step % config.checkpoint.every_steps == 0 or is_last:
       checkpoint.save(manager, step, state, {"iterator": data.get_state()})
@@ -121,6 +114,16 @@ def run(config, workdir: str) -> dict:
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
   return summary
+
+
+def _restore_or_init(setup: TrainSetup, manager, data):
+  """The latest checkpoint's state (moving `data` to its saved position), or a freshly initialised one."""
+  step = manager.latest_step()
+  if step is None:
+    return setup.init()
+  state, data_state = checkpoint.restore(manager, step, setup.abstract_state, setup.shardings)
+  data.set_state(data_state["iterator"])
+  return state
 
 
 def _stop_on_nonfinite_loss(manager, step: int, loss: float, workdir: str):
