@@ -61,14 +61,29 @@ class Attention(nnx.Module):
     self.o = param(rngs, (n, h, d), ("heads", "head_dim", "embed"), std, pd)
     self.theta, self.dtype, self.shard = cfg.rope_theta, cfg.dtype, shard
 
-  def __call__(self, x_btd, positions_bt, mask_bts):
+  def __call__(self, x_btd, positions_bt, mask_bts, cache: tuple | None = None):
+    """Attention output [b, t, d]; with a KV cache ([b, S, k, h] keys and values), also the updated cache.
+
+    With a cache, the new keys/values are written at slots positions_bt[:, 0] onwards of each row, and
+    `mask_bts` ranges over all S cache slots.
+    """
     cast = lambda p: p[...].astype(self.dtype)
     q_btnh = rope(jnp.einsum("btd,dnh->btnh", x_btd, cast(self.q)), positions_bt, self.theta)
     k_bskh = rope(jnp.einsum("bsd,dkh->bskh", x_btd, cast(self.k)), positions_bt, self.theta)
     v_bskh = jnp.einsum("bsd,dkh->bskh", x_btd, cast(self.v))
     q_btnh = self.shard(q_btnh, ("batch", "length", "act_heads", "head_dim"))
+    if cache is not None:
+      k_bskh, v_bskh = (write_cache(c, new, positions_bt[:, 0]) for c, new in zip(cache, (k_bskh, v_bskh)))
+      cache = (k_bskh, v_bskh)
     out_btnh = jax.nn.dot_product_attention(q_btnh, k_bskh, v_bskh, mask=mask_bts[:, None])
-    return jnp.einsum("btnh,nhd->btd", out_btnh, cast(self.o))
+    out_btd = jnp.einsum("btnh,nhd->btd", out_btnh, cast(self.o))
+    return out_btd if cache is None else (out_btd, cache)
+
+
+def write_cache(cache_bskh: jax.Array, new_btkh: jax.Array, start_b: jax.Array) -> jax.Array:
+  """Writes each row's new entries into its cache at slots start[b] .. start[b] + t - 1."""
+  write_row = lambda c, n, s: jax.lax.dynamic_update_slice(c, n.astype(c.dtype), (s, 0, 0))
+  return jax.vmap(write_row)(cache_bskh, new_btkh, start_b)
 
 
 class SwiGLU(nnx.Module):

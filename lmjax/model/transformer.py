@@ -47,10 +47,12 @@ class Block(nnx.Module):
     self.mlp = SwiGLU(cfg, shard, rngs=rngs)
     self.shard = shard
 
-  def __call__(self, x_btd, positions_bt, mask_bts):
-    x_btd = x_btd + self.attn(self.attn_norm(x_btd), positions_bt, mask_bts)
+  def __call__(self, x_btd, positions_bt, mask_bts, cache=None):
+    attended = self.attn(self.attn_norm(x_btd), positions_bt, mask_bts, cache)
+    attn_btd, cache = attended if cache is not None else (attended, None)
+    x_btd = x_btd + attn_btd
     x_btd = x_btd + self.mlp(self.mlp_norm(x_btd))
-    return self.shard(x_btd, ("batch", "length", "act_embed"))
+    return self.shard(x_btd, ("batch", "length", "act_embed")), cache
 
 
 class Transformer(nnx.Module):
@@ -66,17 +68,40 @@ class Transformer(nnx.Module):
     self.cfg, self.shard = cfg, shard
 
   def __call__(self, tokens_bt, positions_bt, segment_ids_bt):
+    """Logits [b, t, v] for packed sequences: attention is causal and stays within each segment."""
+    logits_btv, _ = self._forward(tokens_bt, positions_bt, attention_mask(segment_ids_bt), None)
+    return logits_btv
+
+  def decode(self, tokens_bt, positions_bt, cache: list):
+    """(logits [b, t, v], cache) for tokens at `positions` (consecutive per row), attending to the cache.
+
+    The cache holds one (keys, values) pair of [b, S, k, h] per layer (see `init_cache`); the new tokens'
+    keys/values go to slots positions[b, 0] onwards, and a token at position p sees slots 0..p. Prefill and
+    one-token decode steps are the same call.
+    """
+    slots_s = jnp.arange(cache[0][0].shape[1])
+    mask_bts = slots_s[None, None, :] <= positions_bt[:, :, None]
+    return self._forward(tokens_bt, positions_bt, mask_bts, cache)
+
+  def init_cache(self, batch_size: int, max_length: int) -> list:
+    """An empty KV cache: per layer, zero keys and values [b, max_length, k, h] in the compute dtype."""
+    c = self.cfg
+    shape = (batch_size, max_length, c.num_kv_heads, c.embed_dim // c.num_heads)
+    return [(jnp.zeros(shape, c.dtype), jnp.zeros(shape, c.dtype)) for _ in range(c.num_layers)]
+
+  def _forward(self, tokens_bt, positions_bt, mask_bts, cache):
     # Gather the table's embed axis first (as FSDP does for every weight) so the lookup is local.
     table_vd = self.shard(self.embed[...].astype(self.cfg.dtype), ("vocab", None))
-    x_btd = table_vd[tokens_bt]
-    x_btd = self.shard(x_btd, ("batch", "length", "act_embed"))
-    mask_bts = attention_mask(segment_ids_bt)
-    for block in self.blocks:
-      x_btd = block(x_btd, positions_bt, mask_bts)
+    x_btd = self.shard(table_vd[tokens_bt], ("batch", "length", "act_embed"))
+    new_cache = []
+    for i, block in enumerate(self.blocks):
+      x_btd, layer_cache = block(x_btd, positions_bt, mask_bts, None if cache is None else cache[i])
+      new_cache.append(layer_cache)
     x_btd = self.final_norm(x_btd)
     unembed_dv = self.embed[...].T if self.cfg.tie_embeddings else self.unembed[...]
     logits_btv = x_btd @ unembed_dv.astype(self.cfg.dtype)
-    return self.shard(logits_btv, ("batch", "length", "act_vocab")).astype(jnp.float32)
+    logits_btv = self.shard(logits_btv, ("batch", "length", "act_vocab")).astype(jnp.float32)
+    return logits_btv, (None if cache is None else new_cache)
 
 
 def param_count(cfg: ModelConfig) -> int:

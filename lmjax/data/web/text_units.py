@@ -17,30 +17,35 @@ PUNCTUATION = frozenset(string.punctuation + "«»“”‘’„…–—¡¿·
 # Characters that end a sentence in the common scripts (datatrove's TERMINAL_PUNCTUATION, abridged; no quotes).
 TERMINAL_PUNCTUATION = (".", "!", "?", "。", "！", "？", "…", "؟", "۔", "।", "॥", "‼", "⁇", "⁈", "⁉", "‽", "׃",
                         "܀", "፡", "።", "᙮", "᠃", "᠉", "︒", "﹒", "﹖", "﹗", "．", "｡")
-WORD_PREFIX = re.compile(r"""^(?:\.\.\.|[(\[{<"'“‘«*§$£€#`])""")
-WORD_SUFFIX = re.compile(r"""(?:\.\.\.|…|[)\]}>"'”’»,;:!?%*`.])$""")
-WORD_INFIX = re.compile(r"""--|=|(?<=[A-Za-z])-(?=[A-Za-z])|(?<=[a-z])\.(?=[A-Z])|(?<=[A-Za-z0-9])[:<>/](?=[A-Za-z])""")
+WORD_PREFIX = re.compile(r"""^(?:\.\.\.|[(\[{<"'“‘«*§$£€#`_%&—–])""")
+WORD_SUFFIX = re.compile(r"""(?:\.\.\.|…|\):|[)\]}>"'”’»,;:!?%*`_(]|(?<!^[A-Za-z])\.)$""")  # "o." stays whole
+WORD_INFIX = re.compile(r"""(?<=\w)--(?=\w)|=|(?<=[A-Za-z])[-—–](?=[A-Za-z])|(?<=[a-z])\.(?=[A-Z])"""
+                        r"""|(?<=[A-Za-z0-9])[:<>/](?=[A-Za-z])""")
 CONTRACTION = re.compile(r"""(?i)^(.+?)(n['’]t|['’](?:s|re|ll|ve|d|m))$""")
-ABBREVIATIONS = frozenset({"e.g.", "i.e.", "etc.", "vs.", "Mr.", "Mrs.", "Dr.", "a.m.", "p.m."})
+SPECIAL_CASES = {"cannot": ["can", "not"], "Cannot": ["Can", "not"], "e.g.": ["e.g."], "i.e.": ["i.e."],
+                 "vs.": ["vs."], "Mr.": ["Mr."], "Mrs.": ["Mrs."], "Dr.": ["Dr."], "a.m.": ["a.m."], "p.m.": ["p.m."]}
 
 
 def split_into_words(text: str) -> list[str]:
   """Words and punctuation tokens, as spaCy's English tokenizer splits them (close enough for ratios)."""
   tokens: list[str] = []
   for chunk in text.split():
-    if chunk.isalnum() or chunk in ABBREVIATIONS:  # most chunks: nothing to split
+    if chunk in SPECIAL_CASES:
+      tokens += SPECIAL_CASES[chunk]
+      continue
+    if chunk.isalnum():  # most chunks: nothing to split
       tokens.append(chunk)
       continue
     prefixes, suffixes = [], []
     while (match := WORD_PREFIX.match(chunk)) and len(chunk) > match.end():
       prefixes.append(match.group())
       chunk = chunk[match.end():]
-    while chunk not in ABBREVIATIONS and (match := WORD_SUFFIX.search(chunk)) and match.start() > 0:
+    while chunk not in SPECIAL_CASES and (match := WORD_SUFFIX.search(chunk)) and match.start() > 0:
       suffixes.append(match.group())
       chunk = chunk[:match.start()]
     tokens += prefixes
     contraction = CONTRACTION.match(chunk)
-    for piece in contraction.groups() if contraction else (chunk,):
+    for piece in SPECIAL_CASES.get(chunk) or (contraction.groups() if contraction else (chunk,)):
       position = 0
       for infix in WORD_INFIX.finditer(piece):
         tokens += [piece[position:infix.start()], infix.group()] if infix.start() > position else [infix.group()]

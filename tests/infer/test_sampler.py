@@ -1,0 +1,91 @@
+"""The KV-cache sampler: greedy decoding equals recomputing the prefix (mixed prompt lengths in one batch),
+stop tokens end a row, sampling follows its seed, top-k/top-p restrict the support, sharding changes nothing."""
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from lmjax.infer.sampler import SamplingParams, filter_logits, generate, generate_recompute
+from lmjax.model import ModelConfig, Transformer
+from lmjax.sharding import Shard, make_mesh, rules_from_config
+from lmjax.train.state import state_shardings
+from tests.conftest import tiny_config
+
+CFG = ModelConfig(vocab_size=97, num_layers=2, embed_dim=32, num_heads=4, num_kv_heads=2, mlp_dim=64)
+
+
+@pytest.fixture(scope="module")
+def model():
+  graphdef, params = nnx.split(Transformer(CFG, rngs=nnx.Rngs(0)))
+  return graphdef, params
+
+
+def _prompts(lengths, seed=0):
+  rng = np.random.default_rng(seed)
+  return [rng.integers(1, CFG.vocab_size, n).tolist() for n in lengths]
+
+
+@pytest.mark.parametrize("lengths", [(1,), (7,), (33,), (1, 5, 17, 40)], ids=str)
+def test_greedy_with_cache_equals_recomputing_the_prefix(model, lengths):
+  sampling = SamplingParams(max_new_tokens=16)
+  prompts = _prompts(lengths)
+  assert generate(*model, prompts, sampling) == generate_recompute(*model, prompts, sampling)
+
+
+def test_each_row_of_a_mixed_batch_decodes_as_if_alone(model):
+  prompts, sampling = _prompts((3, 29)), SamplingParams(max_new_tokens=16)
+  together = generate(*model, prompts, sampling)
+  assert together == [generate(*model, [p], sampling)[0] for p in prompts]
+
+
+def test_a_stop_token_ends_its_row_only(model):
+  prompts = _prompts((4, 9))
+  free = generate(*model, prompts, SamplingParams(max_new_tokens=16))
+  stop = free[0][5]
+  assert stop not in free[0][:5]
+  stopped = generate(*model, prompts, SamplingParams(max_new_tokens=16, stop_ids=(stop,)))
+  assert stopped[0] == free[0][:6]
+  cut = free[1].index(stop) + 1 if stop in free[1] else 16
+  assert stopped[1] == free[1][:cut]
+
+
+def test_sampling_is_reproducible_from_the_seed_and_differs_across_seeds(model):
+  prompts = _prompts((5, 12))
+  draw = lambda seed: generate(*model, prompts, SamplingParams(max_new_tokens=16, temperature=1.0, seed=seed))
+  assert draw(1) == draw(1)
+  assert draw(1) != draw(2)
+
+
+def test_top_k_one_is_greedy_and_top_k_restricts_the_support(model):
+  graphdef, params = model
+  prompts = _prompts((6,))
+  greedy = generate(graphdef, params, prompts, SamplingParams(max_new_tokens=16))
+  assert generate(graphdef, params, prompts, SamplingParams(max_new_tokens=16, temperature=2.0, top_k=1)) == greedy
+  logits = nnx.merge(graphdef, params)(np.array(prompts), np.arange(6)[None], np.ones((1, 6), np.int32))[0, -1]
+  top3 = set(np.argsort(np.asarray(logits))[-3:].tolist())
+  firsts = {generate(graphdef, params, prompts, SamplingParams(max_new_tokens=16, temperature=5.0, top_k=3,
+                                                               seed=s))[0][0] for s in range(40)}
+  assert firsts <= top3 and len(firsts) > 1
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+  logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]], np.float32))
+  kept = lambda p: np.isfinite(np.asarray(filter_logits(logits, 0, p)))[0].tolist()
+  assert kept(0.5) == [True, False, False, False]
+  assert kept(0.7) == [True, True, False, False]
+  assert kept(0.9) == [True, True, True, False]
+  assert kept(1.0) == [True, True, True, True]
+
+
+def test_sharded_sampling_equals_one_device(model):
+  config = tiny_config()
+  config.model.update(vocab_size=96, num_layers=2, embed_dim=32, num_heads=4, num_kv_heads=2, mlp_dim=64)
+  cfg = ModelConfig.from_config(config.model)
+  rules = rules_from_config(config.rules)
+  prompts, sampling = _prompts((3, 8, 20, 11), seed=1), SamplingParams(max_new_tokens=16)
+  graphdef, params = nnx.split(Transformer(cfg, rngs=nnx.Rngs(0)))
+  single = generate(graphdef, params, prompts, sampling)
+  mesh = make_mesh((2, 2, 2))  # batch over data×fsdp, heads over tensor
+  sharded_def, abstract = nnx.split(nnx.eval_shape(lambda: Transformer(cfg, Shard(mesh, rules), rngs=nnx.Rngs(0))))
+  sharded_params = jax.device_put(params, state_shardings(abstract, mesh, rules))
+  assert generate(sharded_def, sharded_params, prompts, sampling) == single
