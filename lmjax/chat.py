@@ -60,6 +60,11 @@ class ChatTokens:
              if f.name not in ("bos", "eos", "pad")}
     return cls(bos=tokenizer.bos_id, eos=tokenizer.eos_id, pad=tokenizer.pad_id, **named)
 
+  @property
+  def stops(self) -> tuple[int, ...]:
+    """Where generation pauses: the reply's end, a tool call's end (run the tool, then go on), or <|eos|>."""
+    return (self.assistant_end, self.tool_call_end, self.eos)
+
 
 @functools.lru_cache(maxsize=16)
 def chat_tokens(tokenizer) -> ChatTokens:
@@ -75,7 +80,8 @@ def _validate_parts(index: int, content) -> None:
   if isinstance(content, str):
     return
   if not isinstance(content, list):
-    raise _error(index, f"assistant content must be a string or a list of parts, not {type(content).__name__}")
+    raise _error(index, "assistant content must be a string or a list of parts, "
+                 f"not {type(content).__name__}")
   for j, part in enumerate(content):
     where = f"part {j}"
     if not isinstance(part, dict):
@@ -86,7 +92,8 @@ def _validate_parts(index: int, content) -> None:
     fields = {"text": ("text",), "tool_call": ("tool", "input"), "tool_output": ("output",)}[kind]
     for field in fields:
       if not isinstance(part.get(field), str):
-        raise _error(index, f"{where} ({kind}) needs a string {field!r}, got {type(part.get(field)).__name__}")
+        got = type(part.get(field)).__name__
+        raise _error(index, f"{where} ({kind}) needs a string {field!r}, got {got}")
     if kind == "tool_call" and (not part["tool"] or any(c.isspace() for c in part["tool"])):
       raise _error(index, f"{where} has tool name {part['tool']!r}; a tool name must be non-empty, "
                    "without whitespace")
@@ -96,7 +103,7 @@ def _validate_parts(index: int, content) -> None:
 
 
 def validate(messages) -> None:
-  """Raises ProtocolError naming the first problem and its message index; returns None for a good conversation.
+  """Raises ProtocolError naming the first problem and its message index; returns None if all is well.
 
   Rules: roles are system/user/assistant; a system message only first; the conversation starts with system
   or user; user and assistant alternate, each assistant answering a user; contents are strings (assistant:
@@ -183,7 +190,7 @@ def render(messages, tokenizer) -> tuple[list[int], list[int]]:
 
 
 def render_prompt(messages, tokenizer) -> list[int]:
-  """Ids of a conversation ending in a user turn, followed by <|assistant_start|>: what the model continues."""
+  """Ids of a conversation ending in a user turn, then <|assistant_start|>: what the model continues."""
   validate(messages)
   if messages[-1]["role"] != "user":
     raise _error(len(messages) - 1, f"a prompt must end with a user message, not {messages[-1]['role']}")
@@ -203,7 +210,7 @@ def _split_call(text: str) -> tuple[str, str]:
 
 
 def tool_call_pending(ids, tokenizer) -> tuple[str, str] | None:
-  """(tool, input) if `ids` end with a complete tool call (…<|tool_call_start|> … <|tool_call_end|>), else None.
+  """(tool, input) if `ids` end with a complete tool call (<|tool_call_start|>…<|tool_call_end|>), else None.
 
   The engine calls this after each generated segment to know when to run a tool. The name may come back
   empty (the model wrote no name); the tool runner answers that with an error string.

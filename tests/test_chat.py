@@ -72,7 +72,8 @@ def test_render_then_parse_round_trips_every_part_type(tok, t, conversation):
 def test_render_format_is_exactly_the_documented_token_sequence(tok, t):
   conversation = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"},
                   {"role": "assistant", "content": [
-                      {"type": "text", "text": "A"}, {"type": "tool_call", "tool": "calculator", "input": "1+1"},
+                      {"type": "text", "text": "A"},
+                      {"type": "tool_call", "tool": "calculator", "input": "1+1"},
                       {"type": "tool_output", "output": "2"}, {"type": "text", "text": "B"}]}]
   ids, _ = chat.render(conversation, tok)
   e = tok.encode
@@ -90,7 +91,8 @@ def test_loss_mask_covers_exactly_assistant_text_calls_and_end_tokens(tok, t):
   e = tok.encode
   expected = [
       *e("Let me compute."), t.tool_call_start, *e("calculator\n3*4+2"), t.tool_call_end,
-      *e(" It is 14. Now the search:\n"), t.tool_call_start, *e("search\nEgypt\nfirst mention  "), t.tool_call_end,
+      *e(" It is 14. Now the search:\n"),
+      t.tool_call_start, *e("search\nEgypt\nfirst mention  "), t.tool_call_end,
       *e("Genesis."), t.assistant_end,
       *e("Bitte — size."), t.assistant_end]
   assert supervised == expected
@@ -136,7 +138,8 @@ ANSWER = {"role": "assistant", "content": "a"}
 @pytest.mark.parametrize("conversation, message", [
     ([], "non-empty list"),
     ([{"role": "bot", "content": "x"}], "message 0: unknown role 'bot'"),
-    ([USER, ANSWER, {"role": "system", "content": "late"}], "message 2: a system message may only be the first"),
+    ([USER, ANSWER, {"role": "system", "content": "late"}],
+     "message 2: a system message may only be the first"),
     ([USER, USER], "message 1: two user messages in a row"),
     ([USER, ANSWER, ANSWER], "message 2: two assistant messages in a row"),
     ([ANSWER, USER], "message 0: the conversation must start with a system or user message"),
@@ -213,12 +216,14 @@ def test_parse_stops_at_the_end_token_and_ignores_padding_after(tok, t):
 
 def test_stray_special_token_in_a_reply_shows_by_name(tok, t):
   ids = [*tok.encode("Sure."), t.user_start, *tok.encode("next question")]
-  assert chat.parse_reply(ids, tok)["content"] == [{"type": "text", "text": "Sure.<|user_start|>next question"}]
+  assert chat.parse_reply(ids, tok)["content"] == [
+      {"type": "text", "text": "Sure.<|user_start|>next question"}]
 
 
 def test_tool_call_pending_returns_the_completed_call_only(tok, t):
   prompt = chat.render_prompt([{"role": "user", "content": "2+2?"}], tok)
-  call = [*tok.encode("Computing."), t.tool_call_start, *tok.encode("calculator\n(2 + 2)\n* 3"), t.tool_call_end]
+  call = [*tok.encode("Computing."),
+          t.tool_call_start, *tok.encode("calculator\n(2 + 2)\n* 3"), t.tool_call_end]
   assert chat.tool_call_pending(prompt + call, tok) == ("calculator", "(2 + 2)\n* 3")
   assert chat.tool_call_pending(call, tok) == ("calculator", "(2 + 2)\n* 3")
   answered = call + chat.render_tool_output("12", tok)

@@ -1,5 +1,6 @@
 """The tools: the calculator computes arithmetic and refuses or cuts off anything else within bounded time;
-search finds a planted passage among the shipped corpus from a paraphrase, with BM25 scores and a fixed order."""
+search finds a planted passage among the shipped corpus from a paraphrase, with BM25 scores and a fixed
+order."""
 import concurrent.futures
 import math
 import time
@@ -14,7 +15,8 @@ from tests.conftest import CORPUS
 
 @pytest.mark.parametrize("expression, expected", [
     ("(3*4+2)/7", "2.0"), ("2**10", "1024"), ("sqrt(16)", "4.0"), ("17 // 5", "3"), ("round(2.5)", "2"),
-    ("1e3 * 2", "2000.0"), ("-7 % 3", "2"), ("max(1, 2.5, -3) <= 2.5 < 3", "True"), ("floor(pi * 100)", "314"),
+    ("1e3 * 2", "2000.0"), ("-7 % 3", "2"), ("max(1, 2.5, -3) <= 2.5 < 3", "True"),
+    ("floor(pi * 100)", "314"),
     ("round(e, 3)", "2.718"), (" 2 ** -1 \n", "0.5"), ("abs(-2**62)", str(2**62)),
 ])
 def test_calculator_computes_arithmetic(expression, expected):
@@ -127,7 +129,8 @@ def test_search_scores_are_bm25(corpus_index):
 def test_search_order_is_deterministic_with_ties_to_the_earlier_passage(corpus_index):
   same = [{"id": f"copy{k}", "text": "identical words in every copy"} for k in range(5)]
   index = SearchIndex.build(same + [{"id": "other", "text": "words"}])
-  assert [source for _, _, source in index.search("identical copy", k=4)] == ["copy0", "copy1", "copy2", "copy3"]
+  assert [source for _, _, source in index.search("identical copy", k=4)] == [
+      "copy0", "copy1", "copy2", "copy3"]
   query = "the lord said unto moses"
   assert corpus_index.search(query, k=10) == corpus_index.search(query, k=10)
   scores = [score for score, _, _ in corpus_index.search(query, k=10)]
@@ -148,3 +151,25 @@ def test_passages_are_overlapping_windows_of_the_original_text():
   assert [c.split() for c in chunks] == [words[0:100], words[80:180], words[160:250]]
   assert "w124\n\nw125" in chunks[1]
   assert passages("short text") == ["short text"] and passages("  \n") == []
+
+
+def test_a_malicious_call_gets_an_error_output_and_the_reply_goes_on(tokens_workdir):
+  """What the engine does between segments, without a model: pending call → tool → output tokens → parse."""
+  from lmjax import chat
+  from lmjax.data.tokenizer import Tokenizer
+  tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
+  t = chat.chat_tokens(tok)
+  generated = [*tok.encode("Let me check."), t.tool_call_start, *tok.encode("calculator\n__import__('os')"),
+               t.tool_call_end]
+  assert generated[-1] in t.stops
+  name, tool_input = chat.tool_call_pending(generated, tok)
+  start = time.perf_counter()
+  output = tools.run_tool(tools.make_tools(), name, tool_input)
+  assert time.perf_counter() - start < 5 and output.startswith("error: names are not allowed: __import__")
+  generated += chat.render_tool_output(output, tok) + tok.encode("I cannot do that.") + [t.assistant_end]
+  assert chat.tool_call_pending(generated, tok) is None
+  assert chat.parse_reply(generated, tok)["content"] == [
+      {"type": "text", "text": "Let me check."},
+      {"type": "tool_call", "tool": "calculator", "input": "__import__('os')"},
+      {"type": "tool_output", "output": output},
+      {"type": "text", "text": "I cannot do that."}]

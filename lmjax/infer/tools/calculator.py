@@ -1,6 +1,7 @@
 """The calculator tool: arithmetic on a whitelisted subset of Python expressions, always answering a string.
 
-    calculator("(3*4+2)/7") == "2.0";  calculator("__import__('os')") == "error: names are not allowed: __import__"
+    calculator("(3*4+2)/7") == "2.0"
+    calculator("__import__('os')").startswith("error: names are not allowed: __import__")
 
 Nothing is ever passed to eval: the expression is parsed with `ast`, every node checked against a whitelist
 (number literals, + - * / // % **, unary +/-, comparisons, a few math functions and constants), then walked by
@@ -179,8 +180,12 @@ def calculator(expression: str, timeout: float = TIMEOUT_SECONDS) -> str:
 def _child() -> None:
   """The child's side: limits on itself, the expression from stdin, the answer to stdout."""
   import resource
-  resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(TIMEOUT_SECONDS), math.ceil(TIMEOUT_SECONDS) + 1))
-  resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
+  seconds = math.ceil(TIMEOUT_SECONDS)
+  for limit, value in ((resource.RLIMIT_CPU, (seconds, seconds + 1)), (resource.RLIMIT_AS, (MEMORY_BYTES,) * 2)):
+    try:
+      resource.setrlimit(limit, value)
+    except (ValueError, OSError):  # some systems (macOS and RLIMIT_AS) refuse; the parent's timeout still holds
+      pass
   sys.set_int_max_str_digits(0)  # results are bounded by MAX_DIGITS, above Python's 4,300-digit default
   sys.stdout.write(compute(sys.stdin.read()))
 
