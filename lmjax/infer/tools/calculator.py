@@ -166,28 +166,29 @@ def calculator(expression: str, timeout: float = TIMEOUT_SECONDS) -> str:
   except Refused as e:
     return f"error: {e}"
   try:
-    done = subprocess.run([sys.executable, "-I", "-S", __file__], input=expression, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    done = subprocess.run([sys.executable, "-I", "-S", __file__], input=expression.encode("utf-8"),
+                          capture_output=True, timeout=timeout, check=False)
   except subprocess.TimeoutExpired:
     return f"error: timed out after {timeout:g} seconds"
   except OSError as e:
     return f"error: could not start the calculator: {e}"
   if done.returncode != 0 or not done.stdout:
     return f"error: the calculator stopped (exit code {done.returncode}; over its CPU or memory limit?)"
-  return done.stdout
+  return done.stdout.decode("utf-8")
 
 
 def _child() -> None:
   """The child's side: limits on itself, the expression from stdin, the answer to stdout."""
   import resource
   seconds = math.ceil(TIMEOUT_SECONDS)
-  for limit, value in ((resource.RLIMIT_CPU, (seconds, seconds + 1)), (resource.RLIMIT_AS, (MEMORY_BYTES,) * 2)):
+  limits = ((resource.RLIMIT_CPU, (seconds, seconds + 1)), (resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES)))
+  for limit, value in limits:
     try:
       resource.setrlimit(limit, value)
-    except (ValueError, OSError):  # some systems (macOS and RLIMIT_AS) refuse; the parent's timeout still holds
+    except (ValueError, OSError):  # some systems refuse (macOS, RLIMIT_AS); the parent's timeout still holds
       pass
   sys.set_int_max_str_digits(0)  # results are bounded by MAX_DIGITS, above Python's 4,300-digit default
-  sys.stdout.write(compute(sys.stdin.read()))
+  sys.stdout.buffer.write(compute(sys.stdin.buffer.read().decode("utf-8")).encode("utf-8"))
 
 
 if __name__ == "__main__":
