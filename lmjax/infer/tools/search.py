@@ -68,7 +68,7 @@ def _records(paths_or_docs) -> Iterable[tuple[str, dict]]:
       yield f"doc{k}", item
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # compared by identity: it holds arrays
 class SearchIndex:
   """Passages with their sources, and per term the passages it occurs in with counts (the postings)."""
   passages: list[str]
