@@ -19,7 +19,7 @@ TERMINAL_PUNCTUATION = (".", "!", "?", "。", "！", "？", "…", "؟", "۔", "
                         "܀", "፡", "።", "᙮", "᠃", "᠉", "︒", "﹒", "﹖", "﹗", "．", "｡")
 WORD_PREFIX = re.compile(r"""^(?:\.\.\.|[(\[{<"'“‘«*§$£€#`_%&—–])""")
 WORD_SUFFIX = re.compile(r"""(?:\.\.\.|…|\):|[)\]}>"'”’»,;:!?%*`_(]|(?<!^[A-Za-z])\.)$""")  # "o." stays whole
-WORD_INFIX = re.compile(r"""(?<=\w)--(?=\w)|=|(?<=[A-Za-z])[-—–](?=[A-Za-z])|(?<=[a-z])\.(?=[A-Z])"""
+WORD_INFIX = re.compile(r"""(?<=\w)--(?=\w)|=(?=[A-Za-z])|(?<=[A-Za-z0-9])[-—–](?=[A-Za-z0-9])|(?<=[a-z])\.(?=[A-Z])"""
                         r"""|(?<=[A-Za-z0-9])[:<>/](?=[A-Za-z])""")
 CONTRACTION = re.compile(r"""(?i)^(.+?)(n['’]t|['’](?:s|re|ll|ve|d|m))$""")
 SPECIAL_CASES = {"cannot": ["can", "not"], "Cannot": ["Can", "not"], "e.g.": ["e.g."], "i.e.": ["i.e."],
