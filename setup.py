@@ -17,6 +17,7 @@ CORE_REQUIRES = [
     "numpy>=2.0,<3",
     "tqdm>=4.66,<5",
     "tensorboardX>=2.6.2,<3",
+    "matplotlib>=3.8,<4",
 ]
 
 # The web-cleaning stage (lmjax/data/web).

@@ -4,6 +4,9 @@
     lmjax tokenize  --config configs/quickstart.py --workdir runs/quickstart
     lmjax pretrain  --config configs/quickstart.py --workdir runs/quickstart [--config.optim.lr=1e-3 ...]
     lmjax sample    --workdir runs/quickstart --prompt "Once upon a time"
+    lmjax chat      --workdir runs/sft --system "You are a helpful assistant." --search 'docs/*.jsonl.gz'
+    lmjax tokens    --workdir runs/quickstart "How does text become tokens?"
+    lmjax next      --workdir runs/quickstart "The meaning of life is" --continuation " to love"
     lmjax clean     --input 'raw/*.warc.gz' --workdir runs/web [--config configs/clean.py]
 
 Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors.
@@ -28,10 +31,30 @@ def _parser() -> argparse.ArgumentParser:
     command = commands.add_parser(name, help=help_text)
     command.add_argument("--config", required=True, help="a config file under configs/")
     command.add_argument("--workdir", required=True)
-  sample = commands.add_parser("sample", help="continue a prompt from the latest checkpoint")
+  sample = commands.add_parser("sample", help="continue prompts from the latest checkpoint")
   sample.add_argument("--workdir", required=True)
-  sample.add_argument("--prompt", required=True)
+  prompts = sample.add_mutually_exclusive_group(required=True)
+  prompts.add_argument("--prompt", help="one prompt")
+  prompts.add_argument("--prompts", help="a file of prompts: one per line, or JSONL with a 'prompt' field")
+  sample.add_argument("--output", help="write JSONL here instead of printing")
   sample.add_argument("--config", help="defaults to the config the run saved in WORKDIR")
+  chat = commands.add_parser("chat", help="talk to the latest checkpoint, with the calculator and search tools")
+  chat.add_argument("--workdir", required=True)
+  chat.add_argument("--system", help="a system message")
+  chat.add_argument("--search", help="glob of JSONL documents for the search tool")
+  chat.add_argument("--config", help="defaults to the config the run saved in WORKDIR")
+  tokens = commands.add_parser("tokens", help="show how text splits into tokens")
+  tokens.add_argument("text")
+  where = tokens.add_mutually_exclusive_group(required=True)
+  where.add_argument("--workdir", help="a run whose tokenizer.model to use")
+  where.add_argument("--tokenizer", help="a sentencepiece .model file")
+  tokens.add_argument("--no-colour", action="store_true")
+  next_token = commands.add_parser("next", help="the model's next-token distribution after a prompt")
+  next_token.add_argument("prompt")
+  next_token.add_argument("--workdir", required=True)
+  next_token.add_argument("--continuation", help="also show the probability of each token of this text")
+  next_token.add_argument("--top-k", type=int, default=10)
+  next_token.add_argument("--config", help="defaults to the config the run saved in WORKDIR")
   clean = commands.add_parser("clean", help="FineWeb-style cleaning of raw web data")
   clean.add_argument("--input", required=True, help="glob of WARC/HTML/JSONL/parquet inputs")
   clean.add_argument("--workdir", required=True)
@@ -73,7 +96,21 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "sample":
       from lmjax.infer import sample
       config = load_config(args.config, overrides) if args.config else load_saved_config(args.workdir, overrides)
-      sample.run(config, args.workdir, args.prompt)
+      prompts = [args.prompt] if args.prompt else sample.read_prompts(args.prompts)
+      sample.run(config, args.workdir, prompts, args.output)
+    elif args.command == "chat":
+      from lmjax.infer import engine
+      config = load_config(args.config, overrides) if args.config else load_saved_config(args.workdir, overrides)
+      engine.run_chat(config, args.workdir, system=args.system, search=args.search)
+    elif args.command == "tokens":
+      from lmjax.data.tokenizer import Tokenizer
+      from lmjax.infer import load, viewers
+      tok = Tokenizer(args.tokenizer) if args.tokenizer else load.run_tokenizer(args.workdir)
+      print(viewers.coloured_tokens(tok, args.text, colour=not args.no_colour))
+    elif args.command == "next":
+      from lmjax.infer import viewers
+      config = load_config(args.config, overrides) if args.config else load_saved_config(args.workdir, overrides)
+      viewers.run_next(config, args.workdir, args.prompt, top_k=args.top_k, continuation=args.continuation)
     elif args.command == "clean":
       from lmjax.data.web import stage
       stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,

@@ -37,11 +37,21 @@ def load_saved_config(workdir: str, overrides: Sequence[str] = ()) -> ml_collect
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise ConfigError(f"{path} does not exist; pass --config, or train in {workdir} first")
+  from configs import base  # the schema: fields added since the run was saved get their defaults
+  config = base.get_config()
   with open(path) as f:
-    config = ml_collections.ConfigDict(_lists_to_tuples(json.load(f)))
+    _merge(config, _lists_to_tuples(json.load(f)))
   config.lock()
   _apply_overrides(config, overrides)
   return config
+
+
+def _merge(config: ml_collections.ConfigDict, saved: dict) -> None:
+  for key, value in saved.items():
+    if isinstance(value, dict) and isinstance(config.get(key), ml_collections.ConfigDict):
+      _merge(config[key], value)
+    else:
+      config[key] = value
 
 
 def _lists_to_tuples(tree):

@@ -56,7 +56,16 @@ class Shard:
   def __call__(self, x: jax.Array, names: tuple[str | None, ...]) -> jax.Array:
     if self.mesh is None:
       return x
-    return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, logical_to_spec(names, self.rules)))
+    spec = fit_spec(logical_to_spec(names, self.rules), x.shape, self.mesh)
+    return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, spec))
+
+
+def fit_spec(spec: PartitionSpec, shape: tuple[int, ...], mesh: Mesh) -> PartitionSpec:
+  """`spec` with dims the mesh axes do not divide left unsplit (e.g. a batch of 1 when sampling)."""
+  def axes_size(axes):
+    return math.prod(mesh.shape[a] for a in (axes if isinstance(axes, tuple) else (axes,)))
+  return PartitionSpec(*(axes if axes is None or size % axes_size(axes) == 0 else None
+                         for axes, size in zip(spec, shape)))
 
 
 def param_shardings(logical_names_tree, mesh: Mesh, rules):

@@ -22,7 +22,8 @@ def expand(pattern: str) -> list[str]:
   return files
 
 
-def _open_text(path: str):
+def open_text(path: str):
+  """A text stream of a plain, .gz or .zst file."""
   if path.endswith(".gz"):
     return gzip.open(path, "rt", encoding="utf-8")
   if path.endswith(".zst"):
@@ -34,10 +35,10 @@ def _open_text(path: str):
 def read_file(path: str, text_field: str = "text") -> Iterator[dict]:
   """Documents of one file: a .txt file is one document; JSON lines give one each (ids default to path:line)."""
   if not any(path.endswith(s) for s in (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")):
-    with _open_text(path) as f:
+    with open_text(path) as f:
       yield {"id": path, "text": f.read()}
     return
-  with _open_text(path) as f:
+  with open_text(path) as f:
     for line_number, line in enumerate(f, 1):
       if not line.strip():
         continue

@@ -27,13 +27,14 @@ CHAT_TOKENS = (
 def train_tokenizer(lines, model_path: str, *, vocab_size: int, tokenizer_config) -> None:
   """Trains BPE on an iterable of text lines and writes `model_path` (.model).
 
-  Identity normalization and no whitespace folding, so decode(encode(text)) == text exactly.
+  Identity normalization, no whitespace folding and no dummy prefix, so decode(encode(text)) == text
+  exactly and encode(a) + encode(b) decodes to a + b (texts can be tokenized piece by piece).
   """
   model = io.BytesIO()
   spm.SentencePieceTrainer.train(
       sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size,
       model_type=tokenizer_config.model_type, byte_fallback=True,
-      normalization_rule_name="identity", remove_extra_whitespaces=False,
+      normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
       split_digits=True, allow_whitespace_only_pieces=True,
       character_coverage=tokenizer_config.character_coverage,
       input_sentence_size=tokenizer_config.input_sentence_size, shuffle_input_sentence=True,

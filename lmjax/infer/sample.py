@@ -1,25 +1,41 @@
-"""`lmjax sample`: a continuation of a prompt from the latest checkpoint (KV-cache sampler).
+"""`lmjax sample`: continuations from the latest checkpoint (KV-cache sampler), one prompt or a file of them.
 
     lmjax sample --workdir runs/quickstart --prompt "The meaning of life"
+    lmjax sample --workdir runs/quickstart --prompts prompts.txt --output samples.jsonl
 """
-from lmjax.data.tokenizer import Tokenizer
+import json
+
+from lmjax.infer.load import load_model
 from lmjax.infer.sampler import SamplingParams, generate
-from lmjax.train import checkpoint
-from lmjax.train.setup import build_train_setup, tokenizer_path
 
 
-def run(config, workdir: str, prompt: str) -> str:
-  """Restores the latest checkpoint in WORKDIR and prints the prompt's continuation."""
-  setup = build_train_setup(config, tokenizer_path(config, workdir))
-  tok = Tokenizer(tokenizer_path(config, workdir))
-  manager = checkpoint.make_manager(f"{workdir}/checkpoints", keep=config.checkpoint.keep)
-  if manager.latest_step() is None:
-    raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints; run `lmjax pretrain` first")
-  state, _ = checkpoint.restore(manager, manager.latest_step(), setup.abstract_state, setup.shardings)
-  s = config.sample
-  sampling = SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
-                            top_p=s.top_p, seed=s.seed, stop_ids=(tok.eos_id,))
-  [new_ids] = generate(setup.graphdef, state.params, [[tok.bos_id, *tok.encode(prompt)]], sampling)
-  text = prompt + tok.decode(new_ids)
-  print(text)
-  return text
+def sampling_params(sample_config, stop_ids: tuple[int, ...]) -> SamplingParams:
+  s = sample_config
+  return SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_k=s.top_k,
+                        top_p=s.top_p, seed=s.seed, stop_ids=stop_ids)
+
+
+def read_prompts(path: str) -> list[str]:
+  """Prompts from a text file (one per line) or JSONL (a "prompt" field per line)."""
+  with open(path) as f:
+    lines = [line.rstrip("\n") for line in f if line.strip()]
+  if path.endswith(".jsonl"):
+    return [json.loads(line)["prompt"] for line in lines]
+  return lines
+
+
+def run(config, workdir: str, prompts: list[str], output: str | None = None) -> list[str]:
+  """Samples a continuation of each prompt (in one batch); prints them, or writes JSONL to `output`."""
+  loaded = load_model(config, workdir)
+  tok = loaded.tokenizer
+  ids = [[tok.bos_id, *tok.encode(p)] for p in prompts]
+  new_ids = generate(loaded.graphdef, loaded.params, ids, sampling_params(config.sample, (tok.eos_id,)))
+  texts = [tok.decode([i for i in row if i != tok.eos_id]) for row in new_ids]
+  if output:
+    with open(output, "w") as f:
+      for prompt, text, row in zip(prompts, texts, new_ids):
+        f.write(json.dumps({"prompt": prompt, "completion": text, "tokens": len(row), "step": loaded.step}) + "\n")
+  else:
+    for prompt, text in zip(prompts, texts):
+      print(prompt + text)
+  return texts

@@ -51,3 +51,10 @@ def test_decode_shows_special_tokens_and_drops_padding(tok):
 
 def test_vocab_size_is_the_configured_size(tok):
   assert tok.vocab_size == 1024
+
+
+def test_texts_encoded_piece_by_piece_decode_to_their_concatenation(tok):
+  parts = ["In the beginning", " God created", " the heaven", "\nand the earth."]
+  ids = [i for part in parts for i in tok.encode(part)]
+  assert tok.decode(ids) == "".join(parts)
+  assert tok.encode(" God")[0] != tok.encode("God")[0]  # a leading space is part of the first piece

@@ -98,3 +98,16 @@ def test_missing_tokens_is_a_clear_error(tmp_path, tokens_workdir):
 def test_mistyped_override_is_a_clear_error(tmp_path, tokens_workdir):
   with pytest.raises(SystemExit, match="unknown config field config.optim.lrr; did you mean lr"):
     cli.main(_command(tmp_path, tokens_workdir, "--config.optim.lrr=1")[3:])
+
+
+def test_tokens_next_and_chat_commands_work_on_a_trained_run(uninterrupted, capsys, monkeypatch):
+  cli.main(["tokens", "--workdir", str(uninterrupted), "--no-colour", "In the beginning"])
+  assert "bytes per token" in capsys.readouterr().out
+  cli.main(["next", "--workdir", str(uninterrupted), "In the beginning", "--continuation", " God", "--top-k", "3"])
+  out = capsys.readouterr().out
+  assert out.count("%") >= 4 and (uninterrupted / "next_token.png").exists()
+  assert (uninterrupted / "next_token_heatmap.png").exists()
+  lines = iter(["Hello", ""])
+  monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+  cli.main(["chat", "--workdir", str(uninterrupted), "--system", "Be brief.", "--config.sample.max_new_tokens=8"])
+  assert "assistant> " in capsys.readouterr().out

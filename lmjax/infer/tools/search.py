@@ -50,7 +50,7 @@ def passages(text: str, words: int = PASSAGE_WORDS, overlap: int = OVERLAP_WORDS
 
 def _read_records(pattern: str) -> Iterable[tuple[str, dict]]:
   for path in documents.expand(pattern):
-    with documents._open_text(path) as f:  # noqa: SLF001 (the same readers as the rest of the data code)
+    with documents.open_text(path) as f:  # the same readers as the rest of the data code
       for line_number, line in enumerate(f, 1):
         if line.strip():
           yield f"{os.path.basename(path)}:{line_number}", json.loads(line)

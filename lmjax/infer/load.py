@@ -1,0 +1,43 @@
+"""Load a trained model for inference: the run's config, its tokenizer and the latest checkpoint's params."""
+import dataclasses
+import os
+
+from flax import nnx
+
+from lmjax.data.tokenizer import Tokenizer
+from lmjax.train import checkpoint
+from lmjax.train.setup import build_train_setup, tokenizer_path
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+  graphdef: nnx.GraphDef
+  params: nnx.State
+  tokenizer: Tokenizer
+  step: int
+
+  def model(self) -> nnx.Module:
+    return nnx.merge(self.graphdef, self.params)
+
+
+def load_model(config, workdir: str) -> LoadedModel:
+  """The latest checkpoint in WORKDIR/checkpoints, placed on the config's mesh."""
+  tok_path = tokenizer_path(config, workdir)
+  setup = build_train_setup(config, tok_path)
+  manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
+  step = manager.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints; train a model there first")
+  state, _ = checkpoint.restore(manager, step, setup.abstract_state, setup.shardings)
+  return LoadedModel(setup.graphdef, state.params, Tokenizer(tok_path), step)
+
+
+def run_tokenizer(workdir: str) -> Tokenizer:
+  """The tokenizer a run used: the one its saved config names, else WORKDIR/tokenizer.model."""
+  path = os.path.join(workdir, "tokenizer.model")
+  if os.path.exists(os.path.join(workdir, "config.json")):
+    from lmjax.config import load_saved_config
+    path = tokenizer_path(load_saved_config(workdir), workdir)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"no tokenizer at {path}; run `lmjax tokenizer` first or pass --tokenizer")
+  return Tokenizer(path)

@@ -1,0 +1,115 @@
+"""See how text becomes tokens, and what the model thinks comes next.
+
+    lmjax tokens --workdir runs/quickstart "Some text to split"
+    lmjax next --workdir runs/quickstart "The meaning of life is" [--continuation " to love"] [--top-k 10]
+
+`tokens` prints the text coloured token by token with ids, the count and bytes per token. `next` prints
+the k most likely next tokens with probabilities, writes them as a bar chart (PNG), and for a given
+continuation shows the probability the model gave each of its tokens, as text and as a heat map (PNG).
+"""
+import dataclasses
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lmjax.data.tokenizer import Tokenizer
+
+COLOURS = (43, 46, 45, 42, 44, 41)  # ANSI background colours, cycled per token
+
+
+def coloured_tokens(tok: Tokenizer, text: str, colour: bool = True) -> str:
+  """The text with each token on its own background colour, then a table of pieces and ids."""
+  ids = tok.encode(text)
+  pieces = [tok.decode([i]) for i in ids]
+  shown = "".join(f"\033[30;{COLOURS[n % len(COLOURS)]}m{p}\033[0m" if colour else f"[{p}]"
+                  for n, p in enumerate(pieces))
+  table = "\n".join(f"{i:>6}  {tok.sp.id_to_piece(i)!r}" for i in ids)
+  n_bytes = len(text.encode())
+  return (f"{shown}\n\n{table}\n\n{len(ids)} tokens, {n_bytes} bytes, "
+          f"{n_bytes / max(len(ids), 1):.2f} bytes per token")
+
+
+@dataclasses.dataclass(frozen=True)
+class NextToken:
+  token_id: int
+  piece: str
+  probability: float
+
+
+def next_token_distribution(model, tok: Tokenizer, prompt: str, top_k: int) -> list[NextToken]:
+  """The k most likely tokens after [BOS] + prompt, with their probabilities."""
+  ids = np.array([[tok.bos_id, *tok.encode(prompt)]], np.int32)
+  probs = _probabilities(model, ids)[0, -1]
+  order = np.argsort(-probs)[:top_k]
+  return [NextToken(int(i), tok.decode([int(i)]), float(probs[i])) for i in order]
+
+
+def continuation_probabilities(model, tok: Tokenizer, prompt: str, continuation: str) -> list[NextToken]:
+  """For each token of the continuation, the probability the model gave it, given everything before."""
+  prompt_ids, cont_ids = [tok.bos_id, *tok.encode(prompt)], tok.encode(continuation)
+  probs = _probabilities(model, np.array([prompt_ids + cont_ids], np.int32))[0]
+  start = len(prompt_ids) - 1
+  return [NextToken(i, tok.decode([i]), float(probs[start + n, i])) for n, i in enumerate(cont_ids)]
+
+
+def _probabilities(model, ids_bt: np.ndarray) -> np.ndarray:
+  positions = np.broadcast_to(np.arange(ids_bt.shape[1], dtype=np.int32), ids_bt.shape)
+  logits = model(jnp.asarray(ids_bt), positions, np.ones_like(ids_bt))
+  return np.asarray(jax.nn.softmax(logits, axis=-1))
+
+
+def distribution_table(rows: list[NextToken]) -> str:
+  width = 40
+  return "\n".join(f"{r.probability:7.2%}  {'█' * max(1, round(r.probability * width)):<{width}} "
+                   f"{r.piece!r} ({r.token_id})" for r in rows)
+
+
+def plot_distribution(rows: list[NextToken], prompt: str, path: str) -> str:
+  """A horizontal bar chart of the next-token probabilities, most likely on top."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))
+  ax.barh([repr(r.piece) for r in rows][::-1], [r.probability for r in rows][::-1], color="tab:blue")
+  ax.set_xlabel("probability")
+  ax.set_title(f"next token after {prompt[-50:]!r}", fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
+def plot_heatmap(rows: list[NextToken], path: str) -> str:
+  """The continuation's tokens in a row, each coloured by the probability the model gave it."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows)), 1.6))
+  image = ax.imshow([[r.probability for r in rows]], cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+  for n, r in enumerate(rows):
+    ax.text(n, 0, f"{r.piece!r}\n{r.probability:.0%}", ha="center", va="center", fontsize=8)
+  ax.set_xticks([]), ax.set_yticks([])
+  fig.colorbar(image, ax=ax, fraction=0.05)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
+def run_next(config, workdir: str, prompt: str, *, top_k: int, continuation: str | None) -> dict:
+  """`lmjax next`: prints the table(s) and writes WORKDIR/next_token.png (and next_token_heatmap.png)."""
+  from lmjax.infer.load import load_model
+  loaded = load_model(config, workdir)
+  model, tok = loaded.model(), loaded.tokenizer
+  rows = next_token_distribution(model, tok, prompt, top_k)
+  print(distribution_table(rows))
+  out = {"distribution": rows, "chart": plot_distribution(rows, prompt, os.path.join(workdir, "next_token.png"))}
+  print(f"bar chart: {out['chart']}")
+  if continuation:
+    per_token = continuation_probabilities(model, tok, prompt, continuation)
+    print("\n" + "\n".join(f"{r.probability:7.2%}  {r.piece!r}" for r in per_token))
+    out["heatmap"] = plot_heatmap(per_token, os.path.join(workdir, "next_token_heatmap.png"))
+    print(f"heat map: {out['heatmap']}")
+  return out
