@@ -3,7 +3,7 @@ import random
 
 import numpy as np
 import pytest
-from conftest import HERE
+from web_test_data import HERE
 
 from lmjax.data.web import minhash, shards
 from lmjax.data.web.document import Document

@@ -1,6 +1,6 @@
 """Gopher quality, Gopher repetition, C4 and FineWeb filters: documents just inside and just outside each threshold."""
 import pytest
-from conftest import make_doc
+from web_test_data import make_doc
 
 from lmjax.data.web.c4 import c4_filter
 from lmjax.data.web.document import Drop

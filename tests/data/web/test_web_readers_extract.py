@@ -7,7 +7,7 @@ import re
 
 import pytest
 import zstandard
-from conftest import HERE
+from web_test_data import HERE
 
 from lmjax.data.web import extract
 from lmjax.data.web.readers import InputProblems, read_documents

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO
+from web_test_data import REPO
 
 from lmjax.data.web import extract, shards, stage
 from lmjax.data.web.readers import InputProblems, read_documents

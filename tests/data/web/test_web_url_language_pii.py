@@ -1,6 +1,6 @@
 """URL filter on hand-made URLs, language ID on real non-English fortunes, PII replacement."""
 import pytest
-from conftest import make_doc, read_fortunes
+from web_test_data import make_doc, read_fortunes
 
 from lmjax.data.web import language, pii, url_filter
 from lmjax.data.web.document import Drop
