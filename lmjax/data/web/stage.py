@@ -92,9 +92,7 @@ def _check_workdir(workdir: pathlib.Path, config, inputs: list[str]) -> None:
 
 
 def make_executor(executor: str, ray_address: str | None, workers: int | None):
-  """The executor named by --executor, as a context manager with `.run(stage, tasks)`."""
-  if executor not in EXECUTORS:
-    raise ValueError(f"--executor={executor!r} is not one of {EXECUTORS}")
+  """The executor named by --executor ("local" or "ray"), as a context manager with `.run(stage, tasks)`."""
   if executor == "ray":
     from lmjax.data.web.ray_executor import RayExecutor
 
@@ -106,6 +104,10 @@ def run(config, workdir, *, input_pattern: str, executor: str = "local", ray_add
         workers: int | None = None) -> dict[str, Any]:
   """Clean every file matching `input_pattern` into `workdir`; returns the summary also saved as stats.json."""
   started = time.perf_counter()
+  if executor not in EXECUTORS:
+    raise ValueError(f"--executor={executor!r} is not one of {EXECUTORS}")
+  if config.output_format not in shards.DOC_SUFFIXES:
+    raise ValueError(f"config.output_format={config.output_format!r} is not one of {sorted(shards.DOC_SUFFIXES)}")
   inputs = sorted(path for path in glob.glob(os.path.expanduser(input_pattern), recursive=True)
                   if os.path.isfile(path))
   if not inputs:
@@ -116,7 +118,7 @@ def run(config, workdir, *, input_pattern: str, executor: str = "local", ray_add
   _check_workdir(workdir, config, inputs)
   num_tasks = min(config.tasks or len(inputs), len(inputs))
   filtered = [str(workdir / "filtered" / f"{i:05d}.filtered.zst") for i in range(num_tasks)]
-  suffix = shards.DOC_SUFFIXES.get(config.output_format, ".jsonl.zst")
+  suffix = shards.DOC_SUFFIXES[config.output_format]
   outputs = [str(workdir / "docs" / f"{i:05d}{suffix}") for i in range(num_tasks)]
   removed: list[str | None] = [None] * num_tasks
   with make_executor(executor, ray_address, workers) as tasks_executor:

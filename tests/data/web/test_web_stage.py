@@ -158,3 +158,12 @@ def test_worker_processes_give_the_same_output(mixed_inputs, clean_config, tmp_p
   stage.run(clean_config, tmp_path / "one", input_pattern=pattern, workers=1)
   stage.run(clean_config, tmp_path / "two", input_pattern=pattern, workers=2)
   assert output_rows(tmp_path / "one") == output_rows(tmp_path / "two")
+
+
+def test_bad_executor_and_output_format_fail_before_any_work(shipped_warc, clean_config, tmp_path):
+  with pytest.raises(ValueError, match="--executor='spark' is not one of"):
+    stage.run(clean_config, tmp_path / "run", input_pattern=str(shipped_warc), executor="spark")
+  clean_config.output_format = "csv"
+  with pytest.raises(ValueError, match="output_format='csv'"):
+    stage.run(clean_config, tmp_path / "run", input_pattern=str(shipped_warc))
+  assert not (tmp_path / "run").exists()
