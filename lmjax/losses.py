@@ -3,7 +3,12 @@
 A loss is `fn(model, batch, rng) -> (loss_sum, weight, metric_sums)`: sums, never means, so gradient
 accumulation over micro-batches and averaging across hosts stay exact (the step divides once). Metric
 values are sums too; the step reports each divided by the total weight. Each table entry names the batch
-keys it reads, which the loop checks before compiling.
+keys it reads, which the loop checks before compiling. Hyperparameters (clip ε, KL coefficient, ...) are
+keyword arguments bound with functools.partial before jit; a loss never reads the config.
+
+The four objectives of the design: `next_token` (pretraining; SFT with the chat protocol's assistant
+mask), `pairwise_bce` (reward model), `ppo_clip` (policy; group-relative RL feeds it group advantages) and
+`ppo_clip_value` (PPO with a critic).
 """
 import dataclasses
 from collections.abc import Callable
@@ -37,8 +42,75 @@ def next_token(model, batch: dict, rng: jax.Array):
   return nll_sum, jnp.sum(mask_bt), {}
 
 
+def pairwise_bce(model, batch: dict, rng: jax.Array):
+  """Bradley–Terry loss −log σ(r_chosen − r_rejected), summed over pairs.
+
+  Each row packs one pair as two segments (chosen, rejected); a response's score is the scalar head at its
+  last token, `chosen_index` / `rejected_index` [b]. One pair per row keeps micro-batching and sharding exact.
+  """
+  del rng
+  _, scalars_bt = model(batch["tokens"], batch["positions"], batch["segment_ids"])
+  score_at = lambda index_b: jnp.take_along_axis(scalars_bt, index_b[:, None], axis=1)[:, 0]
+  margin_b = score_at(batch["chosen_index"]) - score_at(batch["rejected_index"])
+  metrics = {"accuracy": jnp.sum(margin_b > 0).astype(jnp.float32), "margin": jnp.sum(margin_b)}
+  return jnp.sum(jax.nn.softplus(-margin_b)), jnp.float32(margin_b.shape[0]), metrics
+
+
+def policy_terms(logprobs_bt, batch: dict, *, clip_eps: float, kl_coef: float):
+  """(per-token loss [b, t], metric sums) of PPO's clipped surrogate plus a KL penalty to the reference.
+
+  ratio = π/π_old; surrogate = −min(ratio·A, clip(ratio, 1±ε)·A); KL(π‖π_ref) by the k3 estimator
+  exp(ref − logp) − (ref − logp) − 1, which is ≥ 0 and unbiased.
+  """
+  mask_bt = batch["loss_mask"].astype(jnp.float32)
+  advantages_bt = batch["advantages"]
+  ratio_bt = jnp.exp(logprobs_bt - batch["old_logprobs"])
+  clipped_bt = jnp.clip(ratio_bt, 1 - clip_eps, 1 + clip_eps)
+  surrogate_bt = -jnp.minimum(ratio_bt * advantages_bt, clipped_bt * advantages_bt)
+  log_ref_ratio_bt = batch["ref_logprobs"] - logprobs_bt
+  kl_bt = jnp.exp(log_ref_ratio_bt) - log_ref_ratio_bt - 1
+  metrics = {"clip_fraction": jnp.sum((jnp.abs(ratio_bt - 1) > clip_eps) * mask_bt),
+             "approx_kl": jnp.sum(0.5 * (logprobs_bt - batch["old_logprobs"]) ** 2 * mask_bt),
+             "kl_ref": jnp.sum(kl_bt * mask_bt)}
+  return (surrogate_bt + kl_coef * kl_bt) * mask_bt, metrics
+
+
+def ppo_clip(model, batch: dict, rng: jax.Array, *, clip_eps: float = 0.2, kl_coef: float = 0.0):
+  """PPO's clipped policy objective on response tokens (group-relative RL feeds it group advantages)."""
+  del rng
+  logits_btv = model(batch["tokens"], batch["positions"], batch["segment_ids"])
+  logprobs_bt = token_logprobs(logits_btv, batch["targets"])
+  per_token_bt, metrics = policy_terms(logprobs_bt, batch, clip_eps=clip_eps, kl_coef=kl_coef)
+  return jnp.sum(per_token_bt), jnp.sum(batch["loss_mask"].astype(jnp.float32)), metrics
+
+
+def ppo_clip_value(model, batch: dict, rng: jax.Array, *, clip_eps: float = 0.2, kl_coef: float = 0.0,
+                   value_clip: float = 0.2, value_coef: float = 0.5):
+  """`ppo_clip` plus the critic's clipped value loss ½·max((V − R)², (V_clip − R)²) on the same tokens.
+
+  The model is a `WithScalarHead` (logits and a value per position); the value at position t estimates the
+  return from predicting token t + 1 onwards.
+  """
+  del rng
+  logits_btv, values_bt = model(batch["tokens"], batch["positions"], batch["segment_ids"])
+  logprobs_bt = token_logprobs(logits_btv, batch["targets"])
+  per_token_bt, metrics = policy_terms(logprobs_bt, batch, clip_eps=clip_eps, kl_coef=kl_coef)
+  mask_bt = batch["loss_mask"].astype(jnp.float32)
+  old_bt, returns_bt = batch["old_values"], batch["returns"]
+  clipped_bt = old_bt + jnp.clip(values_bt - old_bt, -value_clip, value_clip)
+  value_loss_bt = 0.5 * jnp.maximum((values_bt - returns_bt) ** 2, (clipped_bt - returns_bt) ** 2) * mask_bt
+  metrics["value_loss"] = jnp.sum(value_loss_bt)
+  return jnp.sum(per_token_bt + value_coef * value_loss_bt), jnp.sum(mask_bt), metrics
+
+
+_SEQUENCE = ("tokens", "positions", "segment_ids")
+_POLICY = (*_SEQUENCE, "targets", "loss_mask", "old_logprobs", "advantages", "ref_logprobs")
+
 LOSSES = {
-    "next_token": Loss(next_token, ("tokens", "targets", "positions", "segment_ids", "loss_mask")),
+    "next_token": Loss(next_token, (*_SEQUENCE, "targets", "loss_mask")),
+    "pairwise_bce": Loss(pairwise_bce, (*_SEQUENCE, "chosen_index", "rejected_index")),
+    "ppo_clip": Loss(ppo_clip, _POLICY),
+    "ppo_clip_value": Loss(ppo_clip_value, (*_POLICY, "old_values", "returns")),
 }
 
 

@@ -69,8 +69,12 @@ class Transformer(nnx.Module):
 
   def __call__(self, tokens_bt, positions_bt, segment_ids_bt):
     """Logits [b, t, v] for packed sequences: attention is causal and stays within each segment."""
-    logits_btv, _ = self._forward(tokens_bt, positions_bt, attention_mask(segment_ids_bt), None)
-    return logits_btv
+    return self.unembed_logits(self.hidden_states(tokens_bt, positions_bt, segment_ids_bt))
+
+  def hidden_states(self, tokens_bt, positions_bt, segment_ids_bt):
+    """The final-norm residual stream [b, t, d], which the LM head and any scalar head read."""
+    x_btd, _ = self._forward(tokens_bt, positions_bt, attention_mask(segment_ids_bt), None)
+    return x_btd
 
   def decode(self, tokens_bt, positions_bt, cache: list):
     """(logits [b, t, v], cache) for tokens at `positions` (consecutive per row), attending to the cache.
@@ -81,7 +85,8 @@ class Transformer(nnx.Module):
     """
     slots_s = jnp.arange(cache[0][0].shape[1])
     mask_bts = slots_s[None, None, :] <= positions_bt[:, :, None]
-    return self._forward(tokens_bt, positions_bt, mask_bts, cache)
+    x_btd, cache = self._forward(tokens_bt, positions_bt, mask_bts, cache)
+    return self.unembed_logits(x_btd), cache
 
   def init_cache(self, batch_size: int, max_length: int) -> list:
     """An empty KV cache: per layer, zero keys and values [b, max_length, k, h] in the compute dtype."""
@@ -97,11 +102,13 @@ class Transformer(nnx.Module):
     for i, block in enumerate(self.blocks):
       x_btd, layer_cache = block(x_btd, positions_bt, mask_bts, None if cache is None else cache[i])
       new_cache.append(layer_cache)
-    x_btd = self.final_norm(x_btd)
+    return self.final_norm(x_btd), (None if cache is None else new_cache)
+
+  def unembed_logits(self, x_btd):
+    """Float32 logits [b, t, v] from final hidden states."""
     unembed_dv = self.embed[...].T if self.cfg.tie_embeddings else self.unembed[...]
     logits_btv = x_btd @ unembed_dv.astype(self.cfg.dtype)
-    logits_btv = self.shard(logits_btv, ("batch", "length", "act_vocab")).astype(jnp.float32)
-    return logits_btv, (None if cache is None else new_cache)
+    return self.shard(logits_btv, ("batch", "length", "act_vocab")).astype(jnp.float32)
 
 
 def param_count(cfg: ModelConfig) -> int:

@@ -15,6 +15,7 @@ from lmjax import optim, sharding
 from lmjax.config import ConfigError, check_train_config
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.model import ModelConfig, Transformer, flops_per_token, param_count
+from lmjax.model.scalar_head import WithScalarHead
 from lmjax.train.state import abstract_train_state
 
 
@@ -52,8 +53,12 @@ def check_tokenizer(config, path: str) -> None:
                       f"{size} tokens; set config.model.vocab_size={size}")
 
 
-def build_train_setup(config, tokenizer_file: str | None = None, devices=None) -> TrainSetup:
-  """Checks the config against the devices (and the tokenizer, if given) and builds the training pieces."""
+def build_train_setup(config, tokenizer_file: str | None = None, devices=None, *,
+                      scalar_head: bool = False) -> TrainSetup:
+  """Checks the config against the devices (and the tokenizer, if given) and builds the training pieces.
+
+  `scalar_head` wraps the transformer in `WithScalarHead` (reward model, PPO critic).
+  """
   devices = jax.devices() if devices is None else devices
   mesh_shape = check_train_config(config, len(devices))
   if tokenizer_file is not None:
@@ -65,8 +70,11 @@ def build_train_setup(config, tokenizer_file: str | None = None, devices=None) -
   schedule = optim.lr_schedule(config.optim, config.schedule, config.train.steps)
   optimizer = optim.make_optimizer(config.optim, schedule)
   seed = config.train.seed
-  graphdef, init, abstract_state, shardings = abstract_train_state(
-      lambda: Transformer(model_config, shard, rngs=nnx.Rngs(params=seed)), optimizer, mesh, rules)
+  def make_model():
+    backbone = Transformer(model_config, shard, rngs=nnx.Rngs(params=seed))
+    return WithScalarHead(model_config, backbone) if scalar_head else backbone
+
+  graphdef, init, abstract_state, shardings = abstract_train_state(make_model, optimizer, mesh, rules)
   replicated = sharding.replicated_fraction(abstract_state.params, shardings.params)
   _check_replication(config, mesh_shape, replicated)
   return TrainSetup(

@@ -1,0 +1,227 @@
+"""Verifiable math word problems: a seeded generator, worked solutions that call the calculator, and the checker.
+
+    problem = generate_problem(seed=7, level=1)
+    problem.question  # "Emily buys 3 apples. Apples cost $2 each. How much does she spend?"
+    problem_conversation(problem)  # [user question, assistant worked solution ending "Answer: 6"]
+    is_correct("... Answer: 6", problem.answer)  # True: the RL verifier
+
+A problem is a list of `Step`s, each one arithmetic operation whose arguments are numbers from the question or
+the results of earlier steps (`Ref`). Keeping the steps symbolic is what lets `solution_message` fill every
+tool output by actually running the calculator, and lets the reward-model data corrupt one step and propagate
+the error to the end (see `preferences`). Division is written `//` and always exact, so every calculator
+output and every answer is an integer.
+
+Levels set the number of steps and the range of the numbers: level 1 is one or two steps on numbers up to 10,
+easy enough for the tiny model; each level above adds steps and widens the range.
+"""
+import dataclasses
+import random
+import re
+from collections.abc import Callable
+
+from lmjax.infer.tools import calculator as calculator_tool
+
+ANSWER_PREFIX = "Answer: "
+OPS = ("+", "-", "*", "//")
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+  """How hard a problem is: the largest number in the question and how many item kinds/stages it has."""
+  max_number: int
+  stages: int  # 1, 2 or 3: each template adds roughly one or two steps per stage
+
+
+LEVELS = {1: Level(max_number=10, stages=1), 2: Level(max_number=20, stages=2),
+          3: Level(max_number=50, stages=3), 4: Level(max_number=200, stages=3)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Ref:
+  """The result of step `index` used as an argument of a later step."""
+  index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+  """One calculator call: `label` says what it computes, the expression joins the args with `op`."""
+  label: str
+  op: str
+  args: tuple[int | Ref, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+  """A word problem with its symbolic solution; `answer` is the value of the last step."""
+  question: str
+  steps: tuple[Step, ...]
+  answer: int
+  template_id: str
+  level: int
+
+
+def expression(step: Step, results: list[int]) -> str:
+  """The calculator input of a step, with earlier results substituted: "3*2", "6+6"."""
+  return step.op.join(str(results[a.index] if isinstance(a, Ref) else a) for a in step.args)
+
+
+def evaluate(steps, calculator: Callable[[str], str] = calculator_tool.compute) -> list[tuple[str, str]]:
+  """(expression, calculator output) of every step, in order; later steps read earlier outputs.
+
+  `calculator` defaults to the calculator tool's in-process evaluator (the exact code the sandboxed tool runs
+  in its child process, without the ~20 ms process start). An output that is not an integer stops the chain
+  with a ValueError naming the step, since later steps could not substitute it.
+  """
+  results, out = [], []
+  for i, step in enumerate(steps):
+    expr = expression(step, results)
+    output = calculator(expr)
+    try:
+      results.append(int(output))
+    except ValueError:
+      raise ValueError(f"step {i} ({step.label}): calculator({expr!r}) gave {output!r}, not an integer; "
+                       "keep divisions exact and operands non-zero") from None
+    out.append((expr, output))
+  return out
+
+
+# --- templates: (rng, level) -> (question, steps) ------------------------------------------------------------
+
+NAMES = ("Emily", "Liam", "Ava", "Noah", "Mia", "Ethan", "Sofia", "Lucas", "Zoe", "Omar", "Priya", "Ben")
+PRONOUNS = {"Emily": "she", "Ava": "she", "Mia": "she", "Sofia": "she", "Zoe": "she", "Priya": "she"}
+ITEMS = ("apples", "oranges", "pencils", "notebooks", "cookies", "stickers", "bananas", "markers")
+THINGS = ("marbles", "cards", "candies", "shells", "beads", "stamps")
+
+
+def _pronoun(name: str) -> str:
+  return PRONOUNS.get(name, "he")
+
+
+def _n(rng: random.Random, level: Level, low: int = 2) -> int:
+  return rng.randint(low, level.max_number)
+
+
+def _shopping(rng, level):
+  name, kinds = rng.choice(NAMES), rng.sample(ITEMS, level.stages)
+  counts = [_n(rng, level) for _ in kinds]
+  prices = [rng.randint(1, max(2, level.max_number // 2)) for _ in kinds]
+  buys = " and ".join(f"{c} {k}" for c, k in zip(counts, kinds))
+  costs = " and ".join(f"{k.capitalize() if i == 0 else k} cost ${p} each" for i, (k, p)
+                       in enumerate(zip(kinds, prices)))
+  steps = [Step(f"Cost of the {k}", "*", (c, p)) for c, k, p in zip(counts, kinds, prices)]
+  if len(steps) > 1:
+    steps.append(Step("Total cost", "+", tuple(Ref(i) for i in range(len(steps)))))
+  question = f"{name} buys {buys}. {costs}. How much does {_pronoun(name)} spend in dollars?"
+  return question, steps
+
+
+def _sharing(rng, level):
+  name, thing = rng.choice(NAMES), rng.choice(THINGS)
+  friends, each = rng.randint(2, min(level.max_number, 10)), _n(rng, level, 1)
+  if level.stages == 1:
+    total = friends * each
+    question = (f"{name} has {total} {thing} and shares them equally among {friends} friends. "
+                f"How many {thing} does each friend get?")
+    return question, [Step("Each friend gets", "//", (total, friends))]
+  bags = rng.randint(2, min(level.max_number, 12))
+  kept = rng.randint(1, level.max_number) if level.stages >= 3 else 0
+  while (bags * rng.randint(1, 1) and (bags * 1)) and False:  # pragma: no cover (placeholder never runs)
+    pass
+  # Choose a bag size so bags*size - kept divides evenly by the number of friends.
+  size = next(s for s in range(max(2, -(-kept // bags) + 1), 10_000)
+              if (bags * s - kept) % friends == 0 and bags * s - kept > 0 and s >= rng.randint(2, level.max_number))
+  steps = [Step(f"Total {thing}", "*", (bags, size))]
+  keeps = ""
+  if kept:
+    steps.append(Step(f"{thing.capitalize()} left to share", "-", (Ref(0), kept)))
+    keeps = f" {_pronoun(name).capitalize()} keeps {kept} for {_pronoun(name) == 'she' and 'herself' or 'himself'}"
+    keeps += " and shares the rest"
+  else:
+    keeps = f" {_pronoun(name).capitalize()} shares them"
+  steps.append(Step("Each friend gets", "//", (Ref(len(steps) - 1), friends)))
+  question = (f"{name} has {bags} bags with {size} {thing} in each bag.{keeps} equally among {friends} "
+              f"friends. How many {thing} does each friend get?")
+  return question, steps
+
+
+def _rates(rng, level):
+  name = rng.choice(NAMES)
+  legs = [(rng.randint(2, level.max_number), rng.randint(1, min(level.max_number, 12)))
+          for _ in range(min(level.stages, 2))]
+  if len(legs) == 1:
+    (speed, hours), = legs
+    question = f"A train travels at {speed} miles per hour for {hours} hours. How many miles does it travel?"
+    return question, [Step("Distance", "*", (speed, hours))]
+  steps = [Step(f"Distance of part {i + 1}", "*", (s, h)) for i, (s, h) in enumerate(legs)]
+  steps.append(Step("Total distance", "+", (Ref(0), Ref(1))))
+  question = (f"{name} cycles at {legs[0][0]} miles per hour for {legs[0][1]} hours, then at {legs[1][0]} "
+              f"miles per hour for {legs[1][1]} hours. How many miles does {_pronoun(name)} cycle in all?")
+  if level.stages >= 3:
+    goal = rng.randint(1, level.max_number) + sum(s * h for s, h in legs)
+    steps.append(Step("Miles still to go", "-", (goal, Ref(2))))
+    question = question.replace("How many miles does", f"The trip is {goal} miles long. How many miles does")
+    question = question.replace(" cycle in all?", " still have to cycle?")
+  return question, steps
+
+
+def _ages(rng, level):
+  name = rng.choice(NAMES)
+  age, older = rng.randint(2, level.max_number), rng.randint(1, level.max_number)
+  steps = [Step("Brother's age", "+", (age, older))]
+  question = f"{name} is {age} years old. {name}'s brother is {older} years older. How old is the brother?"
+  if level.stages >= 2:
+    times = rng.randint(2, 4)
+    steps.append(Step("Grandfather's age", "*", (Ref(0), times)))
+    question = question.replace("How old is the brother?",
+                                f"Their grandfather is {times} times as old as the brother. "
+                                "How old is the grandfather?")
+  if level.stages >= 3:
+    years = rng.randint(2, 10)
+    steps.append(Step(f"Grandfather's age in {years} years", "+", (Ref(1), years)))
+    question = question.replace("How old is the grandfather?",
+                                f"How old will the grandfather be in {years} years?")
+  return question, steps
+
+
+def _savings(rng, level):
+  name = rng.choice(NAMES)
+  weekly, weeks = rng.randint(1, level.max_number), rng.randint(2, min(level.max_number, 12))
+  steps = [Step("Money saved", "*", (weekly, weeks))]
+  has = ""
+  if level.stages >= 2:
+    start = rng.randint(1, level.max_number)
+    steps.append(Step("Money in all", "+", (start, Ref(0))))
+    has = f" {_pronoun(name).capitalize()} already has ${start}."
+  question = f"{name} saves ${weekly} every week for {weeks} weeks.{has} How many dollars does {_pronoun(name)} have?"
+  if level.stages >= 3:
+    spent = rng.randint(1, weekly * weeks)
+    steps.append(Step("Money left", "-", (Ref(1), spent)))
+    question = question.replace(" How many dollars", f" Then {_pronoun(name)} spends ${spent}. How many dollars")
+    question = question.replace("does she have?", "does she have left?").replace("does he have?",
+                                                                                  "does he have left?")
+  return question, steps
+
+
+def _leftovers(rng, level):
+  thing = rng.choice(("cookies", "muffins", "rolls", "cupcakes"))
+  if level.stages == 1:
+    made = rng.randint(3, level.max_number + 5)
+    sold = rng.randint(1, made - 1)
+    question = f"A baker makes {made} {thing} and sells {sold}. How many {thing} are left?"
+    return question, [Step(f"{thing.capitalize()} left", "-", (made, sold))]
+  trays, per_tray = rng.randint(2, min(level.max_number, 12)), rng.randint(2, level.max_number)
+  sold = rng.randint(1, trays * per_tray - 1)
+  steps = [Step(f"{thing.capitalize()} baked", "*", (trays, per_tray)),
+           Step(f"{thing.capitalize()} left", "-", (Ref(0), sold))]
+  question = (f"A baker bakes {trays} trays of {thing} with {per_tray} on each tray and sells {sold}. "
+              f"How many {thing} are left?")
+  if level.stages >= 3:
+    box = rng.choice([d for d in range(2, 13) if (trays * per_tray - sold) % d == 0] or [1])
+    steps.append(Step("Boxes filled", "//", (Ref(1), box)))
+    question = question.replace(f"How many {thing} are left?",
+                                f"The rest are packed in boxes of {box}. How many boxes are filled?")
+  return question, steps
+
+
+TEMPLATES: dict[str, Callable] = {"shopping": _shopping, "sharing": _sharing, "rates": _rates,
+                                  "ages": _ages, "savings": _savings, "leftovers": _leftovers}
