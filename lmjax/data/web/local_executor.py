@@ -36,7 +36,8 @@ class LocalExecutor:
       else:
         if self._pool is None:
           # spawn, not fork: the parent may have imported JAX, whose threads do not survive a fork
-          self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+          context = multiprocessing.get_context("spawn")
+          self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
         for future in concurrent.futures.as_completed([self._pool.submit(run_task, task) for task in todo]):
           errors.append(future.result())
           bar.update()

@@ -14,7 +14,8 @@ from lmjax.data.web.document import Document, Drop
 
 LOCAL_PART_CHARS = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 LOCAL_PART_BEFORE_AT = re.compile(rf"\b{LOCAL_PART_CHARS}+(?:\.{LOCAL_PART_CHARS}+)*\Z")
-DOMAIN_AFTER_AT = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\b")
+DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+DOMAIN_AFTER_AT = re.compile(rf"(?:{DOMAIN_LABEL}\.)+{DOMAIN_LABEL}\b")
 MAX_LOCAL_PART = 64  # RFC 5321
 IPV4_CANDIDATE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 

@@ -153,7 +153,8 @@ def _run_minhash(tasks_executor, directory: pathlib.Path, filtered: list[str], c
            dict(docs_path=filtered[i], output=signatures[i], cfg=cfg)) for i in range(len(filtered))])
   buckets = [str(directory / "buckets" / f"{b:02d}.npy") for b in range(cfg.num_buckets)]
   tasks_executor.run("minhash buckets", [
-      Task(f"bucket {b}", buckets[b], minhash.buckets_task, dict(bucket=b, signature_paths=signatures, output=buckets[b]))
+      Task(f"bucket {b}", buckets[b], minhash.buckets_task,
+           dict(bucket=b, signature_paths=signatures, output=buckets[b]))
       for b in range(cfg.num_buckets)])
   tasks_executor.run("minhash clusters", [
       Task("clusters", str(directory / "clusters"), minhash.clusters_task,

@@ -15,11 +15,12 @@ LINE_BREAKS = re.compile(r"\n+")
 SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
 PUNCTUATION = frozenset(string.punctuation + "«»“”‘’„…–—¡¿·•")
 # Characters that end a sentence in the common scripts (datatrove's TERMINAL_PUNCTUATION, abridged; no quotes).
-TERMINAL_PUNCTUATION = (".", "!", "?", "。", "！", "？", "…", "؟", "۔", "।", "॥", "‼", "⁇", "⁈", "⁉", "‽", "׃",
-                        "܀", "፡", "።", "᙮", "᠃", "᠉", "︒", "﹒", "﹖", "﹗", "．", "｡")
+TERMINAL_PUNCTUATION = (".", "!", "?", "。", "！", "？", "…", "؟", "۔", "।", "॥", "‼", "⁇", "⁈", "⁉", "‽",
+                        "׃", "܀", "፡", "።", "᙮", "᠃", "᠉", "︒", "﹒", "﹖", "﹗", "．", "｡")
 WORD_PREFIX = re.compile(r"""^(?:\.\.\.|[(\[{<"'“‘«*§$£€#`_%&—–])""")
 WORD_SUFFIX = re.compile(r"""(?:\.\.\.|…|\):|[)\]}>"'”’»,;:!?%*`_(]|(?<!^[A-Za-z])\.)$""")  # "o." stays whole
-WORD_INFIX = re.compile(r"""(?<=\w)--(?=\w)|=(?=[A-Za-z])|(?<=[A-Za-z0-9])[-—–](?=[A-Za-z0-9])|(?<=[a-z])\.(?=[A-Z])"""
+WORD_INFIX = re.compile(r"""(?<=\w)--(?=\w)|=(?=[A-Za-z])|(?<=[A-Za-z0-9])[-—–](?=[A-Za-z0-9])"""
+                        r"""|(?<=[a-z])\.(?=[A-Z])"""
                         r"""|(?<=[A-Za-z0-9])[:<>/](?=[A-Za-z])""")
 CONTRACTION = re.compile(r"""(?i)^(.+?)(n['’]t|['’](?:s|re|ll|ve|d|m))$""")
 SPECIAL_CASES = {"cannot": ["can", "not"], "Cannot": ["Can", "not"], "e.g.": ["e.g."], "i.e.": ["i.e."],

@@ -1,4 +1,4 @@
-"""configs/clean.py: every step of the tables has a section with a switch, every field is commented, overrides are checked."""
+"""configs/clean.py: every step has a config section with a switch, every field is commented, FineWeb's defaults."""
 import ast
 import inspect
 
@@ -34,8 +34,9 @@ def test_fineweb_defaults():
   assert (config.language.languages, config.language.min_score) == (("en",), 0.65)
   assert (config.minhash.n_grams, config.minhash.num_buckets, config.minhash.hashes_per_bucket) == (5, 14, 8)
   assert config.c4.filter_no_terminal_punct is False and config.c4.min_num_sentences == 5
-  assert (config.fineweb_quality.line_punct_thr, config.fineweb_quality.short_line_thr,
-          config.fineweb_quality.char_duplicates_ratio, config.fineweb_quality.new_line_ratio) == (0.12, 0.67, 0.01, 0.3)
+  fineweb = config.fineweb_quality
+  assert (fineweb.line_punct_thr, fineweb.short_line_thr, fineweb.char_duplicates_ratio,
+          fineweb.new_line_ratio) == (0.12, 0.67, 0.01, 0.3)
   assert config.gopher_quality.min_doc_words == 50 and config.gopher_repetition.dup_line_frac == 0.3
 
 

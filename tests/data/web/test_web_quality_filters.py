@@ -139,7 +139,8 @@ def test_c4_min_sentences_threshold(clean_config):
 
 def test_c4_drops_short_javascript_and_policy_lines(clean_config):
   settings = c4_settings(clean_config)
-  lines = [SENTENCE_LINE] * 5 + ["two words", "Please enable JavaScript to continue.", "This site uses cookies to work."]
+  boilerplate = ["two words", "Please enable JavaScript to continue.", "This site uses cookies to work."]
+  lines = [SENTENCE_LINE] * 5 + boilerplate
   result = c4_filter(make_doc("\n".join(lines)), **settings)
   assert result.text == "\n".join([SENTENCE_LINE] * 5)
 

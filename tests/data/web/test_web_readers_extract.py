@@ -133,7 +133,7 @@ def test_extraction_recovers_the_source_text_of_real_pages(shipped_warc, clean_c
 def test_extraction_drops_navigation_and_keeps_paragraphs(clean_config):
   step = extract.build(clean_config.extract)
   html = ("<html><body><nav><a href='/'>Home</a> <a href='/about'>About us</a></nav><main><article>"
-          + "".join(f"<p>Paragraph {i} tells a long story about the river and the town beside it.</p>" for i in range(8))
+          + "".join(f"<p>Paragraph {i} tells a long story about the river and the town.</p>" for i in range(8))
           + "</article></main><footer>Copyright footer text</footer></body></html>")
   from lmjax.data.web.document import Document
 

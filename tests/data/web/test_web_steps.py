@@ -1,4 +1,4 @@
-"""The steps table: a custom filter is one function + one table entry + one config section; a step that raises is counted."""
+"""The steps table: a custom filter is one function + one table entry + one config section; errors are counted."""
 import functools
 
 import ml_collections

@@ -1,4 +1,4 @@
-"""Paths and helpers shared by the web-cleaning tests (a uniquely named module: `conftest` names clash across folders)."""
+"""Paths and helpers shared by the web-cleaning tests (not in conftest.py: that module name clashes across folders)."""
 import pathlib
 
 from lmjax.data.web.document import Document
