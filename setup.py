@@ -18,6 +18,8 @@ CORE_REQUIRES = [
     "tqdm>=4.66,<5",
     "tensorboardX>=2.6.2,<3",
     "matplotlib>=3.8,<4",
+    "pyyaml>=6.0,<7",  # chatterbot-corpus YAML (the corpus package lists it only as a test extra)
+    "chatterbot-corpus>=1.3.3,<2",  # ~2,000 English SFT conversations (BSD)
 ]
 
 # The web-cleaning stage (lmjax/data/web).

@@ -117,30 +117,29 @@ def _shopping(rng, level):
 
 def _sharing(rng, level):
   name, thing = rng.choice(NAMES), rng.choice(THINGS)
-  friends, each = rng.randint(2, min(level.max_number, 10)), _n(rng, level, 1)
+  she = _pronoun(name)
   if level.stages == 1:
-    total = friends * each
-    question = (f"{name} has {total} {thing} and shares them equally among {friends} friends. "
+    friends, each = rng.randint(2, min(level.max_number, 10)), _n(rng, level, 1)
+    question = (f"{name} has {friends * each} {thing} and shares them equally among {friends} friends. "
                 f"How many {thing} does each friend get?")
-    return question, [Step("Each friend gets", "//", (total, friends))]
-  bags = rng.randint(2, min(level.max_number, 12))
-  kept = rng.randint(1, level.max_number) if level.stages >= 3 else 0
-  while (bags * rng.randint(1, 1) and (bags * 1)) and False:  # pragma: no cover (placeholder never runs)
-    pass
-  # Choose a bag size so bags*size - kept divides evenly by the number of friends.
-  size = next(s for s in range(max(2, -(-kept // bags) + 1), 10_000)
-              if (bags * s - kept) % friends == 0 and bags * s - kept > 0 and s >= rng.randint(2, level.max_number))
-  steps = [Step(f"Total {thing}", "*", (bags, size))]
-  keeps = ""
+    return question, [Step("Each friend gets", "//", (friends * each, friends))]
+  bags = []
+  while not bags:  # draw until the total splits into bags of at least 2 (almost always the first draw)
+    friends, each = rng.randint(2, 10), _n(rng, level, 1)
+    kept = rng.randint(1, level.max_number) if level.stages >= 3 else 0
+    total = friends * each + kept
+    bags = [b for b in range(2, 13) if total % b == 0 and total // b >= 2]
+  bags = rng.choice(bags)
+  steps = [Step(f"Total {thing}", "*", (bags, total // bags))]
   if kept:
     steps.append(Step(f"{thing.capitalize()} left to share", "-", (Ref(0), kept)))
-    keeps = f" {_pronoun(name).capitalize()} keeps {kept} for {_pronoun(name) == 'she' and 'herself' or 'himself'}"
-    keeps += " and shares the rest"
+    self = "herself" if she == "she" else "himself"
+    shares = f"{she.capitalize()} keeps {kept} for {self} and shares the rest"
   else:
-    keeps = f" {_pronoun(name).capitalize()} shares them"
+    shares = f"{she.capitalize()} shares them"
   steps.append(Step("Each friend gets", "//", (Ref(len(steps) - 1), friends)))
-  question = (f"{name} has {bags} bags with {size} {thing} in each bag.{keeps} equally among {friends} "
-              f"friends. How many {thing} does each friend get?")
+  question = (f"{name} has {bags} bags with {total // bags} {thing} in each bag. {shares} equally among "
+              f"{friends} friends. How many {thing} does each friend get?")
   return question, steps
 
 
@@ -166,7 +165,7 @@ def _rates(rng, level):
 
 def _ages(rng, level):
   name = rng.choice(NAMES)
-  age, older = rng.randint(2, level.max_number), rng.randint(1, level.max_number)
+  age, older = rng.randint(2, level.max_number), rng.randint(2, level.max_number)
   steps = [Step("Brother's age", "+", (age, older))]
   question = f"{name} is {age} years old. {name}'s brother is {older} years older. How old is the brother?"
   if level.stages >= 2:
@@ -225,3 +224,96 @@ def _leftovers(rng, level):
 
 TEMPLATES: dict[str, Callable] = {"shopping": _shopping, "sharing": _sharing, "rates": _rates,
                                   "ages": _ages, "savings": _savings, "leftovers": _leftovers}
+
+
+def generate_problem(rng_or_seed: random.Random | int, level: int = 1, template_id: str | None = None) -> Problem:
+  """A problem of `level` from a seed (deterministic) or a `random.Random` (advanced by the draw).
+
+  The template is drawn from `TEMPLATES` unless `template_id` names one.
+  """
+  if level not in LEVELS:
+    raise ValueError(f"level={level} is not a difficulty level; use one of {sorted(LEVELS)}")
+  rng = rng_or_seed if isinstance(rng_or_seed, random.Random) else random.Random(rng_or_seed)
+  if template_id is None:
+    template_id = rng.choice(sorted(TEMPLATES))
+  elif template_id not in TEMPLATES:
+    raise ValueError(f"unknown math template {template_id!r}; use one of {', '.join(sorted(TEMPLATES))}")
+  question, steps = TEMPLATES[template_id](rng, LEVELS[level])
+  results = [int(output) for _, output in evaluate(steps)]
+  return Problem(question=question, steps=tuple(steps), answer=results[-1], template_id=template_id,
+                 level=level)
+
+
+def generate_problems(n: int, level: int = 1, seed: int = 0) -> list[Problem]:
+  """`n` problems from one seeded stream: the same (n, level, seed) always gives the same list."""
+  rng = random.Random(seed)
+  return [generate_problem(rng, level) for _ in range(n)]
+
+
+def solution_message(problem_or_steps, calculator: Callable[[str], str] = calculator_tool.compute) -> dict:
+  """The worked solution as an assistant message: per step its label, a calculator call and its output,
+  then a final line "Answer: N" with N the last output.
+
+  Takes a Problem or a sequence of Steps (the reward-model data passes corrupted steps). Outputs come from
+  running `calculator`, never from the generator's own arithmetic, so they are what the engine would insert.
+  """
+  steps = problem_or_steps.steps if isinstance(problem_or_steps, Problem) else problem_or_steps
+  parts, before = [], ""
+  for step, (expr, output) in zip(steps, evaluate(steps, calculator)):
+    parts += [{"type": "text", "text": f"{before}{step.label}: "},
+              {"type": "tool_call", "tool": "calculator", "input": expr},
+              {"type": "tool_output", "output": output}]
+    before = "\n"
+  parts.append({"type": "text", "text": f"{before}{ANSWER_PREFIX}{int(output)}"})
+  return {"role": "assistant", "content": parts}
+
+
+def problem_conversation(problem: Problem, with_solution: bool = True, system: str | None = None) -> list[dict]:
+  """[system?, user question, assistant worked solution]; without the solution it is an RL/eval prompt."""
+  messages = [{"role": "system", "content": system}] if system else []
+  messages.append({"role": "user", "content": problem.question})
+  if with_solution:
+    messages.append(solution_message(problem))
+  return messages
+
+
+_ANSWER = re.compile(r"answer\s*(?:is)?\s*[:=]\s*\$?\s*(-?\s*[\d,]*\d(?:\.\d+)?)", re.IGNORECASE)
+_GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})+")
+
+
+def extract_answer(text: str) -> int | None:
+  """The integer after the last "Answer:" in `text`, or None if there is none or it is not an integer.
+
+  Tolerant of case, spaces, a "$", thousands commas ("1,234") and a zero fraction ("12.0"); "1,23" (bad
+  grouping) and "12.5" give None. The last occurrence counts, so a reply that revises itself is judged by its
+  final word.
+  """
+  matches = _ANSWER.findall(text or "")
+  if not matches:
+    return None
+  number = re.sub(r"\s", "", matches[-1])
+  if "," in number:
+    whole = number.split(".")[0]
+    if not _GROUPED.fullmatch(whole):
+      return None
+    number = number.replace(",", "")
+  value = float(number) if "." in number else int(number)
+  if isinstance(value, float):
+    return int(value) if value.is_integer() else None
+  return value
+
+
+def reply_text(reply) -> str:
+  """The text the model wrote in a reply: a string, an assistant message, or a list of parts (text parts
+  only, so a tool's output can never supply the answer)."""
+  if isinstance(reply, str):
+    return reply
+  content = reply["content"] if isinstance(reply, dict) else reply
+  if isinstance(content, str):
+    return content
+  return "".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text")
+
+
+def is_correct(reply, answer: int) -> bool:
+  """The RL verifier: does the reply's final "Answer:" equal `answer`?"""
+  return extract_answer(reply_text(reply)) == answer
