@@ -1,0 +1,77 @@
+"""Reward-model pairs from math problems, and the preference JSONL loader."""
+import collections
+import json
+
+import pytest
+
+from lmjax import chat
+from lmjax.data.posttrain import math_problems as m
+from lmjax.data.posttrain import preferences as p
+from lmjax.data.tokenizer import Tokenizer
+
+
+@pytest.mark.parametrize("level", sorted(m.LEVELS))
+def test_chosen_is_correct_and_rejected_is_not(level):
+  problems = m.generate_problems(150, level, seed=level)
+  pairs = p.math_preference_pairs(problems, seed=0)
+  kinds = collections.Counter(pair["kind"] for pair in pairs)
+  assert set(kinds) == set(p.REJECTIONS) and min(kinds.values()) > 20
+  for problem, pair in zip(problems, pairs):
+    assert m.is_correct(pair["chosen"], problem.answer)
+    assert not m.is_correct(pair["rejected"], problem.answer)
+    assert pair["prompt"] == [{"role": "user", "content": problem.question}]
+    chat.validate(pair["prompt"] + [pair["rejected"]])
+
+
+def test_wrong_step_propagates_through_the_calculator():
+  problems = [q for q in m.generate_problems(100, 3, seed=0) if len(q.steps) >= 3]
+  pairs = [pair for pair in p.math_preference_pairs(problems, seed=1, kinds=("wrong_step",))]
+  for pair in pairs:
+    parts = pair["rejected"]["content"]
+    calls = [(x["input"], parts[i + 1]["output"]) for i, x in enumerate(parts) if x["type"] == "tool_call"]
+    chosen = [x["input"] for x in pair["chosen"]["content"] if x["type"] == "tool_call"]
+    assert [e for e, _ in calls] != chosen  # some expression differs...
+    for expression, output in calls:  # ...and every output is still the calculator's
+      assert m.calculator_tool.compute(expression) == output
+    assert m.extract_answer(m.reply_text(pair["rejected"])) == int(calls[-1][1])
+
+
+def test_pairs_are_deterministic_and_render(tokens_workdir):
+  problems = m.generate_problems(20, 2, seed=0)
+  assert p.math_preference_pairs(problems, seed=3) == p.math_preference_pairs(problems, seed=3)
+  tokenizer = Tokenizer(str(tokens_workdir / "tokenizer.model"))
+  for pair in p.math_preference_pairs(problems, seed=3):
+    for reply in (pair["chosen"], pair["rejected"]):
+      ids, mask = chat.render(pair["prompt"] + [reply], tokenizer)
+      assert sum(mask) > 0
+
+
+def test_load_preference_jsonl_accepts_strings_and_messages(tmp_path):
+  path = tmp_path / "prefs.jsonl"
+  messages = {"prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}],
+              "chosen": {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
+              "rejected": {"role": "assistant", "content": "b"}, "source": "x"}
+  path.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n\n"
+                  + json.dumps(messages) + "\n", encoding="utf-8")
+  pairs = p.load_preference_jsonl(str(path))
+  assert pairs[0] == {"prompt": [{"role": "user", "content": "q"}], "chosen": {"role": "assistant", "content": "a"},
+                      "rejected": {"role": "assistant", "content": "b"}}
+  assert pairs[1] == messages
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("{not json", "Expecting property name"),
+    ('["a list"]', "expected a JSON object"),
+    ('{"prompt": "q", "chosen": "a"}', "missing rejected"),
+    ('{"prompt": "q", "chosen": "a", "rejected": 3}', "rejected: a reply is a string or an assistant message"),
+    ('{"prompt": [{"role": "assistant", "content": "x"}], "chosen": "a", "rejected": "b"}', "prompt: message 0"),
+    ('{"prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x"}], "chosen": "a", '
+     '"rejected": "b"}', "prompt: a prompt must end with a user message"),
+    ('{"prompt": "q", "chosen": {"role": "assistant", "content": [{"type": "tool_output", "output": "1"}]}, '
+     '"rejected": "b"}', "chosen: message 1: part 0 is a tool_output"),
+])
+def test_bad_jsonl_lines_are_errors_naming_the_line(tmp_path, bad, message):
+  path = tmp_path / "prefs.jsonl"
+  path.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n" + bad + "\n", encoding="utf-8")
+  with pytest.raises(p.PreferenceFormatError, match=f"prefs.jsonl:2: .*{message}"):
+    p.load_preference_jsonl(str(path))
