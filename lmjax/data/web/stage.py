@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from lmjax.config import ConfigError, UserError
 from lmjax.data.web import minhash, shards
 from lmjax.data.web.local_executor import LocalExecutor
 from lmjax.data.web.readers import InputProblems, read_documents
@@ -85,7 +86,7 @@ def _check_workdir(workdir: pathlib.Path, config, inputs: list[str]) -> None:
   path = workdir / "run.json"
   if path.exists():
     if json.loads(path.read_text()) != identity:
-      raise ValueError(f"{workdir} holds a run with a different config or input list: pass a new --workdir "
+      raise UserError(f"{workdir} holds a run with a different config or input list: pass a new --workdir "
                        f"(or delete {workdir}) to clean with these settings")
   else:
     shards.atomic_write_json(path, identity)
@@ -105,9 +106,9 @@ def run(config, workdir, *, input_pattern: str, executor: str = "local", ray_add
   """Clean every file matching `input_pattern` into `workdir`; returns the summary also saved as stats.json."""
   started = time.perf_counter()
   if executor not in EXECUTORS:
-    raise ValueError(f"--executor={executor!r} is not one of {EXECUTORS}")
+    raise UserError(f"--executor={executor!r} is not one of {EXECUTORS}")
   if config.output_format not in shards.DOC_SUFFIXES:
-    raise ValueError(f"config.output_format={config.output_format!r} is not one of {sorted(shards.DOC_SUFFIXES)}")
+    raise ConfigError(f"config.output_format={config.output_format!r} is not one of {sorted(shards.DOC_SUFFIXES)}")
   inputs = sorted(path for path in glob.glob(os.path.expanduser(input_pattern), recursive=True)
                   if os.path.isfile(path))
   if not inputs:

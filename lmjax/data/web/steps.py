@@ -11,6 +11,7 @@ import dataclasses
 import time
 from typing import Callable, Iterable, Iterator
 
+from lmjax.config import ConfigError
 from lmjax.data.web import c4, extract, fineweb_quality, gopher_quality, gopher_repetition, language, pii, url_filter
 from lmjax.data.web.document import Document, Drop
 from lmjax.data.web.stats import StepStats
@@ -43,7 +44,7 @@ def build_steps(table: tuple[Step, ...], config) -> list[tuple[str, StepFn]]:
   built = []
   for step in table:
     if step.name not in config:
-      raise KeyError(f"config has no section {step.name!r} for step {step.name!r}: add config.{step.name} "
+      raise ConfigError(f"config has no section {step.name!r} for step {step.name!r}: add config.{step.name} "
                      "= ml_collections.ConfigDict(dict(enabled=True, ...)) to configs/clean.py")
     section = config[step.name]
     if section.enabled:

@@ -9,6 +9,7 @@ import dataclasses
 import traceback
 from typing import Any, Callable
 
+from lmjax.config import UserError
 from lmjax.data.web import shards
 
 
@@ -33,5 +34,5 @@ def run_task(task: Task) -> str | None:
     return f"{task.name}: {traceback.format_exc()}"
 
 
-class TasksFailed(RuntimeError):
+class TasksFailed(UserError, RuntimeError):
   """Some tasks of a stage failed; finished ones keep their markers, so a rerun redoes only these."""

@@ -5,6 +5,7 @@ import inspect
 import pytest
 
 import configs.clean
+from lmjax.config import ConfigError
 from lmjax.data.web.steps import FILTER_STEPS, FINAL_STEPS, build_steps
 
 
@@ -42,5 +43,5 @@ def test_fineweb_defaults():
 
 def test_missing_section_is_a_clear_error(clean_config):
   del clean_config["c4"]
-  with pytest.raises(KeyError, match="no section 'c4'"):
+  with pytest.raises(ConfigError, match="no section 'c4'"):
     build_steps(FILTER_STEPS, clean_config)

@@ -10,6 +10,7 @@ import time
 import pytest
 from web_test_data import REPO
 
+from lmjax.config import UserError
 from lmjax.data.web import extract, shards, stage
 from lmjax.data.web.readers import InputProblems, read_documents
 from lmjax.data.web.tasks import TasksFailed
@@ -90,7 +91,7 @@ def test_rerun_skips_finished_tasks_and_workdir_guards_its_config(shipped_warc, 
   stage.run(clean_config, tmp_path / "run", input_pattern=str(shipped_warc), workers=1)
   assert output.stat().st_mtime_ns == before
   clean_config.gopher_quality.min_doc_words = 10
-  with pytest.raises(ValueError, match="different config"):
+  with pytest.raises(UserError, match="different config"):
     stage.run(clean_config, tmp_path / "run", input_pattern=str(shipped_warc), workers=1)
 
 
@@ -161,7 +162,7 @@ def test_worker_processes_give_the_same_output(mixed_inputs, clean_config, tmp_p
 
 
 def test_bad_executor_and_output_format_fail_before_any_work(shipped_warc, clean_config, tmp_path):
-  with pytest.raises(ValueError, match="--executor='spark' is not one of"):
+  with pytest.raises(UserError, match="--executor='spark' is not one of"):
     stage.run(clean_config, tmp_path / "run", input_pattern=str(shipped_warc), executor="spark")
   clean_config.output_format = "csv"
   with pytest.raises(ValueError, match="output_format='csv'"):
