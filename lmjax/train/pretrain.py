@@ -3,43 +3,17 @@
     lmjax pretrain --config configs/quickstart.py --workdir runs/quickstart
 
 Writes WORKDIR/config.json, metrics.jsonl (+ tensorboard/), checkpoints/ and summary.json. Rerunning the
-same command on the same WORKDIR resumes from the last checkpoint, data position included. The loss is
-checked every step: a NaN/inf stops the run and drops the checkpoint whose parameters produced it.
+same command on the same WORKDIR resumes from the last checkpoint, data position included.
 """
 import json
-import math
 import os
-import time
 
 import jax
-import numpy as np
 
 from lmjax import losses
-from lmjax.config import UserError
 from lmjax.data.pipeline import make_pretrain_dataset
-from lmjax.train import checkpoint
-from lmjax.train.hardware import peak_flops_per_device
-from lmjax.train.metrics import MetricsLog, Progress
-from lmjax.train.setup import TrainSetup, build_train_setup, tokenizer_path, tokens_dir
-from lmjax.train.step import make_eval_step, make_train_step
-
-
-class NonFiniteLossError(UserError, RuntimeError):
-  """The loss became NaN or inf; the last good checkpoint is kept."""
-
-
-def global_batch(setup: TrainSetup, local_batch: dict) -> dict:
-  """Global arrays sharded over the data axes, assembled from this process's rows."""
-  return {k: jax.make_array_from_process_local_data(setup.batch_sharding, v) for k, v in local_batch.items()}
-
-
-def evaluate(eval_step, params, batches: list[dict]) -> float:
-  """Mean next-token loss (nats per target token) over fixed validation batches."""
-  total, weight = 0.0, 0.0
-  for batch in batches:
-    loss_sum, w = jax.device_get(eval_step(params, batch))
-    total, weight = total + float(loss_sum), weight + float(w)
-  return total / max(weight, 1.0)
+from lmjax.train.loop import StageData, train
+from lmjax.train.setup import build_train_setup, tokenizer_path, tokens_dir
 
 
 def bytes_per_target(tokens_root: str) -> float | None:
@@ -47,108 +21,20 @@ def bytes_per_target(tokens_root: str) -> float | None:
   path = os.path.join(tokens_root, "summary.json")
   if not os.path.exists(path):
     return None
-  val = json.load(open(path))["val"]
+  with open(path) as f:
+    val = json.load(f)["val"]
   return val["bytes"] / max(val["tokens"] - val["documents"], 1)
 
 
 def run(config, workdir: str) -> dict:
   """Trains `config.train.steps` steps (resuming if WORKDIR has a checkpoint); returns the summary."""
-  os.makedirs(workdir, exist_ok=True)
   setup = build_train_setup(config, tokenizer_path(config, workdir))
-  is_main = jax.process_index() == 0
-  if is_main:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
-  t = config.train
-  tokens_root = tokens_dir(config, workdir)
-  data = iter(make_pretrain_dataset(tokens_root, "train", seq_len=t.seq_len, batch_size=t.batch_size,
-                                    seed=t.seed, process_index=jax.process_index(),
-                                    process_count=jax.process_count(), prefetch=config.data.prefetch))
-  manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
-  state = _restore_or_init(setup, manager, data)
-  start = int(state.step)
-  first = next(data)
-  losses.check_batch_keys(t.loss, first)
-  loss_fn = losses.LOSSES[t.loss].fn
-  train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
-                               batch_sharding=setup.batch_sharding, grad_accum_steps=t.grad_accum_steps,
-                               lr_schedule=setup.schedule)
-  eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings, batch_sharding=setup.batch_sharding)
-  val_batches = _validation_batches(config, setup, tokens_root)
-  bpt = bytes_per_target(tokens_root)
-  tensorboard = os.path.join(workdir, "tensorboard") if config.log.tensorboard and is_main else None
-  log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start, tensorboard_dir=tensorboard)
-  peak = peak_flops_per_device() * (1 if jax.devices()[0].platform == "cpu" else jax.device_count())
-  tokens_per_step = t.batch_size * t.seq_len
-  progress = Progress(start=start, total=t.steps, flops_per_token=setup.flops_per_token, peak_flops=peak,
-                      enabled=is_main)
-  rng = jax.random.key(t.seed)
-  started, summary = time.time(), {}
-  for step in range(start + 1, t.steps + 1):
-    batch = first if step == start + 1 else next(data)
-    state, metrics = train_step(state, global_batch(setup, batch), rng)
-    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    if not math.isfinite(metrics["loss"]):
-      progress.close()
-      _stop_on_nonfinite_loss(manager, step, metrics["loss"], workdir)
-    is_last = step == t.steps
-    logged = step % config.log.every_steps == 0 or is_last
-    if logged:
-      metrics |= progress.update(step, tokens_per_step, metrics["loss"])
-      metrics["tokens_seen"] = step * tokens_per_step
-    if val_batches and (is_last or (config.eval.every_steps and step % config.eval.every_steps == 0)):
-      metrics["val_loss"] = evaluate(eval_step, state.params, val_batches)
-      metrics["val_bpb"] = metrics["val_loss"] / math.log(2) / bpt if bpt else float("nan")
-      logged = True
-    if logged and is_main:
-      log.write(step, metrics)
-      summary = metrics
-    if step % config.checkpoint.every_steps == 0 or is_last:
-      checkpoint.save(manager, step, state, {"iterator": data.get_state()})
-  manager.wait_until_finished()
-  progress.close()
-  log.close()
-  summary = {"steps": t.steps, "resumed_from": start, "wall_s": time.time() - started,
-             "params": setup.param_count, **summary}
-  if is_main:
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump(summary, f, indent=2)
-  return summary
-
-
-def _restore_or_init(setup: TrainSetup, manager, data):
-  """The latest checkpoint's state (moving `data` to its saved position), or a freshly initialised one."""
-  step = manager.latest_step()
-  if step is None:
-    return setup.init()
-  state, data_state = checkpoint.restore(manager, step, setup.abstract_state, setup.shardings)
-  data.set_state(data_state["iterator"])
-  return state
-
-
-def _stop_on_nonfinite_loss(manager, step: int, loss: float, workdir: str):
-  """Drops the checkpoint whose parameters gave this loss (the previous step's), then raises."""
-  manager.wait_until_finished()
-  for saved in manager.all_steps():
-    if saved >= step - 1:
-      manager.delete(saved)
-  good = manager.latest_step()
-  where = f"The last good checkpoint is step {good} in {workdir}/checkpoints" if good else "No good checkpoint exists"
-  raise NonFiniteLossError(f"loss is {loss} at step {step}; stopped. {where}. "
-                           "Lower optim.lr, raise schedule.warmup_steps or check the data, then rerun to resume.")
-
-
-def _validation_batches(config, setup: TrainSetup, tokens_root: str) -> list[dict]:
-  """The first `eval.batches` validation batches, as global arrays (the same ones at every evaluation)."""
-  if not config.eval.batches:
-    return []
-  t = config.train
-  dataset = make_pretrain_dataset(tokens_root, "val", seq_len=t.seq_len, batch_size=t.batch_size, seed=0,
-                                  process_index=jax.process_index(), process_count=jax.process_count(),
-                                  shuffle=False, repeat=False, prefetch=0)
-  batches = []
-  for batch in dataset:
-    batches.append(global_batch(setup, batch))
-    if len(batches) == config.eval.batches:
-      break
-  return batches
+  t, root = config.train, tokens_dir(config, workdir)
+  dataset = lambda split, **kw: make_pretrain_dataset(
+      root, split, seq_len=t.seq_len, batch_size=t.batch_size, process_index=jax.process_index(),
+      process_count=jax.process_count(), **kw)
+  train_data = iter(dataset("train", seed=t.seed, prefetch=config.data.prefetch))
+  val = iter(dataset("val", seed=0, shuffle=False, repeat=False, prefetch=0)) if config.eval.batches else iter(())
+  data = StageData(train_data, [b for _, b in zip(range(config.eval.batches), val)], bytes_per_target(root))
+  return train(config, workdir, setup, data, loss_fn=losses.LOSSES[t.loss].fn, loss_name=t.loss,
+               init_state=setup.init)

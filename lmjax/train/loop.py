@@ -1,0 +1,137 @@
+"""The supervised training loop every stage shares: restore or initialise, step, log, evaluate, checkpoint.
+
+A stage (pretraining, SFT, reward model) supplies its data iterator, validation batches and initial state;
+the loop owns everything else. Rerunning a stage on the same WORKDIR resumes from its last checkpoint,
+data position included. The loss is checked every step: a NaN/inf stops the run and drops the checkpoint
+whose parameters produced it.
+"""
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+
+import jax
+
+from lmjax import losses
+from lmjax.config import UserError
+from lmjax.train import checkpoint
+from lmjax.train.hardware import peak_flops_per_device
+from lmjax.train.metrics import MetricsLog, Progress
+from lmjax.train.setup import TrainSetup
+from lmjax.train.step import make_eval_step, make_train_step
+
+
+class NonFiniteLossError(UserError, RuntimeError):
+  """The loss became NaN or inf; the last good checkpoint is kept."""
+
+
+def global_batch(setup: TrainSetup, local_batch: dict) -> dict:
+  """Global arrays sharded over the data axes, assembled from this process's rows."""
+  return {k: jax.make_array_from_process_local_data(setup.batch_sharding, v) for k, v in local_batch.items()}
+
+
+def evaluate(eval_step, params, batches: list[dict]) -> float:
+  """Mean loss (per unit of weight, e.g. nats per target token) over fixed validation batches."""
+  total, weight = 0.0, 0.0
+  for batch in batches:
+    loss_sum, w = jax.device_get(eval_step(params, batch))
+    total, weight = total + float(loss_sum), weight + float(w)
+  return total / max(weight, 1.0)
+
+
+@dataclasses.dataclass
+class StageData:
+  """What a stage feeds the loop: a checkpointable iterator of local batches and fixed validation batches."""
+  train: object  # a grain iterator: next() -> dict of numpy arrays; get_state()/set_state()
+  val_batches: list[dict]  # local numpy batches, the same at every evaluation
+  bytes_per_target: float | None = None  # validation text bytes per target token, for bits per byte
+
+
+def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: Callable, loss_name: str,
+          init_state: Callable[[], object], eval_fn: Callable | None = None) -> dict:
+  """Trains to `config.train.steps`, resuming from WORKDIR/checkpoints; returns (and writes) the summary.
+
+  `init_state()` gives the state of a fresh run (random init, or a previous stage's parameters);
+  `eval_fn(params, val_batches) -> dict` adds stage-specific validation metrics to the default loss.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  is_main = jax.process_index() == 0
+  if is_main:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+  t = config.train
+  manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
+  state = _restore_or_init(setup, manager, data.train, init_state)
+  start = int(state.step)
+  first = next(data.train)
+  losses.check_batch_keys(loss_name, first)
+  train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
+                               batch_sharding=setup.batch_sharding, grad_accum_steps=t.grad_accum_steps,
+                               lr_schedule=setup.schedule)
+  eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings, batch_sharding=setup.batch_sharding)
+  val_batches = [global_batch(setup, b) for b in data.val_batches]
+  tensorboard = os.path.join(workdir, "tensorboard") if config.log.tensorboard and is_main else None
+  log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start, tensorboard_dir=tensorboard)
+  peak = peak_flops_per_device() * (1 if jax.devices()[0].platform == "cpu" else jax.device_count())
+  tokens_per_step = t.batch_size * t.seq_len
+  progress = Progress(start=start, total=t.steps, flops_per_token=setup.flops_per_token, peak_flops=peak,
+                      enabled=is_main)
+  rng = jax.random.key(t.seed)
+  started, summary = time.time(), {}
+  for step in range(start + 1, t.steps + 1):
+    batch = first if step == start + 1 else next(data.train)
+    state, metrics = train_step(state, global_batch(setup, batch), rng)
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if not math.isfinite(metrics["loss"]):
+      progress.close()
+      _stop_on_nonfinite_loss(manager, step, metrics["loss"], workdir)
+    is_last = step == t.steps
+    logged = step % config.log.every_steps == 0 or is_last
+    if logged:
+      metrics |= progress.update(step, tokens_per_step, metrics["loss"])
+      metrics["tokens_seen"] = step * tokens_per_step
+    if val_batches and (is_last or (config.eval.every_steps and step % config.eval.every_steps == 0)):
+      metrics["val_loss"] = evaluate(eval_step, state.params, val_batches)
+      if data.bytes_per_target:
+        metrics["val_bpb"] = metrics["val_loss"] / math.log(2) / data.bytes_per_target
+      if eval_fn:
+        metrics |= eval_fn(state.params, val_batches)
+      logged = True
+    if logged and is_main:
+      log.write(step, metrics)
+      summary = metrics
+    if step % config.checkpoint.every_steps == 0 or is_last:
+      checkpoint.save(manager, step, state, {"iterator": data.train.get_state()})
+  manager.wait_until_finished()
+  progress.close()
+  log.close()
+  summary = {"steps": t.steps, "resumed_from": start, "wall_s": time.time() - started,
+             "params": setup.param_count, **summary}
+  if is_main:
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump(summary, f, indent=2)
+  return summary
+
+
+def _restore_or_init(setup: TrainSetup, manager, data, init_state: Callable):
+  """The latest checkpoint's state (moving `data` to its saved position), or `init_state()`."""
+  step = manager.latest_step()
+  if step is None:
+    return init_state()
+  state, data_state = checkpoint.restore(manager, step, setup.abstract_state, setup.shardings)
+  data.set_state(data_state["iterator"])
+  return state
+
+
+def _stop_on_nonfinite_loss(manager, step: int, loss: float, workdir: str):
+  """Drops the checkpoint whose parameters gave this loss (the previous step's), then raises."""
+  manager.wait_until_finished()
+  for saved in manager.all_steps():
+    if saved >= step - 1:
+      manager.delete(saved)
+  good = manager.latest_step()
+  where = f"The last good checkpoint is step {good} in {workdir}/checkpoints" if good else "No good checkpoint exists"
+  raise NonFiniteLossError(f"loss is {loss} at step {step}; stopped. {where}. "
+                           "Lower optim.lr, raise schedule.warmup_steps or check the data, then rerun to resume.")
