@@ -182,12 +182,13 @@ def main() -> None:
   total_ours = total_theirs = 0.0
   for name in ("url_filter", "extract", "language", "gopher_quality", "gopher_repetition", "c4", "fineweb_quality"):
     our_results, our_seconds = time_calls(ours[name], docs)
-    our_rate = len(docs) / our_seconds
+    our_rate, measured = len(docs) / our_seconds, len(docs)
     if name == "extract":  # both timed on the same HTML pages (text documents pass through lmjax's step)
       sample = [doc for doc in docs if doc.is_html][:args.extract_docs]
       _, our_seconds = time_calls(ours[name], sample)
       _, their_seconds = time_calls(theirs[name], [doc.text for doc in sample])
       our_rate, their_rate, agreement = len(sample) / our_seconds, len(sample) / their_seconds, "(speed only)"
+      measured = len(sample)
     else:
       their_docs = [DTDocument(text=doc.text, id=doc.id, metadata={"url": doc.url}) for doc in docs]
       their_results, their_seconds = time_calls(theirs[name], their_docs)
@@ -195,7 +196,7 @@ def main() -> None:
       their_rate, agreement = len(docs) / their_seconds, f"{same / max(1, len(docs)):.1%}"
     total_ours += 1 / our_rate
     total_theirs += 1 / their_rate
-    print(f"{name:18s} {len(docs):6d} {our_rate:13.0f} {their_rate:17.0f} {our_rate / their_rate:8.1f}x "
+    print(f"{name:18s} {measured:6d} {our_rate:13.0f} {their_rate:17.0f} {our_rate / their_rate:8.1f}x "
           f"{agreement:>10s}")
     docs = [result for result in our_results if not isinstance(result, Drop)]
   ours_s, theirs_s = minhash_signatures(docs, config, DTDocument)
