@@ -3,6 +3,7 @@
     lmjax tokenizer --config configs/quickstart.py --workdir runs/quickstart
     lmjax tokenize  --config configs/quickstart.py --workdir runs/quickstart
     lmjax pretrain  --config configs/quickstart.py --workdir runs/quickstart [--config.optim.lr=1e-3 ...]
+    lmjax sft       --config configs/quickstart.py --workdir runs/sft --config.sft.base_workdir=runs/quickstart
     lmjax sample    --workdir runs/quickstart --prompt "Once upon a time"
     lmjax chat      --workdir runs/sft --system "You are a helpful assistant." --search 'docs/*.jsonl.gz'
     lmjax tokens    --workdir runs/quickstart "How does text become tokens?"
@@ -27,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
   commands = parser.add_subparsers(dest="command", required=True)
   for name, help_text in [("tokenizer", "train the sentencepiece BPE tokenizer"),
                           ("tokenize", "documents -> token shards (ArrayRecord)"),
-                          ("pretrain", "train with the next-token loss (resumes from WORKDIR)")]:
+                          ("pretrain", "train with the next-token loss (resumes from WORKDIR)"),
+                          ("sft", "fine-tune a pretrained run on conversations (assistant tokens only)")]:
     command = commands.add_parser(name, help=help_text)
     command.add_argument("--config", required=True, help="a config file under configs/")
     command.add_argument("--workdir", required=True)
@@ -84,7 +86,8 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
   return rest, overrides
 
 
-STAGES = {"tokenizer": "lmjax.data.tokenizer", "tokenize": "lmjax.data.shards", "pretrain": "lmjax.train.pretrain"}
+STAGES = {"tokenizer": "lmjax.data.tokenizer", "tokenize": "lmjax.data.shards", "pretrain": "lmjax.train.pretrain",
+          "sft": "lmjax.train.sft"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,36 +10,24 @@ import time
 import pytest
 
 from lmjax import cli
-
 from tests.conftest import REPO
-
-CONFIG = str(REPO / "tests" / "train" / "tiny_config.py")
+from tests.train.conftest import command, run_stage, subprocess_env
 
 
 def _command(workdir, tokens_workdir, *overrides):
-  return [sys.executable, "-m", "lmjax.cli", "pretrain", "--config", CONFIG, "--workdir", str(workdir),
-          f"--config.data.tokenizer={tokens_workdir / 'tokenizer.model'}",
-          f"--config.data.tokens_dir={tokens_workdir / 'tokens'}", *overrides]
+  return command("pretrain", workdir, tokens_workdir, *overrides)
 
 
 def _env():
-  return dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  return subprocess_env()
 
 
 def _run(workdir, tokens_workdir, *overrides, check=True):
-  return subprocess.run(_command(workdir, tokens_workdir, *overrides), env=_env(), capture_output=True, text=True,
-                        timeout=300, check=check, cwd=REPO)
+  return run_stage("pretrain", workdir, tokens_workdir, *overrides, check=check)
 
 
 def _losses(workdir):
   return {m["step"]: m["loss"] for m in map(json.loads, open(workdir / "metrics.jsonl"))}
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(tokens_workdir, tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("uninterrupted")
-  _run(workdir, tokens_workdir)
-  return workdir
 
 
 def test_training_logs_every_step_and_validation_loss_falls(uninterrupted):

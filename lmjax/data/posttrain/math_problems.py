@@ -133,8 +133,8 @@ def _sharing(rng, level):
   steps = [Step(f"Total {thing}", "*", (bags, total // bags))]
   if kept:
     steps.append(Step(f"{thing.capitalize()} left to share", "-", (Ref(0), kept)))
-    self = "herself" if she == "she" else "himself"
-    shares = f"{she.capitalize()} keeps {kept} for {self} and shares the rest"
+    reflexive = "herself" if she == "she" else "himself"
+    shares = f"{she.capitalize()} keeps {kept} for {reflexive} and shares the rest"
   else:
     shares = f"{she.capitalize()} shares them"
   steps.append(Step("Each friend gets", "//", (Ref(len(steps) - 1), friends)))
@@ -191,7 +191,8 @@ def _savings(rng, level):
     start = rng.randint(1, level.max_number)
     steps.append(Step("Money in all", "+", (start, Ref(0))))
     has = f" {_pronoun(name).capitalize()} already has ${start}."
-  question = f"{name} saves ${weekly} every week for {weeks} weeks.{has} How many dollars does {_pronoun(name)} have?"
+  question = (f"{name} saves ${weekly} every week for {weeks} weeks.{has} "
+              f"How many dollars does {_pronoun(name)} have?")
   if level.stages >= 3:
     spent = rng.randint(1, weekly * weeks)
     steps.append(Step("Money left", "-", (Ref(1), spent)))
@@ -209,13 +210,13 @@ def _leftovers(rng, level):
     question = f"A baker makes {made} {thing} and sells {sold}. How many {thing} are left?"
     return question, [Step(f"{thing.capitalize()} left", "-", (made, sold))]
   trays, per_tray = rng.randint(2, min(level.max_number, 12)), rng.randint(2, level.max_number)
-  sold = rng.randint(1, trays * per_tray - 1)
+  box = rng.randint(2, min(12, trays * per_tray - 1)) if level.stages >= 3 else 1
+  sold = trays * per_tray - box * rng.randint(1, (trays * per_tray - 1) // box)  # the rest fills whole boxes
   steps = [Step(f"{thing.capitalize()} baked", "*", (trays, per_tray)),
            Step(f"{thing.capitalize()} left", "-", (Ref(0), sold))]
   question = (f"A baker bakes {trays} trays of {thing} with {per_tray} on each tray and sells {sold}. "
               f"How many {thing} are left?")
   if level.stages >= 3:
-    box = rng.choice([d for d in range(2, 13) if (trays * per_tray - sold) % d == 0] or [1])
     steps.append(Step("Boxes filled", "//", (Ref(1), box)))
     question = question.replace(f"How many {thing} are left?",
                                 f"The rest are packed in boxes of {box}. How many boxes are filled?")

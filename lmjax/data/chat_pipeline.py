@@ -1,0 +1,51 @@
+"""The SFT input pipeline (grain): conversations → chat-protocol ids and assistant mask → packed rows.
+
+Whole conversations are packed first-fit into rows (a conversation longer than a row is truncated, never
+split), each with its own segment id and positions, so neither attention nor loss crosses conversations.
+The loss mask is the protocol's: 1 only on the tokens the assistant must produce.
+"""
+import grain
+import numpy as np
+from grain.experimental import FirstFitPackIterDataset
+
+from lmjax import chat
+
+
+def render_examples(conversations: list[list[dict]], tokenizer, seq_len: int) -> list[dict]:
+  """Each conversation as (tokens, targets, loss_mask) arrays shifted by one and cut to seq_len."""
+  examples = []
+  for messages in conversations:
+    ids, mask = chat.render(messages, tokenizer)
+    ids, mask = np.asarray(ids, np.int32), np.asarray(mask, np.float32)
+    examples.append({"tokens": ids[:-1][:seq_len], "targets": ids[1:][:seq_len], "loss_mask": mask[1:][:seq_len]})
+  return examples
+
+
+def _to_batch(packed: dict) -> dict:
+  return {"tokens": packed["tokens"], "targets": packed["targets"], "loss_mask": packed["loss_mask"],
+          "positions": packed["tokens_positions"].astype(np.int32),
+          "segment_ids": packed["tokens_segment_ids"].astype(np.int32)}
+
+
+def make_chat_dataset(examples: list[dict], *, seq_len: int, batch_size: int, seed: int, process_index: int = 0,
+                      process_count: int = 1, shuffle: bool = True, repeat: bool = True) -> grain.IterDataset:
+  """This process's batches [batch_size / process_count, seq_len] of packed conversations."""
+  if not examples:
+    raise ValueError("no conversations to train on; check the SFT data sources in the config")
+  ds = grain.MapDataset.source(examples)
+  if shuffle:
+    ds = ds.shuffle(seed=seed)
+  if repeat:
+    ds = ds.repeat()
+  ds = ds[process_index::process_count]
+  length = {"tokens": seq_len, "targets": seq_len, "loss_mask": seq_len}
+  packed = FirstFitPackIterDataset(ds.to_iter_dataset(), length_struct=length, num_packing_bins=batch_size,
+                                   seed=seed, shuffle_bins=shuffle)
+  rows = batch_size // process_count
+  return packed.batch(rows, drop_remainder=repeat).map(_to_batch).map(lambda b: _pad_rows(b, rows))
+
+
+def _pad_rows(batch: dict, rows: int) -> dict:
+  """Fills a short final batch with empty rows (segment 0, no loss), so it shards like the others."""
+  missing = rows - len(batch["tokens"])
+  return {k: np.pad(v, [(0, missing)] + [(0, 0)] * (v.ndim - 1)) for k, v in batch.items()}

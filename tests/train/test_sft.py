@@ -1,0 +1,57 @@
+"""SFT: packed conversations keep the assistant-only mask on every turn type, and `lmjax sft` fine-tunes
+a pretrained run through the same loop (loss falls, validation is logged)."""
+import json
+
+import numpy as np
+
+from lmjax import chat
+from lmjax.data.chat_pipeline import make_chat_dataset, render_examples
+from lmjax.data.tokenizer import Tokenizer
+from tests.train.conftest import run_stage
+
+CONVERSATIONS = [
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"},
+     {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye."},
+     {"role": "assistant", "content": "Goodbye."}],
+    [{"role": "user", "content": "What is 6*7?"},
+     {"role": "assistant", "content": [{"type": "tool_call", "tool": "calculator", "input": "6*7"},
+                                       {"type": "tool_output", "output": "42"},
+                                       {"type": "text", "text": "It is 42."}]}],
+    [{"role": "user", "content": "Who wrote Botchan?"}, {"role": "assistant", "content": "I don't know."}],
+]
+SAID = ["Hello.<|assistant_end|>Goodbye.<|assistant_end|>",
+        "<|tool_call_start|>calculator\n6*7<|tool_call_end|>It is 42.<|assistant_end|>",
+        "I don't know.<|assistant_end|>"]
+
+
+def test_packed_rows_supervise_exactly_the_assistant_tokens_of_each_conversation(tokens_workdir):
+  tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
+  examples = render_examples(CONVERSATIONS, tok, seq_len=96)
+  batch = next(iter(make_chat_dataset(examples, seq_len=96, batch_size=1, seed=0, shuffle=False)))
+  seg, mask, targets, pos = batch["segment_ids"][0], batch["loss_mask"][0], batch["targets"][0], batch["positions"][0]
+  assert seg.max() == 3  # all three conversations share the row
+  said = {tok.decode(targets[(seg == s) & (mask > 0)]) for s in (1, 2, 3)}
+  assert said == set(SAID)
+  for s in (1, 2, 3):
+    assert (pos[seg == s] == np.arange((seg == s).sum())).all()  # positions restart per conversation
+  assert mask[seg == 0].sum() == 0
+
+
+def test_sft_stage_fine_tunes_the_pretrained_run(uninterrupted, tokens_workdir, tmp_path):
+  data = tmp_path / "conversations.jsonl"
+  rng = np.random.default_rng(0)
+  with open(data, "w") as f:
+    for _ in range(60):
+      a, b = rng.integers(1, 9, 2)
+      chat.validate(messages := [{"role": "user", "content": f"What is {a} plus {b}?"},
+                                 {"role": "assistant", "content": f"{a} plus {b} is {a + b}."}])
+      f.write(json.dumps({"messages": messages}) + "\n")
+  workdir = tmp_path / "sft"
+  result = run_stage("sft", workdir, tokens_workdir, f"--config.sft.base_workdir={uninterrupted}",
+                     f"--config.sft.conversations={data}", "--config.sft.val_fraction=0.2",
+                     "--config.train.steps=12", "--config.eval.every_steps=6")
+  assert "validation conversations" in result.stdout
+  metrics = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+  assert [m["step"] for m in metrics] == list(range(1, 13))
+  assert metrics[-1]["loss"] < metrics[0]["loss"] - 1.0
+  assert [m for m in metrics if "val_loss" in m][-1]["val_loss"] < 3.0
