@@ -180,14 +180,18 @@ def helpers(rng: random.Random) -> dict:
     count = round((end - start) / step) + 1
     return str(round(start + step * rng.randrange(count), _decimals(step)))
 
-  return {"range": lambda a, b, step=1: rng.choice(range(a, b, step)), "range_list": lambda a, b, s=1: list(
-      range(a, b, s)), "sample": sample, "range_str": range_str, "sample_sequential": sample_sequential,
-          "arange": arange, "is_int": _is_int, "ensure_int": _ensure_int, "divides": lambda a, b: b != 0 and a % b
-          == 0, "int": int, "float": float, "round": round, "str": str, "len": len, "list": list,
-          "Fraction": _fraction, "plural": lambda n, one, many: one if abs(n) == 1 else many}
+  return {
+      "range": lambda start, end, step=1: rng.choice(range(start, end, step)),
+      "range_list": lambda start, end, step=1: list(range(start, end, step)),
+      "sample": sample, "range_str": range_str, "sample_sequential": sample_sequential, "arange": arange,
+      "is_int": _is_int, "ensure_int": _ensure_int, "divides": lambda a, b: b != 0 and a % b == 0,
+      "Fraction": _fraction, "plural": lambda n, one, many: one if abs(n) == 1 else many,
+      "int": int, "float": float, "round": round, "str": str, "len": len, "list": list,
+  }
 
 
 def _fraction(value) -> str:
+  """The package's `Fraction(x)`: a float as the text of its simplest fraction ("3/4"), not a number."""
   if isinstance(value, float):
     value = Fraction(value).limit_denominator()
   return str(value)
