@@ -1,6 +1,6 @@
 """Reward-model pairs: {"prompt": messages, "chosen": assistant message, "rejected": assistant message}.
 
-From math problems: chosen is the correct worked solution; rejected is one of three failures a policy makes,
+From math problems (generated, or GSM): chosen is the correct worked solution; rejected is one of three failures a policy makes,
     "wrong_answer"  the right steps, then a final "Answer:" that is off,
     "wrong_step"    one step's expression has a wrong operand or operator; the calculator then computes it
                     faithfully and the error propagates through every later step to the final answer,
@@ -18,14 +18,21 @@ from lmjax.data.posttrain.conversations import DONT_KNOW
 REJECTIONS = ("wrong_answer", "wrong_step", "refusal")
 
 
+def correct_solution(problem) -> dict:
+  """The chosen reply: a generated problem's calculator-worked solution, or a GSM problem's own solution."""
+  if hasattr(problem, "steps"):
+    return math_problems.solution_message(problem)
+  return {"role": "assistant", "content": problem.solution}
+
+
 def wrong_answer(problem, rng: random.Random) -> dict:
-  """The correct worked solution whose final line states a different number."""
-  message = math_problems.solution_message(problem)
+  """The correct solution whose final "Answer:" states a different number."""
+  message = correct_solution(problem)
   off = problem.answer + rng.choice([-1, 1]) * rng.randint(1, max(2, abs(problem.answer) // 4))
-  last = message["content"][-1]
-  text = last["text"].rsplit(math_problems.ANSWER_PREFIX, 1)[0] + f"{math_problems.ANSWER_PREFIX}{off}"
-  message["content"][-1] = {"type": "text", "text": text}
-  return message
+  parts = chat.parts(message)
+  head = parts[-1]["text"].rsplit(math_problems.ANSWER_PREFIX, 1)[0]
+  parts[-1] = {"type": "text", "text": f"{head}{math_problems.ANSWER_PREFIX}{off}"}
+  return {"role": "assistant", "content": parts}
 
 
 def _mutate(step, rng: random.Random):
@@ -43,7 +50,9 @@ def _mutate(step, rng: random.Random):
 
 def wrong_step(problem, rng: random.Random) -> dict | None:
   """A worked solution with one wrong step, its error carried to the end; None if every mutation happens to
-  reach the right final answer (a floor division can absorb a small error)."""
+  reach the right final answer (a floor division can absorb a small error) or the problem has no steps."""
+  if not hasattr(problem, "steps"):
+    return None
   order = list(range(len(problem.steps)))
   rng.shuffle(order)
   for i in order:
@@ -63,8 +72,11 @@ REJECTERS = {"wrong_answer": wrong_answer, "wrong_step": wrong_step, "refusal": 
 
 
 def math_preference_pairs(problems, seed: int = 0, kinds=REJECTIONS) -> list[dict]:
-  """One pair per problem, the rejection kind drawn uniformly from `kinds` (falling back to wrong_answer
-  when a problem has no step that can go wrong). Each pair also records its "kind"."""
+  """One pair per problem, the rejection kind drawn uniformly from `kinds`. Each pair also records its "kind".
+
+  Problems are `math_problems.Problem`s or `gsm_symbolic.GSMProblem`s; a GSM problem has no symbolic steps, so
+  "wrong_step" falls back to "wrong_answer" for it (as for a generated problem with no step that can go wrong).
+  """
   rng = random.Random(seed)
   pairs = []
   for problem in problems:
@@ -72,8 +84,8 @@ def math_preference_pairs(problems, seed: int = 0, kinds=REJECTIONS) -> list[dic
     rejected = REJECTERS[kind](problem, rng)
     if rejected is None:
       kind, rejected = "wrong_answer", wrong_answer(problem, rng)
-    pairs.append({"prompt": math_problems.problem_conversation(problem, with_solution=False),
-                  "chosen": math_problems.solution_message(problem), "rejected": rejected, "kind": kind})
+    pairs.append({"prompt": [{"role": "user", "content": problem.question}],
+                  "chosen": correct_solution(problem), "rejected": rejected, "kind": kind})
   return pairs
 
 

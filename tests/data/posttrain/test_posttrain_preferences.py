@@ -5,6 +5,7 @@ import json
 import pytest
 
 from lmjax import chat
+from lmjax.data.posttrain import gsm_symbolic
 from lmjax.data.posttrain import math_problems as m
 from lmjax.data.posttrain import preferences as p
 from lmjax.data.tokenizer import Tokenizer
@@ -75,3 +76,15 @@ def test_bad_jsonl_lines_are_errors_naming_the_line(tmp_path, bad, message):
   path.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n" + bad + "\n", encoding="utf-8")
   with pytest.raises(p.PreferenceFormatError, match=f"prefs.jsonl:2: .*{message}"):
     p.load_preference_jsonl(str(path))
+
+
+def test_gsm_problems_give_pairs_too():
+  problems = gsm_symbolic.original_problems()[:60]
+  pairs = p.math_preference_pairs(problems, seed=0)
+  assert {pair["kind"] for pair in pairs} == {"wrong_answer", "refusal"}  # no symbolic steps to corrupt
+  for problem, pair in zip(problems, pairs):
+    assert pair["chosen"] == {"role": "assistant", "content": problem.solution}
+    assert m.is_correct(pair["chosen"], problem.answer) and not m.is_correct(pair["rejected"], problem.answer)
+    if pair["kind"] == "wrong_answer":  # the same reasoning, only the final number changed
+      head = m.reply_text(pair["rejected"]).rsplit("Answer:", 1)[0]
+      assert head == problem.solution.rsplit("Answer:", 1)[0]
