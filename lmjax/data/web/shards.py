@@ -23,7 +23,10 @@ def atomic_write_bytes(path: str | pathlib.Path, data: bytes) -> None:
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-  tmp.write_bytes(data)
+  with open(tmp, "wb") as file:
+    file.write(data)
+    file.flush()
+    os.fsync(file.fileno())  # the bytes reach the disk before the name does, even on power loss
   os.replace(tmp, path)
 
 
@@ -64,6 +67,8 @@ def write_documents(path: str | pathlib.Path, docs: Iterable[Document], output_f
         text_bytes += len(doc.text.encode("utf-8"))
       if sink is not raw:
         sink.flush(zstandard.FLUSH_FRAME)
+      raw.flush()
+      os.fsync(raw.fileno())
   os.replace(tmp, path)
   return count, text_bytes
 
