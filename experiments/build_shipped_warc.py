@@ -7,7 +7,8 @@ Copies a fixed selection of Debian's python3.11-doc HTML pages (PSF licence) int
 site with an index page linking to them, serves it with `python3 -m http.server` on 127.0.0.1
 and crawls it with `wget --warc-file -r -l 1`, so the WARC is written by an independent tool
 (real response records, a robots.txt 404 and the index page included). Three pages are also
-served under /mirror/ so the WARC holds exact duplicates for the dedup step.
+served under /mirror/ so the WARC holds exact duplicates for the dedup step. The server port is
+random, so URLs (and WARC record ids and dates) differ from build to build; the pages do not.
 """
 import argparse
 import pathlib
