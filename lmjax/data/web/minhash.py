@@ -96,10 +96,11 @@ def buckets_task(bucket: int, signature_paths: list[str], output: str) -> None:
   order = np.lexsort((ids_n, keys_n))
   keys_n, ids_n = keys_n[order], ids_n[order]
   # link every document to the first (lowest-id) document of its run of equal keys
-  run_start = np.r_[True, keys_n[1:] != keys_n[:-1]] if len(keys_n) else np.zeros(0, bool)
-  first_of_run = ids_n[np.maximum.accumulate(np.where(run_start, np.arange(len(ids_n)), 0))] if len(ids_n) else ids_n
-  edges = np.stack([first_of_run[~run_start], ids_n[~run_start]], axis=1) if len(ids_n) else np.zeros((0, 2), np.int64)
-  _save_npy(output, edges.astype(np.int64))
+  run_start_n = np.ones(len(keys_n), dtype=bool)
+  run_start_n[1:] = keys_n[1:] != keys_n[:-1]
+  first_of_run_n = ids_n[np.maximum.accumulate(np.where(run_start_n, np.arange(len(ids_n)), 0))]
+  edges_e2 = np.stack([first_of_run_n[~run_start_n], ids_n[~run_start_n]], axis=1).astype(np.int64)
+  _save_npy(output, edges_e2)
   _save_seconds(output, started)
   shards.mark_done(output)
 
