@@ -117,6 +117,8 @@ def run(config, workdir, *, input_pattern: str, executor: str = "local", ray_add
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   _check_workdir(workdir, config, inputs)
+  for leftover in workdir.rglob(".*.tmp*"):  # half-written files of a killed run: never read, now removed
+    leftover.unlink()
   num_tasks = min(config.tasks or len(inputs), len(inputs))
   filtered = [str(workdir / "filtered" / f"{i:05d}.filtered.zst") for i in range(num_tasks)]
   suffix = shards.DOC_SUFFIXES[config.output_format]

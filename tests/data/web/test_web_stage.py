@@ -147,7 +147,9 @@ def test_resume_after_kill_gives_identical_output(mixed_inputs, clean_config, tm
   os.kill(process.pid, signal.SIGKILL)
   process.wait()
   assert len(list(workdir.glob(kill_when))) >= 2 and not (workdir / "stats.json").exists()
+  (workdir / "filtered" / ".00004.filtered.zst.tmp999").write_bytes(b"half a shard")  # a kill mid-write
   resumed = stage.run(clean_config, workdir, input_pattern=pattern, workers=1)
+  assert not list(workdir.rglob(".*.tmp*"))
   uninterrupted = stage.run(clean_config, tmp_path / "clean", input_pattern=pattern, workers=1)
   assert output_rows(workdir) == output_rows(tmp_path / "clean") and len(output_rows(workdir)) > 10
   for key in ("docs_read", "docs_written", "input_problems"):
