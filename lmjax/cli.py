@@ -4,6 +4,7 @@
     lmjax tokenize  --config configs/quickstart.py --workdir runs/quickstart
     lmjax pretrain  --config configs/quickstart.py --workdir runs/quickstart [--config.optim.lr=1e-3 ...]
     lmjax sft       --config configs/quickstart.py --workdir runs/sft --config.sft.base_workdir=runs/quickstart
+    lmjax rm        --config configs/quickstart.py --workdir runs/rm --config.rm.base_workdir=runs/sft
     lmjax sample    --workdir runs/quickstart --prompt "Once upon a time"
     lmjax chat      --workdir runs/sft --system "You are a helpful assistant." --search 'docs/*.jsonl.gz'
     lmjax tokens    --workdir runs/quickstart "How does text become tokens?"
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
   for name, help_text in [("tokenizer", "train the sentencepiece BPE tokenizer"),
                           ("tokenize", "documents -> token shards (ArrayRecord)"),
                           ("pretrain", "train with the next-token loss (resumes from WORKDIR)"),
-                          ("sft", "fine-tune a pretrained run on conversations (assistant tokens only)")]:
+                          ("sft", "fine-tune a pretrained run on conversations (assistant tokens only)"),
+                          ("rm", "train a reward model on preference pairs (Bradley-Terry)")]:
     command = commands.add_parser(name, help=help_text)
     command.add_argument("--config", required=True, help="a config file under configs/")
     command.add_argument("--workdir", required=True)
@@ -87,7 +89,7 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 STAGES = {"tokenizer": "lmjax.data.tokenizer", "tokenize": "lmjax.data.shards", "pretrain": "lmjax.train.pretrain",
-          "sft": "lmjax.train.sft"}
+          "sft": "lmjax.train.sft", "rm": "lmjax.train.reward_model"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -75,8 +75,8 @@ def param_shardings(logical_names_tree, mesh: Mesh, rules):
 
 
 def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
-  """Sharding of every (batch, length) input array: batch over the data-parallel axes."""
-  return NamedSharding(mesh, logical_to_spec(("batch", "length"), rules))
+  """Sharding of every batch array, whatever its rank: rows over the data-parallel axes, the rest whole."""
+  return NamedSharding(mesh, logical_to_spec(("batch",), rules))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

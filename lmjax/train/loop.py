@@ -28,17 +28,19 @@ class NonFiniteLossError(UserError, RuntimeError):
 
 
 def global_batch(setup: TrainSetup, local_batch: dict) -> dict:
-  """Global arrays sharded over the data axes, assembled from this process's rows."""
+  """Global arrays with rows sharded over the data axes, assembled from this process's rows."""
   return {k: jax.make_array_from_process_local_data(setup.batch_sharding, v) for k, v in local_batch.items()}
 
 
-def evaluate(eval_step, params, batches: list[dict]) -> float:
-  """Mean loss (per unit of weight, e.g. nats per target token) over fixed validation batches."""
-  total, weight = 0.0, 0.0
+def evaluate(eval_step, params, batches: list[dict]) -> dict:
+  """`val_loss` and `val_<metric>` per unit of weight (e.g. per target token, per pair) over fixed batches."""
+  totals: dict[str, float] = {}
   for batch in batches:
-    loss_sum, w = jax.device_get(eval_step(params, batch))
-    total, weight = total + float(loss_sum), weight + float(w)
-  return total / max(weight, 1.0)
+    loss_sum, weight, metric_sums = jax.device_get(eval_step(params, batch))
+    for name, value in {"loss": loss_sum, "weight": weight, **metric_sums}.items():
+      totals[name] = totals.get(name, 0.0) + float(value)
+  weight = max(totals.pop("weight"), 1.0)
+  return {f"val_{name}": value / weight for name, value in totals.items()}
 
 
 @dataclasses.dataclass
@@ -50,11 +52,11 @@ class StageData:
 
 
 def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: Callable, loss_name: str,
-          init_state: Callable[[], object], eval_fn: Callable | None = None) -> dict:
+          init_state: Callable[[], object]) -> dict:
   """Trains to `config.train.steps`, resuming from WORKDIR/checkpoints; returns (and writes) the summary.
 
-  `init_state()` gives the state of a fresh run (random init, or a previous stage's parameters);
-  `eval_fn(params, val_batches) -> dict` adds stage-specific validation metrics to the default loss.
+  `init_state()` gives the state of a fresh run (random init, or a previous stage's parameters). Validation
+  logs `val_loss` and `val_<metric>` for every metric the loss returns (e.g. the reward model's accuracy).
   """
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
@@ -93,11 +95,9 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
       metrics |= progress.update(step, tokens_per_step, metrics["loss"])
       metrics["tokens_seen"] = step * tokens_per_step
     if val_batches and (is_last or (config.eval.every_steps and step % config.eval.every_steps == 0)):
-      metrics["val_loss"] = evaluate(eval_step, state.params, val_batches)
+      metrics |= evaluate(eval_step, state.params, val_batches)
       if data.bytes_per_target:
         metrics["val_bpb"] = metrics["val_loss"] / math.log(2) / data.bytes_per_target
-      if eval_fn:
-        metrics |= eval_fn(state.params, val_batches)
       logged = True
     if logged and is_main:
       log.write(step, metrics)

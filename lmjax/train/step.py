@@ -74,10 +74,9 @@ def make_train_step(model_def, loss_fn: Callable, optimizer: optax.GradientTrans
 
 
 def make_eval_step(model_def, loss_fn: Callable, shardings, *, batch_sharding):
-  """A jitted `eval_step(params, batch) -> (loss_sum, weight)`: the loss without gradients or updates."""
+  """A jitted `eval_step(params, batch) -> (loss_sum, weight, metric_sums)`: the loss without gradients."""
   def eval_step(params, batch):
-    loss_sum, weight, _ = loss_fn(nnx.merge(model_def, params), batch, jax.random.key(0))
-    return loss_sum, weight
+    return loss_fn(nnx.merge(model_def, params), batch, jax.random.key(0))
 
   replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
   return jax.jit(eval_step, in_shardings=(shardings.params, batch_sharding), out_shardings=replicated)

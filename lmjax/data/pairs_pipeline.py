@@ -1,0 +1,70 @@
+"""Preference pairs for the reward model: each row holds one pair, chosen then rejected, as two segments.
+
+A pair is {"prompt": messages | str, "chosen": message | str, "rejected": message | str}; both responses
+are rendered after the same prompt by the chat protocol, and each is scored at its last token.
+"""
+import json
+
+import grain
+import numpy as np
+
+from lmjax import chat
+from lmjax.data.documents import expand, open_text
+
+
+def as_messages(prompt) -> list[dict]:
+  return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+
+
+def as_reply(response) -> dict:
+  return {"role": "assistant", "content": response} if isinstance(response, str) else response
+
+
+def read_pairs(pattern: str) -> list[dict]:
+  """Pairs from JSONL files, each validated as two conversations; errors name the file and line."""
+  pairs = []
+  for path in expand(pattern):
+    with open_text(path) as f:
+      for number, line in enumerate(f, 1):
+        if not line.strip():
+          continue
+        try:
+          pair = json.loads(line)
+          for side in ("chosen", "rejected"):
+            chat.validate(as_messages(pair["prompt"]) + [as_reply(pair[side])])
+        except (json.JSONDecodeError, KeyError, TypeError, chat.ProtocolError) as e:
+          raise ValueError(f"{path}:{number}: not a prompt/chosen/rejected pair ({e})") from e
+        pairs.append(pair)
+  return pairs
+
+
+def pair_row(pair: dict, tokenizer, seq_len: int) -> dict | None:
+  """One row [seq_len]: chosen conversation (segment 1), rejected (segment 2), padding; None if too long."""
+  prompt = as_messages(pair["prompt"])
+  sides = [chat.render(prompt + [as_reply(pair[s])], tokenizer)[0] for s in ("chosen", "rejected")]
+  if sum(map(len, sides)) > seq_len:
+    return None
+  row = {"tokens": np.zeros(seq_len, np.int32), "positions": np.zeros(seq_len, np.int32),
+         "segment_ids": np.zeros(seq_len, np.int32)}
+  start, ends = 0, []
+  for segment, ids in enumerate(sides, 1):
+    row["tokens"][start:start + len(ids)] = ids
+    row["positions"][start:start + len(ids)] = np.arange(len(ids))
+    row["segment_ids"][start:start + len(ids)] = segment
+    start += len(ids)
+    ends.append(start - 1)
+  row["chosen_index"], row["rejected_index"] = np.int32(ends[0]), np.int32(ends[1])
+  return row
+
+
+def make_pairs_dataset(rows: list[dict], *, batch_size: int, seed: int, process_index: int = 0,
+                       process_count: int = 1, shuffle: bool = True, repeat: bool = True) -> grain.IterDataset:
+  """This process's batches of pair rows."""
+  if not rows:
+    raise ValueError("no preference pairs fit in train.seq_len; raise it or check the pairs")
+  ds = grain.MapDataset.source(rows)
+  if shuffle:
+    ds = ds.shuffle(seed=seed)
+  if repeat:
+    ds = ds.repeat()
+  return ds[process_index::process_count].batch(batch_size // process_count, drop_remainder=True).to_iter_dataset()

@@ -1,0 +1,39 @@
+"""Starting a stage from an earlier stage's run: its saved config, tokenizer and latest parameters."""
+import jax
+import jax.numpy as jnp
+
+from lmjax.config import ConfigError, load_saved_config
+from lmjax.infer.load import LoadedModel, load_model
+from lmjax.train.setup import TrainSetup
+from lmjax.train.state import TrainState
+
+
+def check_same_model(config, base_config) -> None:
+  """A later stage continues the base model, so the architecture must be the base run's."""
+  differ = [k for k in config.model if k != "dtype" and config.model[k] != base_config.model.get(k)]
+  if differ:
+    fixes = ", ".join(f"model.{k}={base_config.model[k]!r}" for k in differ)
+    raise ConfigError(f"the model differs from the base run's in {', '.join(differ)}; set {fixes}")
+
+
+def load_base_run(config, base_dir: str, field: str):
+  """(base config, LoadedModel) of the run in `base_dir`, named by config field `field` in errors."""
+  if not base_dir:
+    raise ConfigError(f"config.{field} is empty; set it to the run to start from")
+  base_config = load_saved_config(base_dir)
+  check_same_model(config, base_config)
+  return base_config, load_model(base_config, base_dir)
+
+
+def fresh_state(setup: TrainSetup, params) -> TrainState:
+  """Step 0 with the given parameters placed in this stage's shardings and a new optimizer state."""
+  params = jax.device_put(params, setup.shardings.params)
+  opt_state = jax.jit(setup.optimizer.init, out_shardings=setup.shardings.opt_state)(params)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state)
+
+
+def with_backbone(setup: TrainSetup, base: LoadedModel) -> TrainState:
+  """A fresh scalar-head model (reward model, critic) whose transformer is the base run's."""
+  params = jax.jit(lambda: setup.init().params, out_shardings=setup.shardings.params)()
+  params["backbone"] = base.params
+  return fresh_state(setup, params)

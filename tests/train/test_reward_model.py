@@ -1,0 +1,45 @@
+"""The reward model: pair rows score each response at its own last token, and `lmjax rm` learns a
+trivially separable preference from a pretrained run (held-out pairwise accuracy well above chance)."""
+import json
+
+import numpy as np
+
+from lmjax import chat
+from lmjax.data.pairs_pipeline import pair_row
+from lmjax.data.tokenizer import Tokenizer
+from tests.train.conftest import run_stage
+
+
+def _pairs(n, seed=0):
+  rng = np.random.default_rng(seed)
+  for _ in range(n):
+    a, b = rng.integers(1, 50, 2)
+    yield {"prompt": f"Is {a} plus {b} equal to {a + b}?", "chosen": f"Yes, {a} plus {b} is {a + b}.",
+           "rejected": "I refuse to answer that."}
+
+
+def test_a_pair_row_holds_both_responses_scored_at_their_last_tokens(tokens_workdir):
+  tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
+  pair = next(_pairs(1))
+  row = pair_row(pair, tok, 128)
+  end = tok.special_id("<|assistant_end|>")
+  assert row["tokens"][row["chosen_index"]] == end and row["tokens"][row["rejected_index"]] == end
+  assert row["segment_ids"][row["chosen_index"]] == 1 and row["segment_ids"][row["rejected_index"]] == 2
+  chosen_ids, _ = chat.render([{"role": "user", "content": pair["prompt"]},
+                               {"role": "assistant", "content": pair["chosen"]}], tok)
+  assert row["tokens"][: len(chosen_ids)].tolist() == chosen_ids
+  assert pair_row(pair, tok, 20) is None  # does not fit: skipped, never truncated
+
+
+def test_reward_model_learns_a_separable_preference(uninterrupted, tokens_workdir, tmp_path):
+  pairs = tmp_path / "pairs.jsonl"
+  pairs.write_text("".join(json.dumps(p) + "\n" for p in _pairs(80)))
+  workdir = tmp_path / "rm"
+  result = run_stage("rm", workdir, tokens_workdir, f"--config.rm.base_workdir={uninterrupted}",
+                     f"--config.rm.pairs={pairs}", "--config.rm.val_fraction=0.25", "--config.train.steps=16",
+                     "--config.train.seq_len=96", "--config.eval.every_steps=8", "--config.optim.lr=3e-3")
+  assert "validation pairs" in result.stdout
+  metrics = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+  evaluated = [m for m in metrics if "val_accuracy" in m]
+  assert evaluated[-1]["val_accuracy"] >= 0.9 and evaluated[-1]["val_loss"] < 0.5
+  assert metrics[-1]["loss"] < metrics[0]["loss"]
