@@ -114,6 +114,15 @@ def get_config() -> ml_collections.ConfigDict:
   sft.base_workdir = ""  # the pretraining run to fine-tune (its latest checkpoint and its tokenizer)
   sft.conversations = ""  # glob of JSONL conversations, one {"messages": [...]} per line (see lmjax.chat)
   sft.val_fraction = 0.05  # share of conversations held out (chosen by a hash of the conversation)
+  # Weight of each source in the mix (lmjax/data/posttrain/sources.py); 0 leaves a source out.
+  sft.mixture = ml_collections.ConfigDict(dict(file=1.0, chatterbot=0.0, math=0.0, identity=0.0, search=0.0))
+  sft.num_conversations = 0  # size of the mixed set; 0 = every conversation of every source once
+  sft.seed = 0  # seeds the generated sources and the mix
+  sft.math_problems = 2000  # generated math word problems (source "math")
+  sft.math_level = 1  # their difficulty, 1 (one small step) to 4
+  sft.identity_name = "lmjax"  # the assistant's name in the identity conversations
+  sft.identity_creator = "the lmjax authors"
+  sft.search_documents = ""  # glob of JSONL documents the search conversations search (source "search")
 
   c.rm = rm = ml_collections.ConfigDict()
   rm.base_workdir = ""  # the run (usually SFT) whose transformer the reward model starts from

@@ -14,6 +14,8 @@ import jax
 from lmjax import chat, losses
 from lmjax.data.chat_pipeline import make_chat_dataset, render_examples
 from lmjax.data.documents import expand, is_validation, open_text
+from lmjax.data.posttrain.mixture import mix
+from lmjax.data.posttrain.sources import load_sources
 from lmjax.train.base_run import fresh_state, load_base_run
 from lmjax.train.loop import StageData, train
 from lmjax.train.setup import build_train_setup, tokenizer_path
@@ -37,12 +39,21 @@ def read_conversations(pattern: str) -> list[list[dict]]:
   return conversations
 
 
+def mixed_conversations(sft_config) -> list[list[dict]]:
+  """The configured sources mixed by weight (every conversation once when num_conversations is 0)."""
+  sources = load_sources(sft_config)
+  if not sft_config.num_conversations:
+    return [c for name in sorted(sources) for c in sources[name]]
+  return mix(sources, {k: v for k, v in sft_config.mixture.items() if k in sources},
+             sft_config.num_conversations, seed=sft_config.seed)
+
+
 def run(config, workdir: str) -> dict:
   """Fine-tunes the latest checkpoint of config.sft.base_workdir on the configured conversations."""
   base_dir = config.sft.base_workdir
   base_config, base = load_base_run(config, base_dir, "sft.base_workdir")
   tok = base.tokenizer
-  conversations = read_conversations(config.sft.conversations)
+  conversations = mixed_conversations(config.sft)
   t = config.train
   split = [is_validation(json.dumps(c, sort_keys=True), config.sft.val_fraction) for c in conversations]
   train_examples = render_examples([c for c, v in zip(conversations, split) if not v], tok, t.seq_len)

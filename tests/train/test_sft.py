@@ -55,3 +55,20 @@ def test_sft_stage_fine_tunes_the_pretrained_run(uninterrupted, tokens_workdir, 
   assert [m["step"] for m in metrics] == list(range(1, 13))
   assert metrics[-1]["loss"] < metrics[0]["loss"] - 1.0
   assert [m for m in metrics if "val_loss" in m][-1]["val_loss"] < 3.0
+
+
+def test_sft_mixture_draws_valid_conversations_from_every_configured_source():
+  from configs import base
+  from lmjax.data.posttrain.sources import SOURCES
+  from lmjax.train.sft import mixed_conversations
+  from tests.conftest import CORPUS
+  config = base.get_config().sft
+  config.mixture.update(file=0.0, chatterbot=1.0, math=2.0, identity=0.5, search=0.5)
+  config.update(num_conversations=400, math_problems=100, search_documents=str(CORPUS / "bible_kjv.jsonl.gz"))
+  conversations = mixed_conversations(config)
+  assert len(conversations) == 400 and set(config.mixture) == set(SOURCES)
+  for messages in conversations:
+    chat.validate(messages)
+  tools = [p.get("tool") for c in conversations for m in c if isinstance(m["content"], list) for p in m["content"]]
+  assert {"calculator", "search"} <= set(tools)
+  assert mixed_conversations(config) == conversations  # deterministic

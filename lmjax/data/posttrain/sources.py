@@ -1,0 +1,42 @@
+"""The SFT data sources a config can mix by weight: one loader per name, each returning conversations.
+
+Add a source: one function `(sft_config) -> list[conversation]` and one entry in SOURCES.
+"""
+from lmjax.data.posttrain import conversations, math_problems, qa_facts, tool_conversations
+
+
+def _file(c) -> list:
+  from lmjax.train.sft import read_conversations  # the generic JSONL reader lives with the stage
+  return read_conversations(c.conversations) if c.conversations else []
+
+
+def _math(c) -> list:
+  problems = math_problems.generate_problems(c.math_problems, level=c.math_level, seed=c.seed)
+  return [math_problems.problem_conversation(p) for p in problems]
+
+
+def _identity(c) -> list:
+  return conversations.identity_conversations(c.identity_name, c.identity_creator, 200, seed=c.seed)
+
+
+def _search(c) -> list:
+  from lmjax.infer.tools.search import SearchIndex, make_search_tool
+  index = SearchIndex.build(c.search_documents)
+  return tool_conversations.search_conversations(qa_facts.qa_pairs(200, seed=c.seed), make_search_tool(index, k=1))
+
+
+SOURCES = {
+    "file": _file,  # config.sft.conversations (JSONL)
+    "chatterbot": lambda c: conversations.load_chatterbot(),  # ~2,000 real English dialogues (BSD)
+    "math": _math,  # generated word problems solved with calculator calls
+    "identity": _identity,  # who the assistant is
+    "search": _search,  # factual questions answered with the search tool
+}
+
+
+def load_sources(sft_config) -> dict[str, list]:
+  """The conversations of every source with a positive weight in sft_config.mixture."""
+  unknown = sorted(set(sft_config.mixture) - set(SOURCES))
+  if unknown:
+    raise ValueError(f"config.sft.mixture names unknown sources {unknown}; known: {', '.join(SOURCES)}")
+  return {name: SOURCES[name](sft_config) for name, weight in sft_config.mixture.items() if weight > 0}
