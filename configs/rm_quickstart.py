@@ -1,0 +1,21 @@
+"""A reward model on the quickstart SFT model: correct versus wrong worked math solutions.
+
+    python -c "from lmjax.data.posttrain import preferences, math_problems; import json; \
+      [print(json.dumps(p)) for p in preferences.math_preference_pairs(math_problems.generate_problems(2000))]" \
+      > runs/pairs.jsonl
+    lmjax rm --config configs/rm_quickstart.py --workdir runs/quickstart_rm \
+        --config.rm.base_workdir=runs/quickstart_sft --config.rm.pairs=runs/pairs.jsonl
+
+Hardware: 2 CPU cores, a few minutes. Expect held-out pairwise accuracy well above 0.5.
+"""
+from configs import quickstart
+
+
+def get_config():
+  config = quickstart.get_config()
+  config.train.update(steps=150, batch_size=8, seq_len=256)
+  config.optim.lr = 5e-4
+  config.schedule.warmup_steps = 10
+  config.checkpoint.every_steps = 50
+  config.eval.update(every_steps=50, batches=4)
+  return config
