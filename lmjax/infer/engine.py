@@ -57,7 +57,7 @@ def format_reply(message: dict) -> str:
   return "\n".join(lines)
 
 
-def run_chat(config, workdir: str, *, system: str | None, search: str | None, read_line=input) -> list[dict]:
+def run_chat(config, workdir: str, *, system: str | None, search: str | None, read_line=None) -> list[dict]:
   """`lmjax chat`: an interactive conversation with the latest checkpoint (empty line or EOF ends it)."""
   from lmjax.infer.load import load_model
   from lmjax.infer.sample import sampling_params
@@ -68,6 +68,7 @@ def run_chat(config, workdir: str, *, system: str | None, search: str | None, re
   sampling = sampling_params(config.sample, ())
   messages = [{"role": "system", "content": system}] if system else []
   print(f"chatting with {workdir} (step {loaded.step}); tools: {', '.join(sorted(tools))}; empty line to quit")
+  read_line = read_line or input
   while True:
     try:
       line = read_line("you> ")
