@@ -9,6 +9,7 @@ import numpy as np
 from grain.experimental import FirstFitPackIterDataset
 
 from lmjax import chat
+from lmjax.data.pipeline import epochs
 
 
 def render_examples(conversations: list[list[dict]], tokenizer, seq_len: int) -> list[dict]:
@@ -32,12 +33,8 @@ def make_chat_dataset(examples: list[dict], *, seq_len: int, batch_size: int, se
   """This process's batches [batch_size / process_count, seq_len] of packed conversations."""
   if not examples:
     raise ValueError("no conversations to train on; check the SFT data sources in the config")
-  ds = grain.MapDataset.source(examples)
-  if shuffle:
-    ds = ds.shuffle(seed=seed)
-  if repeat:
-    ds = ds.repeat()
-  ds = ds[process_index::process_count]
+  ds = epochs(examples, seed=seed, shuffle=shuffle, repeat=repeat, process_index=process_index,
+              process_count=process_count)
   length = {"tokens": seq_len, "targets": seq_len, "loss_mask": seq_len}
   packed = FirstFitPackIterDataset(ds.to_iter_dataset(), length_struct=length, num_packing_bins=batch_size,
                                    seed=seed, shuffle_bins=shuffle)

@@ -32,22 +32,35 @@ def open_text(path: str):
   return open(path, encoding="utf-8")
 
 
+def read_jsonl(files: str | list[str], parse, what: str) -> Iterator:
+  """`parse(record, where)` of every JSON line of the files (a glob, or a list of paths); a bad line is an
+  error naming path:line.
+
+  `parse` may raise KeyError, TypeError or ValueError (e.g. a ProtocolError) for a record that is not `what`.
+  """
+  for path in expand(files) if isinstance(files, str) else files:
+    with open_text(path) as f:
+      for line_number, line in enumerate(f, 1):
+        if not line.strip():
+          continue
+        where = f"{path}:{line_number}"
+        try:
+          yield parse(json.loads(line), where)
+        except (KeyError, TypeError, ValueError) as e:  # json.JSONDecodeError is a ValueError
+          raise ValueError(f"{where}: not {what} ({type(e).__name__}: {e})") from e
+
+
 def read_file(path: str, text_field: str = "text") -> Iterator[dict]:
   """Documents of one file: a .txt file is one document; JSON lines give one each (ids default to path:line)."""
   if not any(path.endswith(s) for s in (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")):
     with open_text(path) as f:
       yield {"id": path, "text": f.read()}
     return
-  with open_text(path) as f:
-    for line_number, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        record = json.loads(line)
-        text = record[text_field]
-      except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}:{line_number}: not a JSON object with a {text_field!r} string ({e})") from e
-      yield {"id": str(record.get("id", f"{path}:{line_number}")), "text": text}
+  def document(record, where):
+    if not isinstance(record[text_field], str):
+      raise TypeError(f"{text_field!r} is not a string")
+    return {"id": str(record.get("id", where)), "text": record[text_field]}
+  yield from read_jsonl([path], document, f"a JSON object with a {text_field!r} string")
 
 
 def read_documents(pattern: str, text_field: str = "text") -> Iterator[dict]:

@@ -3,13 +3,12 @@
 A pair is {"prompt": messages | str, "chosen": message | str, "rejected": message | str}; both responses
 are rendered after the same prompt by the chat protocol, and each is scored at its last token.
 """
-import json
-
 import grain
 import numpy as np
 
 from lmjax import chat
-from lmjax.data.documents import expand, open_text
+from lmjax.data.documents import read_jsonl
+from lmjax.data.pipeline import epochs
 
 
 def as_messages(prompt) -> list[dict]:
@@ -22,20 +21,11 @@ def as_reply(response) -> dict:
 
 def read_pairs(pattern: str) -> list[dict]:
   """Pairs from JSONL files, each validated as two conversations; errors name the file and line."""
-  pairs = []
-  for path in expand(pattern):
-    with open_text(path) as f:
-      for number, line in enumerate(f, 1):
-        if not line.strip():
-          continue
-        try:
-          pair = json.loads(line)
-          for side in ("chosen", "rejected"):
-            chat.validate(as_messages(pair["prompt"]) + [as_reply(pair[side])])
-        except (json.JSONDecodeError, KeyError, TypeError, chat.ProtocolError) as e:
-          raise ValueError(f"{path}:{number}: not a prompt/chosen/rejected pair ({e})") from e
-        pairs.append(pair)
-  return pairs
+  def pair(record, where):
+    for side in ("chosen", "rejected"):
+      chat.validate(as_messages(record["prompt"]) + [as_reply(record[side])])
+    return record
+  return list(read_jsonl(pattern, pair, "a prompt/chosen/rejected pair"))
 
 
 def pair_row(pair: dict, tokenizer, seq_len: int) -> dict | None:
@@ -62,9 +52,6 @@ def make_pairs_dataset(rows: list[dict], *, batch_size: int, seed: int, process_
   """This process's batches of pair rows."""
   if not rows:
     raise ValueError("no preference pairs fit in train.seq_len; raise it or check the pairs")
-  ds = grain.MapDataset.source(rows)
-  if shuffle:
-    ds = ds.shuffle(seed=seed)
-  if repeat:
-    ds = ds.repeat()
-  return ds[process_index::process_count].batch(batch_size // process_count, drop_remainder=True).to_iter_dataset()
+  ds = epochs(rows, seed=seed, shuffle=shuffle, repeat=repeat, process_index=process_index,
+              process_count=process_count)
+  return ds.batch(batch_size // process_count, drop_remainder=True).to_iter_dataset()

@@ -26,6 +26,20 @@ def _to_batch(packed: dict) -> dict:
           "loss_mask": (segment_ids > 0).astype(np.float32)}
 
 
+def epochs(source, *, seed: int, shuffle: bool, repeat: bool, process_index: int,
+           process_count: int) -> grain.MapDataset:
+  """This process's share of `source`, reshuffled every epoch from `seed`, endless if `repeat`.
+
+  Shuffling happens before sharding by index, so hosts read disjoint records of one global order.
+  """
+  ds = grain.MapDataset.source(source)
+  if shuffle:
+    ds = ds.shuffle(seed=seed)
+  if repeat:
+    ds = ds.repeat()
+  return ds[process_index::process_count]
+
+
 def make_pretrain_dataset(tokens_dir: str, split: str, *, seq_len: int, batch_size: int, seed: int,
                           process_index: int = 0, process_count: int = 1, shuffle: bool = True,
                           repeat: bool = True, prefetch: int = 2) -> grain.IterDataset:
@@ -37,12 +51,8 @@ def make_pretrain_dataset(tokens_dir: str, split: str, *, seq_len: int, batch_si
   if batch_size % process_count:
     raise ValueError(f"batch_size={batch_size} must divide among {process_count} processes")
   source = grain.sources.ArrayRecordDataSource(shard_paths(tokens_dir, split))
-  docs = grain.MapDataset.source(source)
-  if shuffle:
-    docs = docs.shuffle(seed=seed)
-  if repeat:
-    docs = docs.repeat()
-  docs = docs[process_index::process_count].map(_next_token_pair)
+  docs = epochs(source, seed=seed, shuffle=shuffle, repeat=repeat, process_index=process_index,
+                process_count=process_count).map(_next_token_pair)
   packed = ConcatThenSplitIterDataset(docs.to_iter_dataset(),
                                       length_struct={"tokens": seq_len, "targets": seq_len})
   batches = packed.batch(batch_size // process_count, drop_remainder=True).map(_to_batch)

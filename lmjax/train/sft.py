@@ -13,7 +13,7 @@ import jax
 
 from lmjax import chat, losses
 from lmjax.data.chat_pipeline import make_chat_dataset, render_examples
-from lmjax.data.documents import expand, is_validation, open_text
+from lmjax.data.documents import is_validation, read_jsonl
 from lmjax.data.posttrain.mixture import mix
 from lmjax.data.posttrain.sources import load_sources
 from lmjax.train.base_run import fresh_state, load_base_run
@@ -23,20 +23,11 @@ from lmjax.train.setup import build_train_setup, tokenizer_path
 
 def read_conversations(pattern: str) -> list[list[dict]]:
   """Conversations from JSONL files: one per line, as {"messages": [...]} or a bare list; each validated."""
-  conversations = []
-  for path in expand(pattern):
-    with open_text(path) as f:
-      for number, line in enumerate(f, 1):
-        if not line.strip():
-          continue
-        try:
-          record = json.loads(line)
-          messages = record["messages"] if isinstance(record, dict) else record
-          chat.validate(messages)
-        except (json.JSONDecodeError, KeyError, TypeError, chat.ProtocolError) as e:
-          raise ValueError(f"{path}:{number}: not a valid conversation ({e})") from e
-        conversations.append(messages)
-  return conversations
+  def conversation(record, where):
+    messages = record["messages"] if isinstance(record, dict) else record
+    chat.validate(messages)
+    return messages
+  return list(read_jsonl(pattern, conversation, "a valid conversation"))
 
 
 def mixed_conversations(sft_config) -> list[list[dict]]:

@@ -72,3 +72,13 @@ def test_sft_mixture_draws_valid_conversations_from_every_configured_source():
   tools = [p.get("tool") for c in conversations for m in c if isinstance(m["content"], list) for p in m["content"]]
   assert {"calculator", "search"} <= set(tools)
   assert mixed_conversations(config) == conversations  # deterministic
+
+
+def test_a_bad_conversation_line_is_an_error_naming_the_file_and_line(tmp_path):
+  import pytest
+  from lmjax.train.sft import read_conversations
+  path = tmp_path / "c.jsonl"
+  good = {"messages": CONVERSATIONS[2]}
+  path.write_text(json.dumps(good) + "\n" + json.dumps({"messages": [{"role": "robot", "content": "hi"}]}) + "\n")
+  with pytest.raises(ValueError, match=f"{path}:2: not a valid conversation .*unknown role"):
+    read_conversations(str(path))
