@@ -41,7 +41,7 @@ setup(
     package_data={"lmjax": ["assets/**/*"]},
     install_requires=CORE_REQUIRES + WEB_REQUIRES,
     extras_require={
-        "test": ["pytest>=8,<10"],
+        "test": ["pytest>=8,<10", "ray>=2.40,<3"],  # ray: the cleaner's Ray executor test
         "ray": ["ray>=2.40,<3"],
         "bench": ["torch==2.13.0"],
     },
