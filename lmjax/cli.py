@@ -92,6 +92,11 @@ STAGES = {"tokenizer": "lmjax.data.tokenizer", "tokenize": "lmjax.data.shards", 
           "sft": "lmjax.train.sft", "rm": "lmjax.train.reward_model"}
 
 
+def _run_config(args, overrides):
+  """--config if given, else the config the run in --workdir saved."""
+  return load_config(args.config, overrides) if args.config else load_saved_config(args.workdir, overrides)
+
+
 def main(argv: list[str] | None = None) -> None:
   try:
     args_list, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
@@ -100,12 +105,12 @@ def main(argv: list[str] | None = None) -> None:
       importlib.import_module(STAGES[args.command]).run(load_config(args.config, overrides), args.workdir)
     elif args.command == "sample":
       from lmjax.infer import sample
-      config = load_config(args.config, overrides) if args.config else load_saved_config(args.workdir, overrides)
+      config = _run_config(args, overrides)
       prompts = [args.prompt] if args.prompt else sample.read_prompts(args.prompts)
       sample.run(config, args.workdir, prompts, args.output)
     elif args.command == "chat":
       from lmjax.infer import engine
-      config = load_config(args.config, overrides) if args.config else load_saved_config(args.workdir, overrides)
+      config = _run_config(args, overrides)
       engine.run_chat(config, args.workdir, system=args.system, search=args.search)
     elif args.command == "tokens":
       from lmjax.data.tokenizer import Tokenizer
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
       print(viewers.coloured_tokens(tok, args.text, colour=not args.no_colour))
     elif args.command == "next":
       from lmjax.infer import viewers
-      config = load_config(args.config, overrides) if args.config else load_saved_config(args.workdir, overrides)
+      config = _run_config(args, overrides)
       viewers.run_next(config, args.workdir, args.prompt, top_k=args.top_k, continuation=args.continuation)
     elif args.command == "clean":
       from lmjax.data.web import stage
