@@ -43,7 +43,7 @@ setup(
     extras_require={
         "test": ["pytest>=8,<10", "ray>=2.40,<3"],  # ray: the cleaner's Ray executor test
         "ray": ["ray>=2.40,<3"],
-        "bench": ["torch==2.13.0"],
+        "bench": ["torch==2.13.0", "transformers>=5.23,<6"],  # speed references (benchmarks only)
     },
     entry_points={"console_scripts": ["lmjax=lmjax.cli:main"]},
 )

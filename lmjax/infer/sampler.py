@@ -43,10 +43,18 @@ def filter_logits(logits_bv: jax.Array, top_k, top_p) -> jax.Array:
 
 
 def sample_next(logits_bv: jax.Array, key: jax.Array, temperature, top_k, top_p) -> jax.Array:
-  """One token id per row: argmax at temperature 0, else a draw from softmax(filtered logits / T)."""
-  filtered_bv = filter_logits(logits_bv, top_k, top_p) / jnp.maximum(temperature, 1e-6)
-  drawn_b = jax.random.categorical(key, filtered_bv, axis=-1)
-  return jnp.where(temperature == 0, jnp.argmax(logits_bv, axis=-1), drawn_b).astype(jnp.int32)
+  """One token id per row: argmax at temperature 0, else a draw from softmax(filtered logits / T).
+
+  `lax.cond` runs only the branch taken: greedy decoding never pays for the sort that top-k/top-p need,
+  and neither does plain sampling.
+  """
+  def draw(logits_bv):
+    needs_filter = (top_k > 0) | (top_p < 1.0)
+    logits_bv = jax.lax.cond(needs_filter, lambda x: filter_logits(x, top_k, top_p), lambda x: x, logits_bv)
+    return jax.random.categorical(key, logits_bv / temperature, axis=-1).astype(jnp.int32)
+
+  greedy = lambda logits_bv: jnp.argmax(logits_bv, axis=-1).astype(jnp.int32)
+  return jax.lax.cond(temperature == 0, greedy, draw, logits_bv)
 
 
 MAX_STOP_IDS = 8
