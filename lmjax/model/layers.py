@@ -7,9 +7,22 @@ Every parameter carries `logical_axes` metadata (one name per dim) and every mai
 through `shard(x, names)`; `lmjax.sharding` maps those names to mesh axes. Parameters are stored in
 `param_dtype` and cast to the compute `dtype` where they are used (mixed precision).
 """
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+
+def dense(x: jax.Array, kernel: jax.Array, in_dims: int = 1) -> jax.Array:
+  """x [b, t, *in] @ kernel [*in, *out] → [b, t, *out], as one 2-D matmul over the b·t rows.
+
+  XLA's CPU backend runs the 2-D form (and its gradient) markedly faster than the batched einsum.
+  """
+  lead, inner = x.shape[: x.ndim - in_dims], kernel.shape[:in_dims]
+  out = kernel.shape[in_dims:]
+  y = x.reshape(-1, math.prod(inner)) @ kernel.reshape(math.prod(inner), -1)
+  return y.reshape(*lead, *out)
 
 
 def param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], std: float, dtype) -> nnx.Param:
@@ -67,16 +80,15 @@ class Attention(nnx.Module):
     With a cache, the new keys/values are written at slots positions_bt[:, 0] onwards of each row, and
     `mask_bts` ranges over all S cache slots.
     """
-    cast = lambda p: p[...].astype(self.dtype)
-    q_btnh = rope(jnp.einsum("btd,dnh->btnh", x_btd, cast(self.q)), positions_bt, self.theta)
-    k_bskh = rope(jnp.einsum("bsd,dkh->bskh", x_btd, cast(self.k)), positions_bt, self.theta)
-    v_bskh = jnp.einsum("bsd,dkh->bskh", x_btd, cast(self.v))
+    q_btnh = rope(dense(x_btd, self.q[...].astype(self.dtype)), positions_bt, self.theta)
+    k_bskh = rope(dense(x_btd, self.k[...].astype(self.dtype)), positions_bt, self.theta)
+    v_bskh = dense(x_btd, self.v[...].astype(self.dtype))
     q_btnh = self.shard(q_btnh, ("batch", "length", "act_heads", "head_dim"))
     if cache is not None:
       k_bskh, v_bskh = (write_cache(c, new, positions_bt[:, 0]) for c, new in zip(cache, (k_bskh, v_bskh)))
       cache = (k_bskh, v_bskh)
     out_btnh = jax.nn.dot_product_attention(q_btnh, k_bskh, v_bskh, mask=mask_bts[:, None])
-    out_btd = jnp.einsum("btnh,nhd->btd", out_btnh, cast(self.o))
+    out_btd = dense(out_btnh, self.o[...].astype(self.dtype), in_dims=2)
     return out_btd if cache is None else (out_btd, cache)
 
 
@@ -98,6 +110,6 @@ class SwiGLU(nnx.Module):
 
   def __call__(self, x_btd):
     cast = lambda p: p[...].astype(self.dtype)
-    hidden_btf = jax.nn.silu(x_btd @ cast(self.gate)) * (x_btd @ cast(self.up))
+    hidden_btf = jax.nn.silu(dense(x_btd, cast(self.gate))) * dense(x_btd, cast(self.up))
     hidden_btf = self.shard(hidden_btf, ("batch", "length", "act_mlp"))
-    return hidden_btf @ cast(self.down)
+    return dense(hidden_btf, cast(self.down))
