@@ -5,8 +5,8 @@
     lmjax pretrain  --config configs/quickstart.py --workdir runs/quickstart
     lmjax sample    --workdir runs/quickstart --prompt "The meaning of life"
 
-Hardware: 2 CPU cores. Expect ~5 minutes of training (300 steps of 8 × 256 tokens); validation loss
-falls from ~9.0 nats/token (uniform over 8,192 tokens) to ~5.
+Hardware: 2 CPU cores. Expect ~6.5 minutes of training (300 steps of 8 × 256 tokens); validation loss
+falls from ~9.0 nats/token (uniform over 8,192 tokens) to ~5.7 (measured: 5.67, 2.38 bits per byte).
 """
 import os
 
@@ -21,7 +21,7 @@ def get_config():
   config.data.documents = CORPUS
   config.train.steps = 300
   config.train.batch_size = 8
-  config.optim.lr = 2e-3  # 3e-3 spiked the validation loss around step 100 at this small batch
+  config.optim.lr = 2e-3  # ends a little lower than 3e-3 at this small batch
   config.schedule.warmup_steps = 30
   config.checkpoint.every_steps = 100
   config.eval.every_steps = 50
