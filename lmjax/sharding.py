@@ -68,18 +68,13 @@ def fit_spec(spec: PartitionSpec, shape: tuple[int, ...], mesh: Mesh) -> Partiti
                          for axes, size in zip(spec, shape)))
 
 
-def param_shardings(logical_names_tree, mesh: Mesh, rules):
-  """NamedShardings for a tree whose leaves are tuples of logical names (one per dim)."""
-  return jax.tree.map(lambda names: NamedSharding(mesh, logical_to_spec(names, rules)), logical_names_tree,
-                      is_leaf=lambda x: isinstance(x, tuple))
-
-
 def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
   """Sharding of every batch array, whatever its rank: rows over the data-parallel axes, the rest whole."""
   return NamedSharding(mesh, logical_to_spec(("batch",), rules))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
+  """Whole on every device: scalars, metrics, small state."""
   return NamedSharding(mesh, PartitionSpec())
 
 

@@ -43,11 +43,6 @@ def _truncate_after(path: str, step: int) -> None:
   os.replace(path + ".tmp", path)
 
 
-def read_metrics(path: str) -> list[dict]:
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
 class Progress:
   """A tqdm bar over steps showing loss, tokens/s and MFU (tokens/s measured between updates)."""
 

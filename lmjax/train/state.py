@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx, struct
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding
 
-from lmjax.sharding import logical_to_spec
+from lmjax.sharding import logical_to_spec, replicated
 
 
 @struct.dataclass
@@ -31,7 +31,7 @@ def state_shardings(abstract_state, mesh: Mesh, rules):
   def leaf_sharding(x):
     if _is_variable(x) and "logical_axes" in x.get_metadata():
       return x.replace(NamedSharding(mesh, logical_to_spec(x.get_metadata()["logical_axes"], rules)))
-    return NamedSharding(mesh, PartitionSpec())
+    return replicated(mesh)
   return jax.tree.map(leaf_sharding, abstract_state, is_leaf=_is_variable)
 
 

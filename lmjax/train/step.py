@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from lmjax.sharding import replicated
 from lmjax.train.state import TrainState
 
 
@@ -68,9 +69,9 @@ def make_train_step(model_def, loss_fn: Callable, optimizer: optax.GradientTrans
       metrics["lr"] = lr_schedule(state.step)
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
-  replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
-  return jax.jit(step, in_shardings=(shardings, batch_sharding, replicated),
-                 out_shardings=(shardings, replicated), donate_argnums=0)
+  whole = replicated(batch_sharding.mesh)
+  return jax.jit(step, in_shardings=(shardings, batch_sharding, whole),
+                 out_shardings=(shardings, whole), donate_argnums=0)
 
 
 def make_eval_step(model_def, loss_fn: Callable, shardings, *, batch_sharding):
@@ -78,5 +79,5 @@ def make_eval_step(model_def, loss_fn: Callable, shardings, *, batch_sharding):
   def eval_step(params, batch):
     return loss_fn(nnx.merge(model_def, params), batch, jax.random.key(0))
 
-  replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
-  return jax.jit(eval_step, in_shardings=(shardings.params, batch_sharding), out_shardings=replicated)
+  return jax.jit(eval_step, in_shardings=(shardings.params, batch_sharding),
+                 out_shardings=replicated(batch_sharding.mesh))
