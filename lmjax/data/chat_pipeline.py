@@ -9,7 +9,17 @@ import numpy as np
 from grain.experimental import FirstFitPackIterDataset
 
 from lmjax import chat
+from lmjax.data.documents import read_jsonl
 from lmjax.data.pipeline import epochs
+
+
+def read_conversations(pattern: str) -> list[list[dict]]:
+  """Conversations from JSONL files: one per line, as {"messages": [...]} or a bare list; each validated."""
+  def conversation(record, where):
+    messages = record["messages"] if isinstance(record, dict) else record
+    chat.validate(messages)
+    return messages
+  return list(read_jsonl(pattern, conversation, "a valid conversation"))
 
 
 def render_examples(conversations: list[list[dict]], tokenizer, seq_len: int) -> list[dict]:

@@ -11,23 +11,14 @@ import json
 
 import jax
 
-from lmjax import chat, losses
+from lmjax import losses
 from lmjax.data.chat_pipeline import make_chat_dataset, render_examples
-from lmjax.data.documents import is_validation, read_jsonl
+from lmjax.data.documents import is_validation
 from lmjax.data.posttrain.mixture import mix
 from lmjax.data.posttrain.sources import load_sources
 from lmjax.train.base_run import fresh_state, load_base_run
 from lmjax.train.loop import StageData, train
 from lmjax.train.setup import build_train_setup, tokenizer_path
-
-
-def read_conversations(pattern: str) -> list[list[dict]]:
-  """Conversations from JSONL files: one per line, as {"messages": [...]} or a bare list; each validated."""
-  def conversation(record, where):
-    messages = record["messages"] if isinstance(record, dict) else record
-    chat.validate(messages)
-    return messages
-  return list(read_jsonl(pattern, conversation, "a valid conversation"))
 
 
 def mixed_conversations(sft_config) -> list[list[dict]]:

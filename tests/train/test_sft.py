@@ -76,7 +76,7 @@ def test_sft_mixture_draws_valid_conversations_from_every_configured_source():
 
 def test_a_bad_conversation_line_is_an_error_naming_the_file_and_line(tmp_path):
   import pytest
-  from lmjax.train.sft import read_conversations
+  from lmjax.data.chat_pipeline import read_conversations
   path = tmp_path / "c.jsonl"
   good = {"messages": CONVERSATIONS[2]}
   path.write_text(json.dumps(good) + "\n" + json.dumps({"messages": [{"role": "robot", "content": "hi"}]}) + "\n")

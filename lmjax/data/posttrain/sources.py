@@ -2,12 +2,12 @@
 
 Add a source: one function `(sft_config) -> list[conversation]` and one entry in SOURCES.
 """
+from lmjax.data import chat_pipeline
 from lmjax.data.posttrain import conversations, math_problems, qa_facts, tool_conversations
 
 
 def _file(c) -> list:
-  from lmjax.train.sft import read_conversations  # the generic JSONL reader lives with the stage
-  return read_conversations(c.conversations) if c.conversations else []
+  return chat_pipeline.read_conversations(c.conversations) if c.conversations else []
 
 
 def _math(c) -> list:
