@@ -1,7 +1,8 @@
 """Stream documents out of raw input files: WARC(.gz), HTML, JSONL(.gz/.zst) and parquet.
 
-Readers never raise on bad input: a truncated file, a non-HTML WARC record, undecodable bytes or a
-line that is not JSON is counted in `InputProblems` (with one example message per kind) and skipped.
+Readers never raise on bad input: a truncated file, a non-HTML WARC record, a corrupt gzip/deflate/
+chunked HTTP body, undecodable bytes or a line that is not JSON is counted in `InputProblems` (with one
+example message per kind) and skipped.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
 from lmjax.data.web.document import Document
+from lmjax.data.web.http_body import BodyError, decode_body
 
 WARC_SUFFIXES = (".warc", ".warc.gz")
 HTML_SUFFIXES = (".html", ".htm")
@@ -52,10 +54,11 @@ def decode_html(data: bytes, source: str, problems: InputProblems) -> str:
 
 
 def read_warc(path: str, problems: InputProblems) -> Iterator[Document]:
-  """HTML response records of a WARC(.gz) file; ids are WARC-Record-IDs."""
+  """HTML response records of a WARC(.gz) file, HTTP codings undone; ids are WARC-Record-IDs."""
   with open(path, "rb") as stream:
     try:
-      for record in ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True):
+      for record in ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True,
+                                    auto_decode="none"):
         record_id = record.record_id
         source = f"{path}#{record_id}"
         content_type = (record.http_headers.get("Content-Type") or "").lower()
@@ -66,6 +69,12 @@ def read_warc(path: str, problems: InputProblems) -> Iterator[Document]:
           continue
         if "html" not in content_type:
           problems.add("not_html_record", f"{source}: Content-Type {content_type!r} is not HTML")
+          continue
+        try:
+          body = decode_body(body, record.http_headers.get("Transfer-Encoding"),
+                             record.http_headers.get("Content-Encoding"))
+        except BodyError as error:
+          problems.add("corrupt_http_body", f"{source}: {error}; record skipped")
           continue
         url = (record.headers.get("WARC-Target-URI") or "").strip("<>")
         yield Document(id=record_id, text=decode_html(body, source, problems), url=url, source=source,

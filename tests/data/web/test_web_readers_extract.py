@@ -4,6 +4,7 @@ import gzip
 import json
 import pathlib
 import re
+import zlib
 
 import pytest
 import zstandard
@@ -15,10 +16,10 @@ from lmjax.data.web.readers import InputProblems, read_documents
 SOURCES = HERE / "python_doc_sources"
 
 
-def warc_record(body: bytes, content_type: str, uri: str, record_id: str) -> bytes:
-  """One WARC response record around an HTTP response, uncompressed."""
+def warc_record(body: bytes, content_type: str, uri: str, record_id: str, http_headers: str = "") -> bytes:
+  """One WARC response record around an HTTP response (extra headers as "Name: value\r\n..."), uncompressed."""
   http = b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type.encode() + b"\r\nContent-Length: " + \
-      str(len(body)).encode() + b"\r\n\r\n" + body
+      str(len(body)).encode() + b"\r\n" + http_headers.encode() + b"\r\n" + body
   header = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:{record_id}>\r\n"
             f"WARC-Target-URI: {uri}\r\nWARC-Date: 2026-01-01T00:00:00Z\r\n"
             f"Content-Type: application/http;msgtype=response\r\nContent-Length: {len(http)}\r\n\r\n").encode()
@@ -57,6 +58,39 @@ def test_non_html_record_and_undecodable_bytes_are_counted(tmp_path):
   assert [doc.url for doc in docs] == ["http://a/1", "http://a/3"]
   assert problems.counts["not_html_record"] == 1 and "image/png" in problems.examples["not_html_record"]
   assert "Caf\u00e9" in docs[1].text  # decoded with the detected encoding, not mangled
+
+
+def chunked(data: bytes, size: int = 100) -> bytes:
+  """`Transfer-Encoding: chunked` framing of data, in chunks of `size` bytes."""
+  pieces = [data[i:i + size] for i in range(0, len(data), size)]
+  return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+def test_gzip_deflate_and_chunked_http_bodies_are_decoded(tmp_path, clean_config):
+  """Compressed bodies are inflated before extraction; a corrupt one is counted and the records after it read."""
+  page = "".join(f"<p>Paragraph {i}: the river runs past the old mill in the valley.</p>" for i in range(5))
+  html = f"<html><body><article>{page}</article></body></html>".encode()
+  raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+  records = [
+      warc_record(gzip.compress(html), "text/html", "http://a/gzip", "1", "Content-Encoding: gzip\r\n"),
+      warc_record(zlib.compress(html), "text/html", "http://a/deflate", "2", "Content-Encoding: deflate\r\n"),
+      warc_record(raw_deflate.compress(html) + raw_deflate.flush(), "text/html", "http://a/raw-deflate", "3",
+                  "Content-Encoding: deflate\r\n"),
+      warc_record(chunked(gzip.compress(html)), "text/html", "http://a/chunked-gzip", "4",
+                  "Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n"),
+      warc_record(gzip.compress(html)[:-30], "text/html", "http://a/cut-gzip", "5", "Content-Encoding: gzip\r\n"),
+      warc_record(b"<html>not gzip</html>", "text/html", "http://a/not-gzip", "6", "Content-Encoding: gzip\r\n"),
+      warc_record(html, "text/html", "http://a/plain", "7")]
+  path = tmp_path / "encoded.warc.gz"
+  path.write_bytes(b"".join(gzip.compress(record) for record in records))
+  docs, problems = read_all(path)
+  assert [doc.url for doc in docs] == ["http://a/gzip", "http://a/deflate", "http://a/raw-deflate",
+                                       "http://a/chunked-gzip", "http://a/plain"]
+  step = extract.build(clean_config.extract)
+  texts = [step(doc).text for doc in docs]
+  assert all(text == texts[-1] for text in texts) and "Paragraph 4: the river runs past" in texts[0]
+  assert problems.counts == collections.Counter(corrupt_http_body=2)
+  assert "truncated" in problems.examples["corrupt_http_body"]
 
 
 def test_bytes_valid_in_no_encoding_are_replaced_and_counted(tmp_path):
