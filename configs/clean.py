@@ -28,6 +28,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.url_filter.extra_domain_files = ()  # more blocklisted domains, one per line (e.g. UT1 adult/domains)
   config.url_filter.extra_url_files = ()  # more blocklisted URLs, one per line
   config.url_filter.extra_banned_word_files = ()  # more hard-banned URL words, one per line
+  config.url_filter.extra_soft_banned_word_files = ()  # more soft-banned URL words, one per line
+  config.url_filter.extra_banned_subword_files = ()  # more banned sub-words (matched inside the squeezed URL)
   config.url_filter.soft_word_threshold = 2  # drop when this many soft-banned words are in the URL (FineWeb: 2)
 
   # 2. Text extraction (resiliparse; see lmjax/data/web/extract.py for the measurement behind the choice).

@@ -7,10 +7,12 @@
 3. clusters (one task): union-find over all edges; every cluster keeps its lowest id and the
    others are listed per shard for removal in the final stage.
 
-Index size: the signatures take 8 bytes x num_buckets per document on disk (112 B with FineWeb's
-14 bands, ~112 MB per million documents); a bucket task holds 16 bytes per document of one band in
-memory, the cluster task 16 bytes per edge plus the union-find over duplicated documents only.
-Everything else streams.
+Index size, the only memory that grows with the corpus (measured, FineWeb's 14 bands, 1M documents):
+signatures take 8 B x num_buckets = 112 B per document on disk (~112 MB per million documents), and a
+signature task holds its shard's keys in memory (112 B per document of the shard); a bucket task peaks
+at ~40 B per document of the whole corpus plus one shard's signature file; the cluster task at ~250 B
+per near-duplicate document (the union-find dict); a final task at ~70 B per document removed from its
+shard. Everything else streams (tests/data/web/test_web_stage_memory.py).
 """
 from __future__ import annotations
 
@@ -74,8 +76,8 @@ def signatures_task(docs_path: str, output: str, cfg) -> None:
   """Stage 1 for one shard: (docs, num_buckets) uint64 band keys, row i = document i of the shard."""
   started = time.perf_counter()
   a_h, b_h = hash_permutations(cfg.num_buckets * cfg.hashes_per_bucket, cfg.seed)
-  rows = [document_band_keys(doc.text, cfg, a_h, b_h) for doc in shards.read_documents(docs_path)]
-  keys_dk = np.stack(rows) if rows else np.zeros((0, cfg.num_buckets), dtype=np.uint64)
+  rows = (document_band_keys(doc.text, cfg, a_h, b_h) for doc in shards.read_documents(docs_path))
+  keys_dk = np.fromiter(rows, dtype=np.dtype((np.uint64, cfg.num_buckets)))  # 112 B/doc, no row objects
   _save_npy(output, keys_dk)
   _save_seconds(output, started)
   shards.mark_done(output)
@@ -87,19 +89,24 @@ def buckets_task(bucket: int, signature_paths: list[str], output: str) -> None:
   keys, ids = [], []
   for shard, path in enumerate(signature_paths):
     keys_d = np.load(path, mmap_mode="r")[:, bucket]
-    keys.append(np.asarray(keys_d))
+    keys.append(np.array(keys_d))  # a copy: the mapping of the whole file is released
     ids.append((np.int64(shard) << 32) | np.arange(len(keys_d), dtype=np.int64))
   keys_n = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
   ids_n = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+  del keys, ids
   usable = keys_n != NO_SHINGLES
   keys_n, ids_n = keys_n[usable], ids_n[usable]
-  order = np.lexsort((ids_n, keys_n))
-  keys_n, ids_n = keys_n[order], ids_n[order]
+  order = np.argsort(keys_n, kind="stable")  # ids ascend already, so equal keys stay in id order
+  keys_n = keys_n[order]
+  ids_n = ids_n[order]
+  del order, usable
   # link every document to the first (lowest-id) document of its run of equal keys
   run_start_n = np.ones(len(keys_n), dtype=bool)
   run_start_n[1:] = keys_n[1:] != keys_n[:-1]
-  first_of_run_n = ids_n[np.maximum.accumulate(np.where(run_start_n, np.arange(len(ids_n)), 0))]
-  edges_e2 = np.stack([first_of_run_n[~run_start_n], ids_n[~run_start_n]], axis=1).astype(np.int64)
+  del keys_n
+  run_head_n = np.where(run_start_n, np.arange(len(ids_n)), 0)
+  np.maximum.accumulate(run_head_n, out=run_head_n)
+  edges_e2 = np.stack([ids_n[run_head_n[~run_start_n]], ids_n[~run_start_n]], axis=1).astype(np.int64)
   _save_npy(output, edges_e2)
   _save_seconds(output, started)
   shards.mark_done(output)

@@ -40,6 +40,23 @@ def test_url_filter_soft_threshold_is_configurable(clean_config):
   assert verdict(step(make_doc("t", url="https://example.com/hot-girls"))) == "keep"
 
 
+def test_url_filter_loads_every_kind_of_list_from_files(clean_config, tmp_path):
+  """A 100,000-domain blocklist (a UT1-sized list is ~4M) and one extra file of each other kind."""
+  files = {"domain": "".join(f"site{i}.example\n" for i in range(100_000)), "url": "example.com/bad/page\n",
+           "banned_word": "gizmo\n", "soft_banned_word": "cheap\nshiny\n", "banned_subword": "zorgle\n"}
+  for kind, text in files.items():
+    (tmp_path / f"{kind}.txt").write_text(text)
+    clean_config.url_filter[f"extra_{kind}_files"] = (str(tmp_path / f"{kind}.txt"),)
+  step = url_filter.build(clean_config.url_filter)
+  cases = {"https://www.site99999.example/a": "blocklisted_domain", "https://site100000.example/": "keep",
+           "http://example.com/bad/page": "blocklisted_url", "https://example.com/bad/page2": "keep",
+           "https://example.com/gizmo-shop": "banned_word", "https://example.com/cheap": "keep",
+           "https://example.com/cheap-shiny": "soft_banned_words",
+           "https://example.com/myzorglefan": "banned_subword",
+           "https://www.pornhub.com/": "blocklisted_domain"}  # the shipped lists still apply
+  assert {url: verdict(step(make_doc("t", url=url))) for url in cases} == cases
+
+
 @pytest.fixture(scope="module")
 def lid_model():
   return language.load_model()
