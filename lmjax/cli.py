@@ -5,6 +5,7 @@
     lmjax pretrain  --config configs/quickstart.py --workdir runs/quickstart [--config.optim.lr=1e-3 ...]
     lmjax sft       --config configs/quickstart.py --workdir runs/sft --config.sft.base_workdir=runs/quickstart
     lmjax rm        --config configs/quickstart.py --workdir runs/rm --config.rm.base_workdir=runs/sft
+    lmjax probe     --config configs/quickstart.py --workdir runs/probe --config.probe.model_workdir=runs/sft
     lmjax sample    --workdir runs/quickstart --prompt "Once upon a time"
     lmjax chat      --workdir runs/sft --system "You are a helpful assistant." --search 'docs/*.jsonl.gz'
     lmjax tokens    --workdir runs/quickstart "How does text become tokens?"
@@ -31,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
                           ("tokenize", "documents -> token shards (ArrayRecord)"),
                           ("pretrain", "train with the next-token loss (resumes from WORKDIR)"),
                           ("sft", "fine-tune a pretrained run on conversations (assistant tokens only)"),
-                          ("rm", "train a reward model on preference pairs (Bradley-Terry)")]:
+                          ("rm", "train a reward model on preference pairs (Bradley-Terry)"),
+                          ("probe", "ask a run questions with known answers; write \"I don't know\" data")]:
     command = commands.add_parser(name, help=help_text)
     command.add_argument("--config", required=True, help="a config file under configs/")
     command.add_argument("--workdir", required=True)
@@ -89,7 +91,7 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 STAGES = {"tokenizer": "lmjax.data.tokenizer", "tokenize": "lmjax.data.shards", "pretrain": "lmjax.train.pretrain",
-          "sft": "lmjax.train.sft", "rm": "lmjax.train.reward_model"}
+          "sft": "lmjax.train.sft", "rm": "lmjax.train.reward_model", "probe": "lmjax.infer.probe"}
 
 
 def _run_config(args, overrides):

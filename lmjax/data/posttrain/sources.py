@@ -2,6 +2,7 @@
 
 Add a source: one function `(sft_config) -> list[conversation]` and one entry in SOURCES.
 """
+from lmjax.config import ConfigError
 from lmjax.data import chat_pipeline
 from lmjax.data.posttrain import conversations, math_problems, qa_facts, tool_conversations
 
@@ -25,12 +26,20 @@ def _search(c) -> list:
   return tool_conversations.search_conversations(qa_facts.qa_pairs(200, seed=c.seed), make_search_tool(index, k=1))
 
 
+def _idk(c) -> list:
+  if not c.idk_conversations:
+    raise ConfigError("config.sft.mixture.idk > 0 but config.sft.idk_conversations is empty; set it to the "
+                      "idk_conversations.jsonl that `lmjax probe` wrote")
+  return chat_pipeline.read_conversations(c.idk_conversations)
+
+
 SOURCES = {
     "file": _file,  # config.sft.conversations (JSONL)
     "chatterbot": lambda c: conversations.load_chatterbot(),  # ~2,000 real English dialogues (BSD)
     "math": _math,  # generated word problems solved with calculator calls
     "identity": _identity,  # who the assistant is
     "search": _search,  # factual questions answered with the search tool
+    "idk": _idk,  # "I don't know" for questions the model got wrong when probed (`lmjax probe`)
 }
 
 
