@@ -131,6 +131,36 @@ def get_config() -> ml_collections.ConfigDict:
   rm.pairs = ""  # glob of JSONL preference pairs: {"prompt", "chosen", "rejected"} (strings or messages)
   rm.val_fraction = 0.1  # share of pairs held out for val_accuracy (chosen by a hash of the pair)
 
+  # RL (`lmjax rl`). train.batch_size is the PPO minibatch (rows); train.steps is derived (iterations ×
+  # epochs × minibatches) and sets the LR schedule's length; optim.* and schedule.* apply as usual.
+  c.rl = rl = ml_collections.ConfigDict()
+  rl.base_workdir = ""  # the run (usually SFT) to start from; its parameters are also the frozen KL reference
+  rl.math_level = 1  # difficulty of the generated word problems, 1 (one small step) to 4
+  rl.train_problems = 2000  # the pool of training problems (seeded by rl.seed)
+  rl.heldout_problems = 64  # evaluation problems, none of them among RL's or the SFT run's training problems
+  rl.iterations = 30  # sample -> score -> update rounds
+  rl.prompts_per_iteration = 16  # problems per iteration
+  rl.group_size = 8  # G replies sampled per problem
+  rl.epochs = 1  # K passes over each iteration's rollouts (1 = every update on fresh samples)
+  rl.advantage = "group_relative"  # group_relative (GRPO-style, no critic) | gae (PPO with a value head)
+  rl.scale_advantages = True  # group_relative: divide by the group's reward std (False: only subtract the mean)
+  rl.gamma = 1.0  # GAE discount per token
+  rl.lam = 0.95  # GAE lambda
+  rl.clip_eps = 0.2  # PPO ratio clip: the objective is flat outside [1 - eps, 1 + eps]
+  rl.kl_coef = 0.02  # weight of the KL(policy || base run) penalty per token (k3 estimator)
+  rl.entropy_coef = 0.0  # weight of the entropy bonus per token
+  rl.value_clip = 0.2  # gae: how far the value may move from the rollout's before its loss is clipped
+  rl.value_coef = 0.5  # gae: weight of the value loss
+  rl.temperature = 1.0  # sampling temperature of the rollouts (1 keeps the importance ratio on-policy)
+  rl.top_k = 0  # 0 samples from the whole vocabulary (the policy the loss sees)
+  rl.max_new_tokens = 48  # tokens per generation round (a round ends at a tool call or the reply's end)
+  rl.max_reply_tokens = 96  # a reply's total length cap, tool outputs included
+  rl.max_tool_calls = 4  # tool calls a reply may make; a further call ends the reply
+  rl.rollout_batch = 128  # rows generated together
+  rl.eval_every = 5  # iterations between held-out evaluations (also before the first and after the last)
+  rl.eval_samples = 8  # samples per held-out problem for pass@G
+  rl.seed = 0  # seeds the problems, their order, the rollouts and the minibatches
+
   # Knowledge probing (`lmjax probe`): Llama 3's "I don't know" data. Questions with known answers, several
   # sampled replies each; the questions the model is consistently wrong on become abstention conversations.
   c.probe = probe = ml_collections.ConfigDict()

@@ -5,6 +5,7 @@
     lmjax pretrain  --config configs/quickstart.py --workdir runs/quickstart [--config.optim.lr=1e-3 ...]
     lmjax sft       --config configs/quickstart.py --workdir runs/sft --config.sft.base_workdir=runs/quickstart
     lmjax rm        --config configs/quickstart.py --workdir runs/rm --config.rm.base_workdir=runs/sft
+    lmjax rl        --config configs/rl_quickstart.py --workdir runs/rl --config.rl.base_workdir=runs/sft
     lmjax probe     --config configs/quickstart.py --workdir runs/probe --config.probe.model_workdir=runs/sft
     lmjax sample    --workdir runs/quickstart --prompt "Once upon a time"
     lmjax chat      --workdir runs/sft --system "You are a helpful assistant." --search 'docs/*.jsonl.gz'
@@ -33,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                           ("pretrain", "train with the next-token loss (resumes from WORKDIR)"),
                           ("sft", "fine-tune a pretrained run on conversations (assistant tokens only)"),
                           ("rm", "train a reward model on preference pairs (Bradley-Terry)"),
-                          ("probe", "ask a run questions with known answers; write \"I don't know\" data")]:
+                          ("probe", "ask a run questions with known answers; write \"I don't know\" data"),
+                          ("rl", "reinforce correct answers to math problems (PPO / group-relative)")]:
     command = commands.add_parser(name, help=help_text)
     command.add_argument("--config", required=True, help="a config file under configs/")
     command.add_argument("--workdir", required=True)
@@ -91,7 +93,8 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 STAGES = {"tokenizer": "lmjax.data.tokenizer", "tokenize": "lmjax.data.shards", "pretrain": "lmjax.train.pretrain",
-          "sft": "lmjax.train.sft", "rm": "lmjax.train.reward_model", "probe": "lmjax.infer.probe"}
+          "sft": "lmjax.train.sft", "rm": "lmjax.train.reward_model", "rl": "lmjax.train.rl",
+          "probe": "lmjax.infer.probe"}
 
 
 def _run_config(args, overrides):

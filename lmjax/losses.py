@@ -75,17 +75,33 @@ def policy_terms(logprobs_bt, batch: dict, *, clip_eps: float, kl_coef: float):
   return (surrogate_bt + kl_coef * kl_bt) * mask_bt, metrics
 
 
-def ppo_clip(model, batch: dict, rng: jax.Array, *, clip_eps: float = 0.2, kl_coef: float = 0.0):
+def token_entropy(logits_btv: jax.Array) -> jax.Array:
+  """Entropy of the next-token distribution at each position, [b, t], in float32."""
+  logp_btv = jax.nn.log_softmax(logits_btv.astype(jnp.float32), axis=-1)
+  return -jnp.sum(jnp.exp(logp_btv) * logp_btv, axis=-1)
+
+
+def _policy_loss(logits_btv, batch: dict, *, clip_eps: float, kl_coef: float, entropy_coef: float):
+  """`policy_terms` minus the entropy bonus, and the metrics with the summed entropy added."""
+  logprobs_bt = token_logprobs(logits_btv, batch["targets"])
+  per_token_bt, metrics = policy_terms(logprobs_bt, batch, clip_eps=clip_eps, kl_coef=kl_coef)
+  entropy_bt = token_entropy(logits_btv) * batch["loss_mask"].astype(jnp.float32)
+  metrics["entropy"] = jnp.sum(entropy_bt)
+  return per_token_bt - entropy_coef * entropy_bt, metrics
+
+
+def ppo_clip(model, batch: dict, rng: jax.Array, *, clip_eps: float = 0.2, kl_coef: float = 0.0,
+             entropy_coef: float = 0.0):
   """PPO's clipped policy objective on response tokens (group-relative RL feeds it group advantages)."""
   del rng
   logits_btv = model(batch["tokens"], batch["positions"], batch["segment_ids"])
-  logprobs_bt = token_logprobs(logits_btv, batch["targets"])
-  per_token_bt, metrics = policy_terms(logprobs_bt, batch, clip_eps=clip_eps, kl_coef=kl_coef)
+  per_token_bt, metrics = _policy_loss(logits_btv, batch, clip_eps=clip_eps, kl_coef=kl_coef,
+                                       entropy_coef=entropy_coef)
   return jnp.sum(per_token_bt), jnp.sum(batch["loss_mask"].astype(jnp.float32)), metrics
 
 
 def ppo_clip_value(model, batch: dict, rng: jax.Array, *, clip_eps: float = 0.2, kl_coef: float = 0.0,
-                   value_clip: float = 0.2, value_coef: float = 0.5):
+                   entropy_coef: float = 0.0, value_clip: float = 0.2, value_coef: float = 0.5):
   """`ppo_clip` plus the critic's clipped value loss ½·max((V − R)², (V_clip − R)²) on the same tokens.
 
   The model is a `WithScalarHead` (logits and a value per position); the value at position t estimates the
@@ -93,8 +109,8 @@ def ppo_clip_value(model, batch: dict, rng: jax.Array, *, clip_eps: float = 0.2,
   """
   del rng
   logits_btv, values_bt = model(batch["tokens"], batch["positions"], batch["segment_ids"])
-  logprobs_bt = token_logprobs(logits_btv, batch["targets"])
-  per_token_bt, metrics = policy_terms(logprobs_bt, batch, clip_eps=clip_eps, kl_coef=kl_coef)
+  per_token_bt, metrics = _policy_loss(logits_btv, batch, clip_eps=clip_eps, kl_coef=kl_coef,
+                                       entropy_coef=entropy_coef)
   mask_bt = batch["loss_mask"].astype(jnp.float32)
   old_bt, returns_bt = batch["old_values"], batch["returns"]
   clipped_bt = old_bt + jnp.clip(values_bt - old_bt, -value_clip, value_clip)

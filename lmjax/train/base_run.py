@@ -26,8 +26,12 @@ def load_base_run(config, base_dir: str, field: str):
 
 
 def fresh_state(setup: TrainSetup, params) -> TrainState:
-  """Step 0 with the given parameters placed in this stage's shardings and a new optimizer state."""
-  params = jax.device_put(params, setup.shardings.params)
+  """Step 0 with a copy of the given parameters in this stage's shardings and a new optimizer state.
+
+  A copy, because the train step donates its state: the caller's `params` (say RL's frozen reference)
+  must not share buffers with it.
+  """
+  params = jax.device_put(jax.tree.map(jnp.copy, params), setup.shardings.params)
   opt_state = jax.jit(setup.optimizer.init, out_shardings=setup.shardings.opt_state)(params)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state)
 

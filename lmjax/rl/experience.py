@@ -1,0 +1,76 @@
+"""From scored rollouts to the rows the `ppo_clip` losses train on.
+
+A row is one prompt + reply, left-aligned and padded to `seq_len`: tokens, targets (shifted by one),
+positions, segment ids (1 on real tokens) and the loss mask, 1 exactly where the target is a token the policy
+sampled (tool outputs, the prompt and padding get 0). Rewards are per reply; for GAE they sit on the reply's
+last sampled token.
+"""
+import jax
+import numpy as np
+from flax import nnx
+
+from lmjax.losses import token_logprobs
+
+
+def sequence_rows(rollouts, seq_len: int, pad_id: int = 0) -> dict[str, np.ndarray]:
+  """The [n, seq_len] arrays of the rollouts; a prompt + reply longer than seq_len + 1 is cut at the end."""
+  n = len(rollouts)
+  rows = {k: np.zeros((n, seq_len), np.int32) for k in ("tokens", "targets", "positions", "segment_ids")}
+  rows["tokens"][:], rows["targets"][:] = pad_id, pad_id
+  rows["loss_mask"] = np.zeros((n, seq_len), np.float32)
+  for b, r in enumerate(rollouts):
+    ids = np.array(r.prompt + r.reply, np.int32)[: seq_len + 1]
+    sampled = np.array([False] * len(r.prompt) + list(r.generated))[: seq_len + 1]
+    length = len(ids) - 1
+    rows["tokens"][b, :length], rows["targets"][b, :length] = ids[:-1], ids[1:]
+    rows["positions"][b, :length] = np.arange(length)
+    rows["segment_ids"][b, :length] = 1
+    rows["loss_mask"][b, :length] = sampled[1:]
+  return rows
+
+
+def terminal_rewards(rewards_b: np.ndarray, loss_mask_bt: np.ndarray) -> np.ndarray:
+  """[b, t] zeros with each reward at its row's last sampled target (GAE's sparse reward)."""
+  rewards_bt = np.zeros(loss_mask_bt.shape, np.float32)
+  has_reply = loss_mask_bt.any(axis=1)
+  last = loss_mask_bt.shape[1] - 1 - np.argmax(loss_mask_bt[:, ::-1] > 0, axis=1)
+  rows = np.flatnonzero(has_reply)
+  rewards_bt[rows, last[rows]] = rewards_b[rows]
+  return rewards_bt
+
+
+def whiten(values_bt: np.ndarray, mask_bt: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+  """(x − mean) / std over the masked entries, 0 elsewhere: PPO's per-batch advantage normalisation."""
+  selected = values_bt[mask_bt > 0]
+  if selected.size == 0:
+    return np.zeros_like(values_bt)
+  return (values_bt - selected.mean()) / (selected.std() + eps) * (mask_bt > 0)
+
+
+def explained_variance(values_bt: np.ndarray, returns_bt: np.ndarray, mask_bt: np.ndarray) -> float:
+  """1 − Var(returns − values) / Var(returns) over masked tokens: how much of the return the critic predicts."""
+  m = mask_bt > 0
+  variance = returns_bt[m].var() if m.any() else 0.0
+  return float(1 - (returns_bt[m] - values_bt[m]).var() / variance) if variance > 0 else float("nan")
+
+
+def make_scorer(graphdef, *, with_values: bool):
+  """A jitted `score(params, rows) -> logprobs [b, t]` (and values [b, t] if the model has a scalar head)."""
+  @jax.jit
+  def score(params, rows):
+    outputs = nnx.merge(graphdef, params)(rows["tokens"], rows["positions"], rows["segment_ids"])
+    logits_btv, values_bt = outputs if with_values else (outputs, None)
+    logprobs_bt = token_logprobs(logits_btv, rows["targets"])
+    return (logprobs_bt, values_bt) if with_values else logprobs_bt
+  return score
+
+
+def score_in_chunks(score, params, rows: dict, chunk: int, place) -> tuple[np.ndarray, ...]:
+  """`score` over `rows` `chunk` rows at a time (`place` puts a chunk on the mesh); outputs concatenated."""
+  keys = ("tokens", "positions", "segment_ids", "targets")
+  outs = []
+  for start in range(0, len(rows["tokens"]), chunk):
+    out = score(params, place({k: rows[k][start:start + chunk] for k in keys}))
+    outs.append(jax.tree.map(np.asarray, out if isinstance(out, tuple) else (out,)))
+  return tuple(np.concatenate(parts) for parts in zip(*outs))
+
