@@ -20,10 +20,10 @@ class LoadedModel:
     return nnx.merge(self.graphdef, self.params)
 
 
-def load_model(config, workdir: str) -> LoadedModel:
-  """The latest checkpoint in WORKDIR/checkpoints, placed on the config's mesh."""
+def load_model(config, workdir: str, *, scalar_head: bool = False) -> LoadedModel:
+  """The latest checkpoint in WORKDIR/checkpoints, placed on the config's mesh (`scalar_head`: a reward model)."""
   tok_path = tokenizer_path(config, workdir)
-  setup = build_train_setup(config, tok_path)
+  setup = build_train_setup(config, tok_path, scalar_head=scalar_head)
   manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
   step = manager.latest_step()
   if step is None:

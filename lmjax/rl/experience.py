@@ -6,6 +6,7 @@ sampled (tool outputs, the prompt and padding get 0). Rewards are per reply; for
 last sampled token.
 """
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -65,9 +66,31 @@ def make_scorer(graphdef, *, with_values: bool):
   return score
 
 
-def score_in_chunks(score, params, rows: dict, chunk: int, place) -> tuple[np.ndarray, ...]:
+def reward_model_rows(rollouts, seq_len: int, pad_id: int = 0) -> dict[str, np.ndarray]:
+  """Each whole prompt + reply as the reward model reads it, with `last_index`, where its score is read."""
+  n = len(rollouts)
+  rows = {k: np.zeros((n, seq_len), np.int32) for k in ("tokens", "positions", "segment_ids")}
+  rows["tokens"][:] = pad_id
+  for b, r in enumerate(rollouts):
+    ids = (r.prompt + r.reply)[:seq_len]
+    rows["tokens"][b, :len(ids)], rows["positions"][b, :len(ids)] = ids, np.arange(len(ids))
+    rows["segment_ids"][b, :len(ids)] = 1
+  rows["last_index"] = rows["segment_ids"].sum(axis=1).astype(np.int32) - 1
+  return rows
+
+
+def make_reward_scorer(graphdef):
+  """A jitted `score(params, rows) -> [b]`: a scalar-head model's output at each row's `last_index`."""
+  @jax.jit
+  def score(params, rows):
+    _, scalars_bt = nnx.merge(graphdef, params)(rows["tokens"], rows["positions"], rows["segment_ids"])
+    return jnp.take_along_axis(scalars_bt, rows["last_index"][:, None], axis=1)[:, 0]
+  return score
+
+
+def score_in_chunks(score, params, rows: dict, chunk: int, place,
+                    keys=("tokens", "positions", "segment_ids", "targets")) -> tuple[np.ndarray, ...]:
   """`score` over `rows` `chunk` rows at a time (`place` puts a chunk on the mesh); outputs concatenated."""
-  keys = ("tokens", "positions", "segment_ids", "targets")
   outs = []
   for start in range(0, len(rows["tokens"]), chunk):
     out = score(params, place({k: rows[k][start:start + chunk] for k in keys}))

@@ -21,20 +21,22 @@ import numpy as np
 from tqdm import tqdm
 
 from lmjax import losses
-from lmjax.config import ConfigError
+from lmjax.config import ConfigError, load_saved_config
+from lmjax.infer.load import load_model
 from lmjax.infer.sampler import SamplingParams
 from lmjax.infer.tools import make_tools
 from lmjax.rl import advantages as advantage_estimators
 from lmjax.rl import experience, math_task
 from lmjax.rl.rollout import rollout
 from lmjax.train import checkpoint
-from lmjax.train.base_run import fresh_state, load_base_run, with_backbone
+from lmjax.train.base_run import check_same_model, fresh_state, load_base_run, with_backbone
 from lmjax.train.loop import NonFiniteLossError, global_batch
 from lmjax.train.metrics import MetricsLog
 from lmjax.train.setup import build_train_setup, tokenizer_path
 from lmjax.train.step import make_train_step
 
 ADVANTAGES = ("group_relative", "gae")
+REWARDS = ("verifier", "reward_model")
 
 
 def rows_per_iteration(rl_config) -> int:
@@ -52,6 +54,9 @@ def check_rl_config(config) -> None:
   r, t = config.rl, config.train
   checks = [
       (r.advantage in ADVANTAGES, f"config.rl.advantage={r.advantage!r}; use one of {', '.join(ADVANTAGES)}"),
+      (r.reward in REWARDS, f"config.rl.reward={r.reward!r}; use one of {', '.join(REWARDS)}"),
+      (r.reward != "reward_model" or r.reward_model_workdir,
+       "config.rl.reward='reward_model' needs config.rl.reward_model_workdir (an `lmjax rm` run)"),
       (r.group_size >= 2 or r.advantage == "gae",
        f"config.rl.group_size={r.group_size}: group-relative advantages need at least 2 samples per prompt"),
       (rows_per_iteration(r) % t.batch_size == 0,
@@ -96,6 +101,7 @@ class Actors:
   score_ref: object
   place: object  # local numpy rows -> global arrays on the mesh
   tools: dict
+  reward_model: tuple | None = None  # (score, params) of an `lmjax rm` run, when it gives the reward
 
 
 def generation_params(params, critic: bool):
@@ -130,7 +136,8 @@ def collect(actors: Actors, params, iteration: int, critic: bool) -> tuple[dict,
   rollouts = sample_replies(actors, generation_params(params, critic), problems, samples=r.group_size,
                             temperature=r.temperature, seed=(r.seed * 100_003 + iteration) % 2**24)
   rollout_s = time.perf_counter() - started
-  rewards_b = rewards_of(actors, rollouts, problems, r.group_size)
+  correct_b = rewards_of(actors, rollouts, problems, r.group_size)
+  rewards_b = correct_b if actors.reward_model is None else reward_model_scores(actors, rollouts)
   rows = experience.sequence_rows(rollouts, t.seq_len, actors.tokenizer.pad_id)
   mask_bt = rows["loss_mask"]
   scored = experience.score_in_chunks(actors.score_policy, params, rows, t.batch_size, actors.place)
@@ -145,17 +152,39 @@ def collect(actors: Actors, params, iteration: int, critic: bool) -> tuple[dict,
         jnp.asarray(rewards_bt), jnp.asarray(values_bt), jnp.asarray(mask_bt), gamma=r.gamma, lam=r.lam))
     rows["advantages"] = experience.whiten(np.asarray(adv_bt), mask_bt).astype(np.float32)
     rows["old_values"], rows["returns"] = values_bt.astype(np.float32), np.asarray(returns_bt, np.float32)
-    metrics["explained_variance"] = experience.explained_variance(values_bt, rows["returns"], mask_bt)
+    explained = experience.explained_variance(values_bt, rows["returns"], mask_bt)
+    metrics |= {"explained_variance": explained} if np.isfinite(explained) else {}
   else:
     adv_b = np.asarray(advantage_estimators.group_relative(jnp.asarray(rewards_b), r.group_size,
                                                            scale=r.scale_advantages))
     rows["advantages"] = (adv_b[:, None] * mask_bt).astype(np.float32)
   groups = rewards_b.reshape(-1, r.group_size)
-  metrics |= {"reward": float(rewards_b.mean()), "pass_at_group": float((groups.max(axis=1) > 0).mean()),
+  metrics |= {"reward": float(rewards_b.mean()), "correct": float(correct_b.mean()),
+              "pass_at_group": float((correct_b.reshape(groups.shape).max(axis=1) > 0).mean()),
               "uniform_groups": float((groups.min(axis=1) == groups.max(axis=1)).mean()),
               "response_length": float(mask_bt.sum(axis=1).mean()),
               "tool_calls": float(np.mean([ro.tool_calls for ro in rollouts])), "rollout_s": rollout_s}
   return rows, metrics
+
+
+def reward_model_scores(actors: Actors, rollouts) -> np.ndarray:
+  """The reward model's score of each whole prompt + reply."""
+  score, params = actors.reward_model
+  rows = experience.reward_model_rows(rollouts, actors.config.train.seq_len, actors.tokenizer.pad_id)
+  (scores,) = experience.score_in_chunks(score, params, rows, actors.config.train.batch_size, actors.place,
+                                         keys=("tokens", "positions", "segment_ids", "last_index"))
+  return scores.astype(np.float32)
+
+
+def load_reward_model(config, base_config):
+  """(score, params) of the `lmjax rm` run in config.rl.reward_model_workdir, or None for the verifier."""
+  if config.rl.reward != "reward_model":
+    return None
+  rm_dir = config.rl.reward_model_workdir
+  rm_config = load_saved_config(rm_dir)
+  check_same_model(rm_config, base_config)
+  loaded = load_model(rm_config, rm_dir, scalar_head=True)
+  return experience.make_reward_scorer(loaded.graphdef), loaded.params
 
 
 def update(actors: Actors, train_step, state, rows: dict, iteration: int) -> tuple[object, dict]:
@@ -217,7 +246,8 @@ def run(config, workdir: str) -> dict:
   actors = Actors(config=config, task=task, tokenizer=base.tokenizer, gen_graphdef=base.graphdef,
                   ref_params=base.params, score_policy=experience.make_scorer(setup.graphdef, with_values=critic),
                   score_ref=experience.make_scorer(base.graphdef, with_values=False),
-                  place=functools.partial(global_batch, setup), tools=make_tools())
+                  place=functools.partial(global_batch, setup), tools=make_tools(),
+                  reward_model=load_reward_model(config, base_config))
 
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:

@@ -5,11 +5,12 @@ import functools
 
 import jax
 import numpy as np
+from flax import nnx
 
 from lmjax import losses
 from lmjax.infer.sampler import SamplingParams, generate
 from lmjax.rl import experience
-from lmjax.rl.advantages import group_relative
+from lmjax.rl.advantages import gae, group_relative
 from lmjax.rl.rollout import Rollout
 from lmjax.train.base_run import fresh_state
 from lmjax.train.loop import global_batch
@@ -53,31 +54,73 @@ def test_whitening_and_explained_variance_use_only_masked_tokens():
   assert experience.explained_variance(np.zeros_like(values), values, mask) == 0.0
 
 
-def test_group_relative_ppo_through_the_train_step_raises_a_toy_reward(tokens_workdir):
-  """Reward = share of sampled tokens with an even id: about 0.5 at random init, higher after a few updates."""
+def _toy_rl(tokens_workdir, critic: bool, iterations: int = 12):
+  """Rewards per iteration and the last step's metrics of PPO on a toy task: the reward is the share of sampled
+  tokens with an even id, about 0.5 at random init. Group-relative advantages, or GAE with a value head."""
   config = tiny_config(tokens_workdir)
   config.train.update(steps=40, batch_size=16, seq_len=16)
   config.optim.update(lr=2e-2, weight_decay=0.0)
   config.schedule.update(warmup_steps=0, decay="constant")
   config.mesh.fsdp = 1
-  setup = build_train_setup(config, devices=jax.devices()[:1])
+  setup = build_train_setup(config, devices=jax.devices()[:1], scalar_head=critic)
   state = fresh_state(setup, setup.init().params)
-  loss = functools.partial(losses.ppo_clip, clip_eps=0.2, kl_coef=0.0)
+  loss = functools.partial(losses.ppo_clip_value if critic else losses.ppo_clip, clip_eps=0.2, kl_coef=0.0)
   step = make_train_step(setup.graphdef, loss, setup.optimizer, setup.shardings, batch_sharding=setup.batch_sharding)
-  score = experience.make_scorer(setup.graphdef, with_values=False)
+  score = experience.make_scorer(setup.graphdef, with_values=critic)
   place = functools.partial(global_batch, setup)
-  group, rewards = 8, []
-  for iteration in range(12):
+  group, rewards, history = 8, [], []
+  policy_graphdef = nnx.graphdef(nnx.eval_shape(lambda: nnx.merge(setup.graphdef, state.params).backbone)) \
+      if critic else setup.graphdef
+  for iteration in range(iterations):
+    params = state.params["backbone"] if critic else state.params
     prompts = [[1, 2 + p] for p in range(2) for _ in range(group)]
-    replies = generate(setup.graphdef, state.params, prompts,
-                       SamplingParams(max_new_tokens=8, temperature=1.0, seed=iteration))
+    replies = generate(policy_graphdef, params, prompts, SamplingParams(max_new_tokens=8, temperature=1.0,
+                                                                        seed=iteration))
     reward_b = np.array([np.mean([t % 2 == 0 for t in r]) for r in replies], np.float32)
     rewards.append(reward_b.mean())
     rows = experience.sequence_rows([Rollout(tuple(p), tuple(r), (True,) * len(r), 0)
                                      for p, r in zip(prompts, replies)], seq_len=16)
-    rows["old_logprobs"] = rows["ref_logprobs"] = experience.score_in_chunks(score, state.params, rows, 16, place)[0]
-    rows["advantages"] = np.asarray(group_relative(reward_b, group))[:, None] * rows["loss_mask"]
+    scored = experience.score_in_chunks(score, state.params, rows, 16, place)
+    rows["old_logprobs"] = rows["ref_logprobs"] = scored[0]
+    mask = rows["loss_mask"]
+    if critic:
+      rows["old_values"] = scored[1] * mask
+      advantages, returns = gae(experience.terminal_rewards(reward_b, mask), rows["old_values"], mask,
+                                gamma=1.0, lam=0.95)
+      rows["advantages"], rows["returns"] = experience.whiten(np.asarray(advantages), mask), np.asarray(returns)
+    else:
+      rows["advantages"] = np.asarray(group_relative(reward_b, group))[:, None] * mask
     for _ in range(3):  # three updates on each batch: the later ones are off-policy and clipped
       state, metrics = step(state, place(rows), jax.random.key(0))
+    history.append({k: float(v) for k, v in metrics.items()})
+  return rewards, history
+
+
+def test_group_relative_ppo_through_the_train_step_raises_a_toy_reward(tokens_workdir):
+  rewards, _ = _toy_rl(tokens_workdir, critic=False)
   assert np.mean(rewards[:2]) < 0.65
   assert np.mean(rewards[-3:]) > np.mean(rewards[:2]) + 0.2, rewards
+
+
+def test_ppo_with_a_critic_raises_the_toy_reward_and_its_value_loss_falls(tokens_workdir):
+  rewards, history = _toy_rl(tokens_workdir, critic=True)
+  assert np.mean(rewards[-3:]) > np.mean(rewards[:2]) + 0.1, rewards
+  assert np.mean([h["value_loss"] for h in history[-3:]]) < np.mean([h["value_loss"] for h in history[:2]]) / 2
+
+def test_the_reward_model_scores_a_rollout_as_it_scored_the_same_reply_in_training(tokens_workdir):
+  from lmjax import chat
+  from lmjax.data.pairs_pipeline import pair_row
+  from lmjax.data.tokenizer import Tokenizer
+  tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
+  config = tiny_config(tokens_workdir)
+  config.mesh.fsdp = 1
+  setup = build_train_setup(config, devices=jax.devices()[:1], scalar_head=True)
+  params = setup.init().params
+  pair = {"prompt": "What is 2+2?", "chosen": "Answer: 4", "rejected": "I don't know."}
+  row = pair_row(pair, tok, seq_len=64)
+  _, scalars = nnx.merge(setup.graphdef, params)(row["tokens"][None], row["positions"][None], row["segment_ids"][None])
+  prompt = chat.render_prompt([{"role": "user", "content": pair["prompt"]}], tok)
+  reply = tok.encode("Answer: 4") + [chat.chat_tokens(tok).assistant_end]
+  rows = experience.reward_model_rows([Rollout(tuple(prompt), tuple(reply), (True,) * len(reply), 0)], seq_len=64)
+  score = experience.make_reward_scorer(setup.graphdef)(params, {k: jax.numpy.asarray(v) for k, v in rows.items()})
+  np.testing.assert_allclose(score[0], scalars[0, row["chosen_index"]], rtol=1e-5)
