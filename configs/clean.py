@@ -57,7 +57,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.gopher_quality.max_bullet_lines_ratio = 0.9  # most lines starting with a bullet ('•' or '-')
   config.gopher_quality.max_ellipsis_lines_ratio = 0.3  # most lines ending with an ellipsis
   config.gopher_quality.max_non_alpha_words_ratio = 0.8  # datatrove's name: the LEAST fraction of words with a letter
-  config.gopher_quality.min_stop_words = 2  # fewest stop words (below) in the document
+  config.gopher_quality.min_stop_words = 2  # fewest distinct stop words (below, as written) in the document
   config.gopher_quality.stop_words = ("the", "be", "to", "of", "and", "that", "have", "with")  # Gopher's list
 
   # 5. Gopher repetition filter (FineWeb's defaults = Gopher table A1).

@@ -9,7 +9,8 @@ import functools
 
 from lmjax.data.web.document import Document, Drop
 from lmjax.data.web.gopher_repetition import count_duplicates
-from lmjax.data.web.text_units import TERMINAL_PUNCTUATION, split_into_words
+from lmjax.data.web.text_units import TERMINAL_PUNCTUATION
+from lmjax.data.web.words import split_into_words
 
 
 def fineweb_quality(doc: Document, *, line_punct_thr: float, line_punct_exclude_zero: bool, short_line_thr: float,

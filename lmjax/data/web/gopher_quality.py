@@ -1,14 +1,17 @@
 """Step 4, Gopher quality filter (Rae et al. 2021, as in FineWeb/datatrove's GopherQualityFilter).
 
 Drops documents with too few/many words, odd mean word length, many '#' or ellipses, mostly
-bullet or ellipsis-ended lines, few alphabetic words, or fewer than `min_stop_words` English stop words.
+bullet or ellipsis-ended lines, few alphabetic words, or fewer than `min_stop_words` of the distinct stop
+words ("contains at least two of the following English words", counted case-sensitively as datatrove does).
+Words are spaCy's English tokens (lmjax/data/web/words.py), so every ratio is datatrove's.
 """
 from __future__ import annotations
 
 import functools
 
 from lmjax.data.web.document import Document, Drop
-from lmjax.data.web.text_units import is_punctuation, split_into_words
+from lmjax.data.web.text_units import is_punctuation
+from lmjax.data.web.words import split_into_words
 
 
 def gopher_quality(doc: Document, *, min_doc_words: int, max_doc_words: int, min_avg_word_length: float,
@@ -44,8 +47,7 @@ def gopher_quality(doc: Document, *, min_doc_words: int, max_doc_words: int, min
   alpha_words = sum(any(char.isalpha() for char in word) for word in words)
   if alpha_words / len(words) < max_non_alpha_words_ratio:
     return Drop("gopher_below_alpha_threshold")
-  stop_word_set = frozenset(stop_words)
-  if sum(word.lower() in stop_word_set for word in words) < min_stop_words:
+  if len(frozenset(stop_words).intersection(words)) < min_stop_words:  # distinct, as written (as FineWeb)
     return Drop("gopher_enough_stop_words")
   return doc
 

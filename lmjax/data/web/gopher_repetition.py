@@ -9,7 +9,8 @@ import collections
 import functools
 
 from lmjax.data.web.document import Document, Drop
-from lmjax.data.web.text_units import LINE_BREAKS, PARAGRAPH_BREAK, n_grams, split_into_words
+from lmjax.data.web.text_units import LINE_BREAKS, PARAGRAPH_BREAK, n_grams
+from lmjax.data.web.words import split_into_words
 
 
 def count_duplicates(items: list[str]) -> tuple[int, int]:

@@ -18,10 +18,10 @@ def verdict(result):
 
 
 def prose(num_words: int) -> str:
-  """num_words distinct 5-letter words with a stop word every 10 words, one sentence per 10 words."""
+  """num_words distinct 5-letter words with two distinct stop words in every 10 words."""
   words = []
   for i in range(num_words):
-    words.append("the" if i % 10 == 0 else f"w{i:04d}"[:5])
+    words.append({0: "the", 5: "and"}.get(i % 10, f"w{i:04d}"[:5]))
   return " ".join(words)
 
 
@@ -76,6 +76,15 @@ def test_gopher_quality_alpha_and_stop_words(clean_config):
   no_stop = " ".join(f"w{i:04d}" for i in range(60))
   assert verdict(gopher_quality(make_doc(no_stop + " the"), **settings)) == "gopher_enough_stop_words"
   assert verdict(gopher_quality(make_doc(no_stop + " the and"), **settings)) == "keep"
+
+
+def test_gopher_quality_counts_distinct_stop_words_as_written(clean_config):
+  """Gopher's rule is "at least two of the following words"; datatrove (FineWeb) matches them case-sensitively."""
+  settings = gopher_quality_settings(clean_config)
+  no_stop = " ".join(f"w{i:04d}" for i in range(60))
+  assert verdict(gopher_quality(make_doc(no_stop + " the the the"), **settings)) == "gopher_enough_stop_words"
+  assert verdict(gopher_quality(make_doc(no_stop + " The And"), **settings)) == "gopher_enough_stop_words"
+  assert verdict(gopher_quality(make_doc(no_stop + " The and of"), **settings)) == "keep"
 
 
 def repetition_settings(config):
