@@ -234,7 +234,7 @@ def merge_specials(tokens: list[str], merges: dict) -> list[str]:
   return merged
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 14)  # ~4 MB; 60% hits on the benchmark corpus (1 << 16: 68%, +13 MB)
 def chunk_words(chunk: str) -> tuple[str, ...]:
   """The words of one whitespace-free chunk; cached, as spaCy does (a few chunks make most of a text)."""
   tokens = split_chunk(chunk, english_rules())
