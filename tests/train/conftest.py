@@ -1,7 +1,11 @@
 """Training tests share one tiny pretraining run, made through the real CLI in a subprocess."""
+import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
@@ -23,6 +27,32 @@ def subprocess_env():
 def run_stage(stage, workdir, tokens_workdir, *overrides, check=True):
   return subprocess.run(command(stage, workdir, tokens_workdir, *overrides), env=subprocess_env(),
                         capture_output=True, text=True, timeout=300, check=check, cwd=REPO)
+
+
+def logged_losses(workdir) -> dict[int, float]:
+  """{step: training loss} from WORKDIR/metrics.jsonl, whole lines only (a live run may be mid-line)."""
+  with open(workdir / "metrics.jsonl") as f:
+    lines = f.read().split("\n")[:-1]
+  return {m["step"]: m["loss"] for m in map(json.loads, lines)}
+
+
+def kill_9_after_checkpoint(stage, workdir, tokens_workdir, *overrides, step: int) -> int:
+  """Runs a stage until checkpoint `step` is committed and a later step is logged, then SIGKILLs it (no
+  clean-up, as on a preempted machine); returns the last step it logged."""
+  with tempfile.TemporaryFile("w+") as stderr:
+    process = subprocess.Popen(command(stage, workdir, tokens_workdir, *overrides), env=subprocess_env(),
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    committed = workdir / "checkpoints" / str(step) / "commit_success.txt"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+      if committed.exists() and max(logged_losses(workdir), default=0) > step:
+        break
+      time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    if process.wait() > 0:
+      stderr.seek(0)
+      raise AssertionError(f"`lmjax {stage}` failed before it could be killed:\n{stderr.read()[-3000:]}")
+  return max(logged_losses(workdir), default=0)
 
 
 @pytest.fixture(scope="session")

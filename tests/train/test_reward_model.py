@@ -1,13 +1,15 @@
 """The reward model: pair rows score each response at its own last token, and `lmjax rm` learns a
-trivially separable preference from a pretrained run (held-out pairwise accuracy well above chance)."""
+trivially separable preference from a pretrained run (held-out pairwise accuracy well above chance) and
+resumes exactly after `kill -9`."""
 import json
 
 import numpy as np
+import pytest
 
 from lmjax import chat
 from lmjax.data.pairs_pipeline import pair_row
 from lmjax.data.tokenizer import Tokenizer
-from tests.train.conftest import run_stage
+from tests.train.conftest import kill_9_after_checkpoint, logged_losses, run_stage
 
 
 def _pairs(n, seed=0):
@@ -31,15 +33,38 @@ def test_a_pair_row_holds_both_responses_scored_at_their_last_tokens(tokens_work
   assert pair_row(pair, tok, 20) is None  # does not fit: skipped, never truncated
 
 
-def test_reward_model_learns_a_separable_preference(uninterrupted, tokens_workdir, tmp_path):
-  pairs = tmp_path / "pairs.jsonl"
+@pytest.fixture(scope="module")
+def rm_flags(uninterrupted, tmp_path_factory):
+  """The reward-model run's flags: 16 steps from the tiny pretrained run on 80 arithmetic pairs (no
+  TensorBoard: importing its writer costs each process seconds)."""
+  pairs = tmp_path_factory.mktemp("rm_data") / "pairs.jsonl"
   pairs.write_text("".join(json.dumps(p) + "\n" for p in _pairs(80)))
-  workdir = tmp_path / "rm"
-  result = run_stage("rm", workdir, tokens_workdir, f"--config.rm.base_workdir={uninterrupted}",
-                     f"--config.rm.pairs={pairs}", "--config.rm.val_fraction=0.25", "--config.train.steps=16",
-                     "--config.train.seq_len=96", "--config.eval.every_steps=8", "--config.optim.lr=3e-3")
-  assert "validation pairs" in result.stdout
+  return (f"--config.rm.base_workdir={uninterrupted}", f"--config.rm.pairs={pairs}",
+          "--config.rm.val_fraction=0.25", "--config.train.steps=16", "--config.train.seq_len=96",
+          "--config.eval.every_steps=8", "--config.optim.lr=3e-3", "--config.log.tensorboard=false")
+
+
+@pytest.fixture(scope="module")
+def reward_model(rm_flags, tokens_workdir, tmp_path_factory):
+  """(workdir, stdout) of the uninterrupted reward-model run, also the reference for the resume test."""
+  workdir = tmp_path_factory.mktemp("rm")
+  return workdir, run_stage("rm", workdir, tokens_workdir, *rm_flags).stdout
+
+
+def test_reward_model_learns_a_separable_preference(reward_model):
+  workdir, stdout = reward_model
+  assert "validation pairs" in stdout
   metrics = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
   evaluated = [m for m in metrics if "val_accuracy" in m]
   assert evaluated[-1]["val_accuracy"] >= 0.9 and evaluated[-1]["val_loss"] < 0.5
   assert metrics[-1]["loss"] < metrics[0]["loss"]
+
+
+def test_reward_model_resumes_exactly_after_kill_9(reward_model, rm_flags, tokens_workdir, tmp_path):
+  killed_at = kill_9_after_checkpoint("rm", tmp_path, tokens_workdir, *rm_flags, step=4)
+  assert 4 < killed_at < 16, "the run should have been killed part-way, past its first checkpoint"
+  run_stage("rm", tmp_path, tokens_workdir, *rm_flags)
+  assert 4 <= json.load(open(tmp_path / "summary.json"))["resumed_from"] <= killed_at
+  # An epoch is 66 training pairs (8+ batches), so equal losses after the resume step also pin the data
+  # position: a pipeline restarted from its first batch would give other losses.
+  assert logged_losses(tmp_path) == logged_losses(reward_model[0])  # exactly, step for step

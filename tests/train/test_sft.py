@@ -1,13 +1,14 @@
 """SFT: packed conversations keep the assistant-only mask on every turn type, and `lmjax sft` fine-tunes
-a pretrained run through the same loop (loss falls, validation is logged)."""
+a pretrained run through the same loop (loss falls, validation is logged, `kill -9` resumes exactly)."""
 import json
 
 import numpy as np
+import pytest
 
 from lmjax import chat
 from lmjax.data.chat_pipeline import make_chat_dataset, render_examples
 from lmjax.data.tokenizer import Tokenizer
-from tests.train.conftest import run_stage
+from tests.train.conftest import kill_9_after_checkpoint, logged_losses, run_stage
 
 CONVERSATIONS = [
     [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"},
@@ -37,8 +38,11 @@ def test_packed_rows_supervise_exactly_the_assistant_tokens_of_each_conversation
   assert mask[seg == 0].sum() == 0
 
 
-def test_sft_stage_fine_tunes_the_pretrained_run(uninterrupted, tokens_workdir, tmp_path):
-  data = tmp_path / "conversations.jsonl"
+@pytest.fixture(scope="module")
+def sft_flags(uninterrupted, tmp_path_factory):
+  """The fine-tuning run's flags: 12 steps from the tiny pretrained run on 60 arithmetic conversations (no
+  TensorBoard: importing its writer costs each process seconds)."""
+  data = tmp_path_factory.mktemp("sft_data") / "conversations.jsonl"
   rng = np.random.default_rng(0)
   with open(data, "w") as f:
     for _ in range(60):
@@ -46,15 +50,35 @@ def test_sft_stage_fine_tunes_the_pretrained_run(uninterrupted, tokens_workdir, 
       chat.validate(messages := [{"role": "user", "content": f"What is {a} plus {b}?"},
                                  {"role": "assistant", "content": f"{a} plus {b} is {a + b}."}])
       f.write(json.dumps({"messages": messages}) + "\n")
-  workdir = tmp_path / "sft"
-  result = run_stage("sft", workdir, tokens_workdir, f"--config.sft.base_workdir={uninterrupted}",
-                     f"--config.sft.conversations={data}", "--config.sft.val_fraction=0.2",
-                     "--config.train.steps=12", "--config.eval.every_steps=6")
-  assert "validation conversations" in result.stdout
+  return (f"--config.sft.base_workdir={uninterrupted}", f"--config.sft.conversations={data}",
+          "--config.sft.val_fraction=0.2", "--config.train.steps=12", "--config.eval.every_steps=6",
+          "--config.log.tensorboard=false")
+
+
+@pytest.fixture(scope="module")
+def fine_tuned(sft_flags, tokens_workdir, tmp_path_factory):
+  """(workdir, stdout) of the uninterrupted fine-tuning run, also the reference for the resume test."""
+  workdir = tmp_path_factory.mktemp("sft")
+  return workdir, run_stage("sft", workdir, tokens_workdir, *sft_flags).stdout
+
+
+def test_sft_stage_fine_tunes_the_pretrained_run(fine_tuned):
+  workdir, stdout = fine_tuned
+  assert "validation conversations" in stdout
   metrics = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
   assert [m["step"] for m in metrics] == list(range(1, 13))
   assert metrics[-1]["loss"] < metrics[0]["loss"] - 1.0
   assert [m for m in metrics if "val_loss" in m][-1]["val_loss"] < 3.0
+
+
+def test_sft_resumes_exactly_after_kill_9(fine_tuned, sft_flags, tokens_workdir, tmp_path):
+  killed_at = kill_9_after_checkpoint("sft", tmp_path, tokens_workdir, *sft_flags, step=4)
+  assert 4 < killed_at < 12, "the run should have been killed part-way, past its first checkpoint"
+  run_stage("sft", tmp_path, tokens_workdir, *sft_flags)
+  assert 4 <= json.load(open(tmp_path / "summary.json"))["resumed_from"] <= killed_at
+  # The 12 batches are all different rows, so equal losses after the resume step also pin the data
+  # position: a pipeline restarted from its first batch would give other losses.
+  assert logged_losses(tmp_path) == logged_losses(fine_tuned[0])  # exactly, step for step
 
 
 def test_sft_mixture_draws_valid_conversations_from_every_configured_source():
@@ -75,7 +99,6 @@ def test_sft_mixture_draws_valid_conversations_from_every_configured_source():
 
 
 def test_a_bad_conversation_line_is_an_error_naming_the_file_and_line(tmp_path):
-  import pytest
   from lmjax.data.chat_pipeline import read_conversations
   path = tmp_path / "c.jsonl"
   good = {"messages": CONVERSATIONS[2]}
