@@ -1,4 +1,7 @@
 """Starting a stage from an earlier stage's run: its saved config, tokenizer and latest parameters."""
+import os
+import shutil
+
 import jax
 import jax.numpy as jnp
 
@@ -25,6 +28,16 @@ def load_base_run(config, base_dir: str, field: str):
   return base_config, load_model(base_config, base_dir)
 
 
+def carry_tokenizer(base_config, base_dir: str, workdir: str) -> None:
+  """Copies the base run's tokenizer into WORKDIR, so this run, and every run started from it, has one."""
+  from lmjax.train.setup import tokenizer_path
+  source, target = tokenizer_path(base_config, base_dir), os.path.join(workdir, "tokenizer.model")
+  os.makedirs(workdir, exist_ok=True)
+  if os.path.abspath(source) != os.path.abspath(target):
+    shutil.copyfile(source, target + ".tmp")
+    os.replace(target + ".tmp", target)
+
+
 def fresh_state(setup: TrainSetup, params) -> TrainState:
   """Step 0 with a copy of the given parameters in this stage's shardings and a new optimizer state.
 
@@ -33,7 +46,8 @@ def fresh_state(setup: TrainSetup, params) -> TrainState:
   """
   params = jax.device_put(jax.tree.map(jnp.copy, params), setup.shardings.params)
   opt_state = jax.jit(setup.optimizer.init, out_shardings=setup.shardings.opt_state)(params)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state)
+  step = jax.device_put(jnp.zeros((), jnp.int32), setup.shardings.step)  # placed, so step 2 does not recompile
+  return TrainState(step=step, params=params, opt_state=opt_state)
 
 
 def with_backbone(setup: TrainSetup, base: LoadedModel) -> TrainState:

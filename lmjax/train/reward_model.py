@@ -13,7 +13,7 @@ import jax
 from lmjax import losses
 from lmjax.data.documents import is_validation
 from lmjax.data.pairs_pipeline import make_pairs_dataset, pair_row, read_pairs
-from lmjax.train.base_run import load_base_run, with_backbone
+from lmjax.train.base_run import carry_tokenizer, load_base_run, with_backbone
 from lmjax.train.loop import StageData, train
 from lmjax.train.setup import build_train_setup, tokenizer_path
 
@@ -21,6 +21,7 @@ from lmjax.train.setup import build_train_setup, tokenizer_path
 def run(config, workdir: str) -> dict:
   """Trains the reward model from config.rm.base_workdir's parameters on config.rm.pairs."""
   base_config, base = load_base_run(config, config.rm.base_workdir, "rm.base_workdir")
+  carry_tokenizer(base_config, config.rm.base_workdir, workdir)
   t = config.train
   rows = {False: [], True: []}
   skipped = 0

@@ -29,7 +29,7 @@ from lmjax.rl import advantages as advantage_estimators
 from lmjax.rl import experience, math_task
 from lmjax.rl.rollout import rollout
 from lmjax.train import checkpoint
-from lmjax.train.base_run import check_same_model, fresh_state, load_base_run, with_backbone
+from lmjax.train.base_run import carry_tokenizer, check_same_model, fresh_state, load_base_run, with_backbone
 from lmjax.train.loop import NonFiniteLossError, global_batch
 from lmjax.train.metrics import MetricsLog
 from lmjax.train.setup import build_train_setup, tokenizer_path
@@ -232,6 +232,7 @@ def run(config, workdir: str) -> dict:
   config = with_derived_steps(config)
   r = config.rl
   base_config, base = load_base_run(config, r.base_workdir, "rl.base_workdir")
+  carry_tokenizer(base_config, r.base_workdir, workdir)
   critic = r.advantage == "gae"
   setup = build_train_setup(config, tokenizer_path(base_config, r.base_workdir), scalar_head=critic)
   task = math_task.make_math_task(r, base_config.get("sft"))

@@ -16,7 +16,7 @@ from lmjax.data.chat_pipeline import make_chat_dataset, render_examples
 from lmjax.data.documents import is_validation
 from lmjax.data.posttrain.mixture import mix
 from lmjax.data.posttrain.sources import load_sources
-from lmjax.train.base_run import fresh_state, load_base_run
+from lmjax.train.base_run import carry_tokenizer, fresh_state, load_base_run
 from lmjax.train.loop import StageData, train
 from lmjax.train.setup import build_train_setup, tokenizer_path
 
@@ -34,6 +34,7 @@ def run(config, workdir: str) -> dict:
   """Fine-tunes the latest checkpoint of config.sft.base_workdir on the configured conversations."""
   base_dir = config.sft.base_workdir
   base_config, base = load_base_run(config, base_dir, "sft.base_workdir")
+  carry_tokenizer(base_config, base_dir, workdir)
   tok = base.tokenizer
   conversations = mixed_conversations(config.sft)
   t = config.train

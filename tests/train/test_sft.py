@@ -71,6 +71,11 @@ def test_sft_stage_fine_tunes_the_pretrained_run(fine_tuned):
   assert [m for m in metrics if "val_loss" in m][-1]["val_loss"] < 3.0
 
 
+def test_the_fine_tuned_run_carries_its_tokenizer_so_later_stages_find_it(fine_tuned, tokens_workdir):
+  workdir, _ = fine_tuned
+  assert (workdir / "tokenizer.model").read_bytes() == (tokens_workdir / "tokenizer.model").read_bytes()
+
+
 def test_sft_resumes_exactly_after_kill_9(fine_tuned, sft_flags, tokens_workdir, tmp_path):
   killed_at = kill_9_after_checkpoint("sft", tmp_path, tokens_workdir, *sft_flags, step=4)
   assert 4 < killed_at < 12, "the run should have been killed part-way, past its first checkpoint"
