@@ -1,7 +1,7 @@
 """A reward model on the quickstart SFT model: correct versus wrong worked math solutions.
 
     python -c "from lmjax.data.posttrain import preferences, math_problems; import json; \
-      [print(json.dumps(p)) for p in preferences.math_preference_pairs(math_problems.generate_problems(2000))]" \
+      [print(json.dumps(p)) for p in preferences.math_preference_pairs(math_problems.generate_problems(2000, seed=1))]" \
       > runs/pairs.jsonl
     lmjax rm --config configs/rm_quickstart.py --workdir runs/quickstart_rm \
         --config.rm.base_workdir=runs/quickstart_sft --config.rm.pairs=runs/pairs.jsonl

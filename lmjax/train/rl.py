@@ -202,9 +202,7 @@ def update(actors: Actors, train_step, state, rows: dict, iteration: int) -> tup
       for k, v in jax.device_get(metrics).items():
         sums[k] = sums.get(k, 0.0) + float(v)
       steps += 1
-  means = {k: v / steps for k, v in sums.items()}
-  means["lr"] = sums["lr"] / steps if "lr" in sums else None
-  return state, {k: v for k, v in means.items() if v is not None}
+  return state, {k: v / steps for k, v in sums.items()}
 
 
 def evaluate_heldout(actors: Actors, params, critic: bool) -> dict:

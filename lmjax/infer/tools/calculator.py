@@ -14,6 +14,7 @@ import ast
 import math
 import operator
 import sys
+import warnings
 
 MAX_INPUT_CHARS = 1_000
 MAX_OUTPUT_CHARS = 1_000
@@ -126,7 +127,9 @@ def parse(expression: str) -> ast.Expression:
   if len(expression) > MAX_INPUT_CHARS:
     raise Refused(f"expression too long: {len(expression):,} characters (the limit is {MAX_INPUT_CHARS:,})")
   try:
-    tree = ast.parse(expression.strip(), mode="eval")
+    with warnings.catch_warnings():  # "3x" warns "invalid decimal literal" before failing; the error says it
+      warnings.simplefilter("ignore", SyntaxWarning)
+      tree = ast.parse(expression.strip(), mode="eval")
   except SyntaxError as e:
     raise Refused(f"not a valid expression: {e.msg}") from None
   except (RecursionError, MemoryError, ValueError):
