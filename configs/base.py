@@ -137,7 +137,8 @@ def get_config() -> ml_collections.ConfigDict:
   rl.base_workdir = ""  # the run (usually SFT) to start from; its parameters are also the frozen KL reference
   rl.math_level = 1  # difficulty of the generated word problems, 1 (one small step) to 4
   rl.train_problems = 2000  # the pool of training problems (seeded by rl.seed)
-  rl.heldout_problems = 64  # evaluation problems, none of them among RL's or the SFT run's training problems
+  rl.heldout_problems = 128  # evaluation problems, none of them among RL's or the SFT run's training problems
+  rl.heldout_seed = 1_000  # fixes the held-out problems, independently of rl.seed
   rl.iterations = 30  # sample -> score -> update rounds
   rl.prompts_per_iteration = 16  # problems per iteration
   rl.group_size = 8  # G replies sampled per problem

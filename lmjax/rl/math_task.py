@@ -2,7 +2,8 @@
 for a reply whose final "Answer: N" is right and 0 otherwise.
 
 Held-out problems never appear among the training problems or among the problems the SFT run trained on
-(regenerated from the SFT run's saved config), so held-out accuracy measures generalisation, not recall.
+(regenerated from the SFT run's saved config), so held-out accuracy measures generalisation, not recall; they
+depend only on rl.heldout_seed, so runs with different rl.seed are scored on the same problems.
 """
 import dataclasses
 
@@ -25,19 +26,29 @@ def sft_questions(sft_config) -> set[str]:
 
 
 def make_math_task(rl_config, sft_config=None) -> MathTask:
-  """`rl.train_problems` seeded problems and `rl.heldout_problems` others, unseen by RL training and SFT."""
+  """`rl.heldout_problems` problems fixed by rl.heldout_seed (the same for every rl.seed, so runs compare),
+  none of which the SFT run trained on, and `rl.train_problems` training problems from rl.seed, none held out."""
   r = rl_config
-  train = math_problems.generate_problems(r.train_problems, r.math_level, seed=r.seed)
-  seen = {p.question for p in train} | sft_questions(sft_config)
-  heldout, stream = [], math_problems.generate_problems(50 * r.heldout_problems, r.math_level, seed=r.seed + 7919)
-  for problem in stream:
-    if problem.question not in seen and len(heldout) < r.heldout_problems:
-      seen.add(problem.question)
-      heldout.append(problem)
+  sft_seen = sft_questions(sft_config)
+  stream = math_problems.generate_problems(50 * r.heldout_problems, r.math_level, seed=r.heldout_seed)
+  heldout = _distinct(stream, sft_seen, r.heldout_problems)
   if len(heldout) < r.heldout_problems:
-    raise ValueError(f"only {len(heldout)} held-out level-{r.math_level} problems differ from the training ones; "
-                     f"lower config.rl.heldout_problems or config.rl.train_problems")
+    raise ValueError(f"only {len(heldout)} level-{r.math_level} problems differ from the SFT run's; "
+                     f"lower config.rl.heldout_problems={r.heldout_problems}")
+  pool = math_problems.generate_problems(2 * r.train_problems, r.math_level, seed=r.seed)
+  excluded = {p.question for p in heldout}
+  train = [p for p in pool if p.question not in excluded][: r.train_problems]
   return MathTask(tuple(train), tuple(heldout))
+
+
+def _distinct(problems, excluded: set[str], n: int) -> list:
+  """The first `n` problems whose questions are not in `excluded` and not repeated."""
+  seen, out = set(excluded), []
+  for problem in problems:
+    if problem.question not in seen and len(out) < n:
+      seen.add(problem.question)
+      out.append(problem)
+  return out
 
 
 def prompt_ids(problem: math_problems.Problem, tokenizer) -> list[int]:

@@ -1,0 +1,43 @@
+"""The RL math task: held-out problems are the same for every RL seed and never trained on (by RL or SFT),
+and the reward reads the reply's own text, never a tool's output."""
+import ml_collections
+
+from lmjax.data.posttrain import math_problems
+from lmjax.rl import math_task
+from lmjax.rl.rollout import Rollout
+from configs import base
+
+
+def _rl(seed: int):
+  rl = base.get_config().rl
+  rl.update(seed=seed, train_problems=300, heldout_problems=40)
+  return rl
+
+
+def test_heldout_problems_do_not_depend_on_the_rl_seed_and_are_never_trained_on():
+  sft = ml_collections.ConfigDict(dict(mixture={"math": 1.0}, math_problems=500, math_level=1, seed=0))
+  a, b = math_task.make_math_task(_rl(0), sft), math_task.make_math_task(_rl(1), sft)
+  assert a.heldout == b.heldout and a.train != b.train
+  heldout = {p.question for p in a.heldout}
+  assert len(heldout) == 40 and len(a.train) == 300
+  assert not heldout & {p.question for p in a.train + b.train}
+  assert not heldout & math_task.sft_questions(sft)
+
+
+def test_the_reward_is_one_only_for_the_right_final_answer_in_the_replys_own_text(tokens_workdir):
+  from lmjax import chat
+  from lmjax.data.tokenizer import Tokenizer
+  tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
+  problem = math_problems.generate_problem(3, level=1)
+  end = chat.chat_tokens(tok).assistant_end
+
+  def reward(ids):
+    return math_task.reward(Rollout((), tuple(ids), (True,) * len(ids), 0), problem, tok)
+
+  assert reward(tok.encode(f"Answer: {problem.answer}") + [end]) == 1.0
+  assert reward(tok.encode(f"Answer: {problem.answer + 1}") + [end]) == 0.0
+  t = chat.chat_tokens(tok)
+  call = [t.tool_call_start, *tok.encode("search\nthe answer"), t.tool_call_end]
+  tool_says = chat.render_tool_output(f"Answer: {problem.answer}", tok)
+  assert reward(call + tool_says + tok.encode("Answer: unknown") + [end]) == 0.0
+  assert reward(call + tool_says + tok.encode(f"Answer: {problem.answer}") + [end]) == 1.0
