@@ -17,5 +17,5 @@ def get_config():
   config.optim.lr = 5e-4
   config.schedule.warmup_steps = 10
   config.checkpoint.every_steps = 50
-  config.eval.update(every_steps=50, batches=4)
+  config.eval.update(every_steps=50, batches=24)  # all ~190 held-out pairs: 4 batches gave ±9% noise
   return config

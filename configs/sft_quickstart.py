@@ -11,9 +11,9 @@ from configs import quickstart
 
 def get_config():
   config = quickstart.get_config()
-  config.sft.mixture.update(file=0.0, chatterbot=1.0, math=2.0, identity=0.2)
-  config.sft.num_conversations = 4000
-  config.train.update(steps=200, batch_size=8, seq_len=256)
+  config.sft.mixture.update(file=0.0, chatterbot=1.0, math=4.0, identity=0.2)
+  config.sft.update(num_conversations=6000, math_problems=5000)
+  config.train.update(steps=400, batch_size=8, seq_len=256)
   config.optim.lr = 1e-3
   config.schedule.warmup_steps = 10
   config.checkpoint.every_steps = 100
