@@ -20,6 +20,7 @@ CORE_REQUIRES = [
     "matplotlib>=3.8,<4",
     "pyyaml>=6.0,<7",  # chatterbot-corpus YAML (the corpus package lists it only as a test extra)
     "chatterbot-corpus>=1.3.3,<2",  # ~2,000 English SFT conversations (BSD)
+    "safetensors>=0.8,<1",  # `lmjax convert`: HuggingFace checkpoints through its numpy API (no torch needed)
 ]
 
 # The web-cleaning stage (lmjax/data/web).
@@ -32,6 +33,11 @@ WEB_REQUIRES = [
     "pyarrow>=15",  # parquet input and output
 ]
 
+# transformers' LlamaForCausalLM as the reference: HF parity tests (tests/convert) and speed benchmarks.
+# torch==2.13.0 exactly: these machines install it from a local CPU wheel (~1.2 GB venv, ~1.5 min); any
+# other version pulls a multi-GB CUDA build.
+HF_REFERENCE_REQUIRES = ["torch==2.13.0", "transformers>=5.23,<6"]
+
 setup(
     name="lmjax",
     version="0.1.0",
@@ -41,9 +47,10 @@ setup(
     package_data={"lmjax": ["assets/**/*"]},
     install_requires=CORE_REQUIRES + WEB_REQUIRES,
     extras_require={
-        "test": ["pytest>=8,<10", "ray>=2.40,<3"],  # ray: the cleaner's Ray executor test
+        # ray: the cleaner's Ray executor test; torch + transformers: the HF parity tests
+        "test": ["pytest>=8,<10", "ray>=2.40,<3", *HF_REFERENCE_REQUIRES],
         "ray": ["ray>=2.40,<3"],
-        "bench": ["torch==2.13.0", "transformers>=5.23,<6"],  # speed references (benchmarks only)
+        "bench": HF_REFERENCE_REQUIRES,  # speed references (benchmarks only)
     },
     entry_points={"console_scripts": ["lmjax=lmjax.cli:main"]},
 )

@@ -12,6 +12,7 @@
     lmjax tokens    --workdir runs/quickstart "How does text become tokens?"
     lmjax next      --workdir runs/quickstart "The meaning of life is" --continuation " to love"
     lmjax clean     --input 'raw/*.warc.gz' --workdir runs/web [--config configs/clean.py]
+    lmjax convert   --from-hf path/to/llama --workdir runs/llama   (or --to-hf --workdir RUN --out DIR)
 
 Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors.
 """
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     command = commands.add_parser(name, help=help_text)
     command.add_argument("--config", required=True, help="a config file under configs/")
     command.add_argument("--workdir", required=True)
+  convert = commands.add_parser("convert", help="a HuggingFace Llama checkpoint -> a run, or a run -> HF")
+  direction = convert.add_mutually_exclusive_group(required=True)
+  direction.add_argument("--from-hf", metavar="DIR", help="a HuggingFace Llama directory to import")
+  direction.add_argument("--to-hf", action="store_true", help="export the run's latest checkpoint to --out")
+  convert.add_argument("--workdir", required=True, help="the run to write (--from-hf) or read (--to-hf)")
+  convert.add_argument("--out", help="with --to-hf: the HuggingFace directory to write")
   sample = commands.add_parser("sample", help="continue prompts from the latest checkpoint")
   sample.add_argument("--workdir", required=True)
   prompts = sample.add_mutually_exclusive_group(required=True)
@@ -126,6 +133,9 @@ def main(argv: list[str] | None = None) -> None:
       from lmjax.infer import viewers
       config = _run_config(args, overrides)
       viewers.run_next(config, args.workdir, args.prompt, top_k=args.top_k, continuation=args.continuation)
+    elif args.command == "convert":
+      from lmjax.convert import stage
+      stage.run(args.workdir, from_hf_dir=args.from_hf, to_hf_dir=args.out if args.to_hf else None)
     elif args.command == "clean":
       from lmjax.data.web import stage
       stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,

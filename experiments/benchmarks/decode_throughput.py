@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import statistics
+import tempfile
 import time
 
 import jax
@@ -25,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from configs import base
+from lmjax.convert import to_hf
 from lmjax.infer.sampler import PROMPT_BUCKET, SamplingParams, generate, generate_recompute, sample_next
 from lmjax.model.transformer import ModelConfig, Transformer
 
@@ -58,40 +61,14 @@ def decode_param_bytes(cfg: ModelConfig) -> int:
   return count * cfg.param_dtype.itemsize
 
 
-def hf_model(cfg: ModelConfig, params, max_positions: int):
-  """transformers' LlamaForCausalLM of the same shape, holding lmjax's weights (layouts transposed)."""
-  import torch
-  from transformers import LlamaConfig, LlamaForCausalLM
+def hf_model(config, params, max_positions: int):
+  """transformers' LlamaForCausalLM holding lmjax's weights, through `lmjax convert`'s own export."""
+  from transformers import LlamaForCausalLM
 
-  d, n, k, f, v = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.mlp_dim, cfg.vocab_size
-  h = d // n
-  hf_cfg = LlamaConfig(vocab_size=v, hidden_size=d, intermediate_size=f, num_hidden_layers=cfg.num_layers,
-                       num_attention_heads=n, num_key_value_heads=k, max_position_embeddings=max_positions,
-                       rms_norm_eps=cfg.norm_eps, rope_theta=cfg.rope_theta, tie_word_embeddings=False)
-  model = LlamaForCausalLM(hf_cfg).eval()
-  p = nnx.to_pure_dict(params)
-  t = lambda a: torch.from_numpy(np.array(a, np.float32))  # a writable copy
-  weights = {"model.embed_tokens.weight": t(p["embed"]), "lm_head.weight": t(p["unembed"].T),
-             "model.norm.weight": t(p["final_norm"]["scale"])}
-  for i, block in p["blocks"].items():
-    a, m, pre = block["attn"], block["mlp"], f"model.layers.{i}."
-    weights |= {pre + "self_attn.q_proj.weight": t(a["q"].reshape(d, n * h).T),  # [d,n,h] -> [n·h, d]
-                pre + "self_attn.k_proj.weight": t(a["k"].reshape(d, k * h).T),
-                pre + "self_attn.v_proj.weight": t(a["v"].reshape(d, k * h).T),
-                pre + "self_attn.o_proj.weight": t(a["o"].reshape(n * h, d).T),  # [n,h,d] -> [d, n·h]
-                pre + "mlp.gate_proj.weight": t(m["gate"].T), pre + "mlp.up_proj.weight": t(m["up"].T),
-                pre + "mlp.down_proj.weight": t(m["down"].T),
-                pre + "input_layernorm.weight": t(block["attn_norm"]["scale"]),
-                pre + "post_attention_layernorm.weight": t(block["mlp_norm"]["scale"])}
-  state = model.state_dict()
-  for name, tensor in weights.items():
-    if state[name].shape != tensor.shape:
-      raise ValueError(f"{name}: transformers wants {tuple(state[name].shape)}, got {tuple(tensor.shape)}")
-  missing = set(state) - set(weights) - {n for n in state if "rotary_emb" in n}
-  if missing:
-    raise ValueError(f"transformers weights left random: {sorted(missing)}")
-  model.load_state_dict(weights, strict=False)
-  return model
+  config = config.copy_and_resolve_references()
+  config.train.seq_len = max_positions  # written as max_position_embeddings
+  with tempfile.TemporaryDirectory() as out:
+    return LlamaForCausalLM.from_pretrained(to_hf(config, params, out)).eval()
 
 
 def hf_generate(model, prompts: np.ndarray, new_tokens: int) -> np.ndarray:
@@ -217,10 +194,12 @@ def main():
   print(f"copy bandwidth (read + write): {bandwidth / 1e9:.1f} GB/s at 512 MB, "
         f"{cache_bandwidth / 1e9:.1f} GB/s at 8 MB (cache-resident)")
 
-  cfg = ModelConfig(**SHAPE)
+  config = base.get_config()
+  config.model.update(SHAPE)
+  cfg = ModelConfig.from_config(config.model)
   graphdef, params = nnx.split(Transformer(cfg, rngs=nnx.Rngs(0)))
   n = args.new_tokens
-  model = hf_model(cfg, params, max_positions=args.prompt_len + n + PROMPT_BUCKET)
+  model = hf_model(config, params, max_positions=args.prompt_len + n + PROMPT_BUCKET)
   rng = np.random.default_rng(0)
   prompt = None
   for batch in BATCHES:

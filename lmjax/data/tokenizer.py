@@ -2,6 +2,9 @@
 
 Special tokens are sentencepiece control symbols: ordinary text never encodes to them (a web page that
 contains "<|user_start|>" stays plain text), code inserts them by id, and `decode` shows them.
+
+`Tokenizer` also loads a foreign sentencepiece model (Llama's or Mistral's `tokenizer.model`, imported by
+`lmjax convert`) for encoding, decoding and sampling; only the chat protocol needs lmjax's chat tokens.
 """
 import dataclasses
 import functools
@@ -11,7 +14,9 @@ import os
 import time
 
 import sentencepiece as spm
+from sentencepiece import sentencepiece_model_pb2
 
+from lmjax.config import UserError
 from lmjax.data.documents import is_validation, read_documents
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<|bos|>", "<|eos|>"
@@ -45,6 +50,13 @@ def train_tokenizer(lines, model_path: str, *, vocab_size: int, tokenizer_config
     f.write(model.getvalue())
 
 
+class MissingSpecialToken(UserError, KeyError):
+  """A special token the tokenizer lacks, e.g. a chat token in an imported Llama tokenizer."""
+
+  def __str__(self) -> str:
+    return str(self.args[0])
+
+
 @dataclasses.dataclass(frozen=True)
 class Tokenizer:
   """A loaded sentencepiece model with the special-token ids as attributes."""
@@ -58,9 +70,28 @@ class Tokenizer:
   def vocab_size(self) -> int:
     return self.sp.get_piece_size()
 
+  @functools.cached_property
+  def decoder(self) -> spm.SentencePieceProcessor:
+    """`sp` without the dummy-prefix rule, so decoding never drops the first piece's leading space.
+
+    Llama-style models prepend a space to every text they encode ("Hi" -> "▁Hi") and strip it from the
+    start of every text they decode, so a continuation decoded alone would lose its leading space. lmjax's
+    own models add no prefix; for them this is `sp` itself.
+    """
+    proto = sentencepiece_model_pb2.ModelProto.FromString(self.sp.serialized_model_proto())
+    spec = proto.normalizer_spec
+    if not (spec.add_dummy_prefix or spec.remove_extra_whitespaces):
+      return self.sp
+    spec.add_dummy_prefix, spec.remove_extra_whitespaces = False, False
+    return spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
+
   @property
   def pad_id(self) -> int:
-    return self.sp.pad_id()
+    """The pad piece's id; a tokenizer without one (Llama's) pads with its unk id, like HF Llama fine-tunes.
+
+    Padding is always masked out, so any valid id serves; -1 (sentencepiece's "none") would not.
+    """
+    return self.sp.pad_id() if self.sp.pad_id() >= 0 else self.sp.unk_id()
 
   @property
   def bos_id(self) -> int:
@@ -74,7 +105,8 @@ class Tokenizer:
     """Id of a special token such as '<|user_start|>'."""
     token_id = self.sp.piece_to_id(token)
     if token_id == self.sp.unk_id() or not self.sp.is_control(token_id):
-      raise KeyError(f"{token!r} is not a special token of {self.path}")
+      raise MissingSpecialToken(f"{token!r} is not a special token of {self.path}; the chat protocol needs a "
+                                "tokenizer trained by `lmjax tokenizer` (an imported one lacks chat tokens)")
     return token_id
 
   def encode(self, text: str | list[str]) -> list[int] | list[list[int]]:
@@ -82,17 +114,22 @@ class Tokenizer:
     return self.sp.encode(text, out_type=int)
 
   def decode(self, ids) -> str:
-    """Text of ids; special tokens appear as their names, padding disappears."""
+    """Text of ids; special tokens appear as their names, padding disappears.
+
+    The text the pieces spell, so decode(a + b) == decode(a) + decode(b) (up to a character split across
+    byte pieces). With a Llama-style tokenizer that means decode(encode(text)) == " " + text: the space
+    its encoder prepended is kept, as a continuation's must be.
+    """
     out, run = [], []
     for i in map(int, ids):
       if self.sp.is_control(i):
-        out.append(self.sp.decode(run))
+        out.append(self.decoder.decode(run))
         run = []
         if i != self.pad_id:
           out.append(self.sp.id_to_piece(i))
       else:
         run.append(i)
-    out.append(self.sp.decode(run))
+    out.append(self.decoder.decode(run))
     return "".join(out)
 
   def pieces(self, ids) -> list[str]:

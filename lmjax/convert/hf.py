@@ -1,0 +1,95 @@
+"""HuggingFace Llama directories <-> (lmjax config, parameters), through safetensors' numpy API (no torch).
+
+    config, params = from_hf("path/to/llama")           # config.json + *.safetensors (sharded or not)
+    lmjax.model.logits(config, params, tokens)          # [b, t, v]
+    to_hf(config, params, "out/")                       # config.json + model.safetensors
+
+Parameters are converted to config.model.param_dtype (float32: lmjax's master weights) on import and
+written in their own dtype on export, so a float32 checkpoint round-trips bit for bit.
+"""
+import json
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import ml_dtypes  # noqa: F401  (registers numpy's bfloat16: safetensors' numpy API needs it for bf16 files)
+import numpy as np
+import safetensors.numpy
+from flax import nnx
+
+from lmjax.config import UserError
+from lmjax.convert import hf_config, hf_weights
+from lmjax.model.forward import as_state, model_definition
+
+INDEX = "model.safetensors.index.json"
+
+
+def read_hf_config(path: str) -> dict:
+  file = os.path.join(path, "config.json")
+  if not os.path.exists(file):
+    raise FileNotFoundError(f"no config.json in {path}: not a HuggingFace model directory")
+  with open(file) as f:
+    return json.load(f)
+
+
+def safetensors_files(path: str) -> list[str]:
+  """The checkpoint's files: those its index names (sharded), else every *.safetensors in `path`."""
+  if os.path.exists(os.path.join(path, INDEX)):
+    with open(os.path.join(path, INDEX)) as f:
+      return [os.path.join(path, name) for name in sorted(set(json.load(f)["weight_map"].values()))]
+  files = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".safetensors"))
+  if not files:
+    raise FileNotFoundError(f"no *.safetensors in {path} (a pytorch_model.bin checkpoint must be re-saved "
+                            "with transformers' save_pretrained(..., safe_serialization=True) first)")
+  return files
+
+
+def read_tensors(path: str) -> dict[str, np.ndarray]:
+  """{name: numpy array} of every tensor in the checkpoint's safetensors files."""
+  tensors = {}
+  for file in safetensors_files(path):
+    tensors |= safetensors.numpy.load_file(file)
+  return tensors
+
+
+def from_hf(path: str):
+  """(lmjax config, params as the Transformer's nnx.State) of a HuggingFace Llama directory.
+
+  The config is `configs/base.py` with model.* taken from config.json; a model lmjax cannot represent
+  (scaled RoPE, biases, another activation, ...) is a ConfigError naming the field.
+  """
+  config = hf_config.lmjax_config(read_hf_config(path), source=os.path.join(path, "config.json"))
+  _, abstract = model_definition(config)
+  m = config.model
+  try:
+    pure = hf_weights.from_hf_tensors(read_tensors(path), nnx.to_pure_dict(abstract), m.num_layers,
+                                      m.tie_embeddings, np.dtype(m.param_dtype))
+  except ValueError as e:
+    raise UserError(f"{path}: {e}") from None
+  nnx.replace_by_pure_dict(abstract, jax.tree.map(jnp.asarray, pure))
+  return config, abstract
+
+
+def to_hf(config, params, out_dir: str, *, tokenizer=None) -> str:
+  """Writes `out_dir`/config.json + model.safetensors, which `LlamaForCausalLM.from_pretrained` loads.
+
+  `tokenizer` (an lmjax Tokenizer): its sentencepiece file goes along as tokenizer.model, and its
+  bos/eos/pad ids into config.json. max_position_embeddings is config.train.seq_len (RoPE itself has no
+  length limit).
+  """
+  m = config.model
+  pure = nnx.to_pure_dict(as_state(config, params))
+  tensors = hf_weights.to_hf_tensors(jax.device_get(pure), m.num_layers, m.tie_embeddings)
+  dtype = str(next(iter(tensors.values())).dtype)
+  special = None
+  if tokenizer is not None:
+    special = {"bos": tokenizer.bos_id, "eos": tokenizer.eos_id, "pad": tokenizer.pad_id}
+  hf = hf_config.hf_config(m, max_position_embeddings=config.train.seq_len, dtype=dtype, special_ids=special)
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, "config.json"), "w") as f:
+    json.dump(hf, f, indent=2)
+  safetensors.numpy.save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+  if tokenizer is not None:
+    shutil.copyfile(tokenizer.path, os.path.join(out_dir, "tokenizer.model"))
+  return out_dir
