@@ -3,8 +3,8 @@
     python experiments/rl_seeds.py --base runs/quickstart_sft --seeds 0 1 2 [--config.rl.iterations=30 ...]
 
 Runs `lmjax rl --config configs/rl_quickstart.py` once per seed into runs/rl_seed<N> (resuming any that
-stopped), then prints held-out greedy accuracy (pass@1), pass@G and mean sample accuracy at iteration 0 (the
-SFT model) and at the last iteration, per seed and as mean ± std. The seed changes the training problems'
+stopped), then prints held-out pass@1 (mean accuracy of a sample), pass@G and greedy accuracy at iteration 0
+(the SFT model) and at the last iteration, per seed and as mean ± std. The seed changes the training problems'
 order, the rollouts and the minibatches; the held-out problems are the same for every seed.
 """
 import argparse
@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-KEYS = ("heldout_pass1", "heldout_pass_at_g", "heldout_sample_accuracy")
+KEYS = ("heldout_pass1", "heldout_pass_at_g", "heldout_greedy")
 
 
 def evaluations(workdir: str) -> list[dict]:

@@ -33,7 +33,7 @@ def test_rl_logs_reward_heldout_accuracy_kl_and_clipping(three_iterations):
   metrics = _metrics(three_iterations)
   assert [m["step"] for m in metrics] == [0, 1, 2, 3]  # step 0: held-out accuracy before any update
   for m in metrics[1:]:
-    for key in ("reward", "heldout_pass1", "heldout_pass_at_g", "kl_ref", "clip_fraction", "approx_kl",
+    for key in ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref", "clip_fraction", "approx_kl",
                 "entropy", "response_length", "loss", "grad_norm", "updates"):
       assert key in m, key
     assert 0 <= m["reward"] <= 1 and m["response_length"] > 0
