@@ -225,6 +225,21 @@ def _print_table(rows: list[dict]) -> None:
     print(" ".join(f"{row[k]:>18.3f}" if isinstance(row.get(k), float) else f"{row.get(k, ''):>18}" for k in keys))
 
 
+def make_actors(config, setup, base_config, base, critic: bool) -> Actors:
+  """The task, scorers and tools of a run, checking that its prompts and replies fit train.seq_len."""
+  r = config.rl
+  task = math_task.make_math_task(r, base_config.get("sft"))
+  longest = max(len(math_task.prompt_ids(p, base.tokenizer)) for p in task.train + task.heldout)
+  if longest + r.max_reply_tokens > config.train.seq_len + 1:
+    raise ConfigError(f"prompts of up to {longest} tokens plus rl.max_reply_tokens={r.max_reply_tokens} exceed "
+                      f"train.seq_len={config.train.seq_len}; raise train.seq_len or lower rl.max_reply_tokens")
+  return Actors(config=config, task=task, tokenizer=base.tokenizer, gen_graphdef=base.graphdef,
+                ref_params=base.params, score_policy=experience.make_scorer(setup.graphdef, with_values=critic),
+                score_ref=experience.make_scorer(base.graphdef, with_values=False),
+                place=functools.partial(global_batch, setup), tools=make_tools(),
+                reward_model=load_reward_model(config, base_config))
+
+
 def run(config, workdir: str) -> dict:
   """RL from config.rl.base_workdir (usually the SFT run) for config.rl.iterations, resuming from WORKDIR."""
   check_rl_config(config)
@@ -234,22 +249,11 @@ def run(config, workdir: str) -> dict:
   carry_tokenizer(base_config, r.base_workdir, workdir)
   critic = r.advantage == "gae"
   setup = build_train_setup(config, tokenizer_path(base_config, r.base_workdir), scalar_head=critic)
-  task = math_task.make_math_task(r, base_config.get("sft"))
-  longest = max(len(math_task.prompt_ids(p, base.tokenizer)) for p in task.train + task.heldout)
-  if longest + r.max_reply_tokens > config.train.seq_len + 1:
-    raise ConfigError(f"prompts of up to {longest} tokens plus rl.max_reply_tokens={r.max_reply_tokens} exceed "
-                      f"train.seq_len={config.train.seq_len}; raise train.seq_len or lower rl.max_reply_tokens")
+  actors = make_actors(config, setup, base_config, base, critic)
   loss_name, loss_fn = policy_loss(r)
   train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
                                batch_sharding=setup.batch_sharding, grad_accum_steps=config.train.grad_accum_steps,
                                lr_schedule=setup.schedule)
-  actors = Actors(config=config, task=task, tokenizer=base.tokenizer, gen_graphdef=base.graphdef,
-                  ref_params=base.params, score_policy=experience.make_scorer(setup.graphdef, with_values=critic),
-                  score_ref=experience.make_scorer(base.graphdef, with_values=False),
-                  place=functools.partial(global_batch, setup), tools=make_tools(),
-                  reward_model=load_reward_model(config, base_config))
-
-  os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2))
   manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
@@ -262,7 +266,7 @@ def run(config, workdir: str) -> dict:
                    tensorboard_dir=os.path.join(workdir, "tensorboard") if config.log.tensorboard else None)
   print(f"rl: {loss_name} with {r.advantage} advantages from {r.base_workdir} (step {base.step}); "
         f"{r.iterations} iterations of {r.prompts_per_iteration}×{r.group_size} rollouts, "
-        f"{total_updates(config)} updates; {len(task.heldout)} held-out problems")
+        f"{total_updates(config)} updates; {len(actors.task.heldout)} held-out problems")
   history = []
   if not start:
     first = {"step": 0, **evaluate_heldout(actors, state.params, critic)}
