@@ -42,6 +42,11 @@ def next_token(model, batch: dict, rng: jax.Array):
   return nll_sum, jnp.sum(mask_bt), {}
 
 
+def scalar_at(scalars_bt: jax.Array, index_b: jax.Array) -> jax.Array:
+  """A scalar head's output at one position per row, [b]: where a reward model's score is read."""
+  return jnp.take_along_axis(scalars_bt, index_b[:, None], axis=1)[:, 0]
+
+
 def pairwise_bce(model, batch: dict, rng: jax.Array):
   """Bradley–Terry loss −log σ(r_chosen − r_rejected), summed over pairs.
 
@@ -50,8 +55,7 @@ def pairwise_bce(model, batch: dict, rng: jax.Array):
   """
   del rng
   _, scalars_bt = model(batch["tokens"], batch["positions"], batch["segment_ids"])
-  score_at = lambda index_b: jnp.take_along_axis(scalars_bt, index_b[:, None], axis=1)[:, 0]
-  margin_b = score_at(batch["chosen_index"]) - score_at(batch["rejected_index"])
+  margin_b = scalar_at(scalars_bt, batch["chosen_index"]) - scalar_at(scalars_bt, batch["rejected_index"])
   metrics = {"accuracy": jnp.sum(margin_b > 0).astype(jnp.float32), "margin": jnp.sum(margin_b)}
   return jnp.sum(jax.nn.softplus(-margin_b)), jnp.float32(margin_b.shape[0]), metrics
 

@@ -6,11 +6,10 @@ sampled (tool outputs, the prompt and padding get 0). Rewards are per reply; for
 last sampled token.
 """
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lmjax.losses import token_logprobs
+from lmjax.losses import scalar_at, token_logprobs
 
 
 def sequence_rows(rollouts, seq_len: int, pad_id: int = 0) -> dict[str, np.ndarray]:
@@ -84,7 +83,7 @@ def make_reward_scorer(graphdef):
   @jax.jit
   def score(params, rows):
     _, scalars_bt = nnx.merge(graphdef, params)(rows["tokens"], rows["positions"], rows["segment_ids"])
-    return jnp.take_along_axis(scalars_bt, rows["last_index"][:, None], axis=1)[:, 0]
+    return scalar_at(scalars_bt, rows["last_index"])
   return score
 
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from lmjax.config import ConfigError, load_saved_config
 from lmjax.infer.load import LoadedModel, load_model
-from lmjax.train.setup import TrainSetup
+from lmjax.train.setup import TrainSetup, tokenizer_path
 from lmjax.train.state import TrainState
 
 
@@ -19,18 +19,20 @@ def check_same_model(config, base_config) -> None:
     raise ConfigError(f"the model differs from the base run's in {', '.join(differ)}; set {fixes}")
 
 
-def load_base_run(config, base_dir: str, field: str):
-  """(base config, LoadedModel) of the run in `base_dir`, named by config field `field` in errors."""
+def load_base_run(config, base_dir: str, field: str, *, scalar_head: bool = False):
+  """(base config, LoadedModel) of the run in `base_dir`, named by config field `field` in errors.
+
+  `scalar_head` loads a reward-model run (the transformer plus its scalar head).
+  """
   if not base_dir:
     raise ConfigError(f"config.{field} is empty; set it to the run to start from")
   base_config = load_saved_config(base_dir)
   check_same_model(config, base_config)
-  return base_config, load_model(base_config, base_dir)
+  return base_config, load_model(base_config, base_dir, scalar_head=scalar_head)
 
 
 def carry_tokenizer(base_config, base_dir: str, workdir: str) -> None:
   """Copies the base run's tokenizer into WORKDIR, so this run, and every run started from it, has one."""
-  from lmjax.train.setup import tokenizer_path
   source, target = tokenizer_path(base_config, base_dir), os.path.join(workdir, "tokenizer.model")
   os.makedirs(workdir, exist_ok=True)
   if os.path.abspath(source) != os.path.abspath(target):

@@ -21,15 +21,14 @@ import numpy as np
 from tqdm import tqdm
 
 from lmjax import losses
-from lmjax.config import ConfigError, load_saved_config
-from lmjax.infer.load import load_model
+from lmjax.config import ConfigError
 from lmjax.infer.sampler import SamplingParams
 from lmjax.infer.tools import make_tools
 from lmjax.rl import advantages as advantage_estimators
 from lmjax.rl import experience, math_task
 from lmjax.rl.rollout import rollout
 from lmjax.train import checkpoint
-from lmjax.train.base_run import carry_tokenizer, check_same_model, fresh_state, load_base_run, with_backbone
+from lmjax.train.base_run import carry_tokenizer, fresh_state, load_base_run, with_backbone
 from lmjax.train.loop import NonFiniteLossError, global_batch
 from lmjax.train.metrics import MetricsLog
 from lmjax.train.setup import build_train_setup, tokenizer_path
@@ -176,14 +175,11 @@ def reward_model_scores(actors: Actors, rollouts) -> np.ndarray:
   return scores.astype(np.float32)
 
 
-def load_reward_model(config, base_config):
+def load_reward_model(config):
   """(score, params) of the `lmjax rm` run in config.rl.reward_model_workdir, or None for the verifier."""
   if config.rl.reward != "reward_model":
     return None
-  rm_dir = config.rl.reward_model_workdir
-  rm_config = load_saved_config(rm_dir)
-  check_same_model(rm_config, base_config)
-  loaded = load_model(rm_config, rm_dir, scalar_head=True)
+  _, loaded = load_base_run(config, config.rl.reward_model_workdir, "rl.reward_model_workdir", scalar_head=True)
   return experience.make_reward_scorer(loaded.graphdef), loaded.params
 
 
@@ -237,7 +233,7 @@ def make_actors(config, setup, base_config, base, critic: bool) -> Actors:
                 ref_params=base.params, score_policy=experience.make_scorer(setup.graphdef, with_values=critic),
                 score_ref=experience.make_scorer(base.graphdef, with_values=False),
                 place=functools.partial(global_batch, setup), tools=make_tools(),
-                reward_model=load_reward_model(config, base_config))
+                reward_model=load_reward_model(config))
 
 
 def run(config, workdir: str) -> dict:

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tests.train.conftest import run_stage
+from tests.train.test_reward_model import reward_model, rm_flags  # noqa: F401 (fixtures)
 
 TINY_RL = ["--config.train.seq_len=128", "--config.train.batch_size=8", "--config.rl.prompts_per_iteration=4",
            "--config.rl.group_size=4", "--config.rl.max_new_tokens=16", "--config.rl.max_reply_tokens=32",
@@ -55,6 +56,16 @@ def test_rl_with_a_critic_uses_gae_and_the_value_loss(uninterrupted, tokens_work
   _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.iterations=1", "--config.rl.advantage=gae")
   last = _metrics(tmp_path)[-1]
   assert last["value_loss"] >= 0 and last["updates"] == 2  # the tiny model earns no reward: see test_experience
+
+
+def test_rl_can_take_its_reward_from_a_reward_model_run(reward_model, uninterrupted, tokens_workdir,  # noqa: F811
+                                                        tmp_path):
+  rm_workdir, _ = reward_model
+  _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.iterations=1", "--config.rl.reward=reward_model",
+      f"--config.rl.reward_model_workdir={rm_workdir}", "--config.train.seq_len=96")
+  last = _metrics(tmp_path)[-1]
+  assert last["updates"] == 2 and 0 <= last["correct"] <= 1
+  assert last["reward"] not in (0.0, 1.0)  # a reward model's mean score, not the verifier's share correct
 
 
 def test_minibatches_that_do_not_divide_the_rollouts_are_a_clear_error(uninterrupted, tokens_workdir, tmp_path):
