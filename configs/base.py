@@ -129,6 +129,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.rm = rm = ml_collections.ConfigDict()
   rm.base_workdir = ""  # the run (usually SFT) whose transformer the reward model starts from
   rm.pairs = ""  # glob of JSONL preference pairs: {"prompt", "chosen", "rejected"} (strings or messages)
+  rm.math_problems = 0  # also build pairs from this many generated math problems (correct vs wrong solutions)
+  rm.math_level = 1  # their difficulty, 1 to 4
+  rm.math_seed = 1  # seeds those problems and their wrong solutions (SFT's use seed sft.seed)
   rm.val_fraction = 0.1  # share of pairs held out for val_accuracy (chosen by a hash of the pair)
 
   # RL (`lmjax rl`). train.batch_size is the PPO minibatch (rows); train.steps is derived (iterations ×

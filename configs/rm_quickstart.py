@@ -1,10 +1,7 @@
 """A reward model on the quickstart SFT model: correct versus wrong worked math solutions.
 
-    python -c "from lmjax.data.posttrain import preferences, math_problems; import json; \
-      [print(json.dumps(p)) for p in preferences.math_preference_pairs(math_problems.generate_problems(2000, seed=1))]" \
-      > runs/pairs.jsonl
     lmjax rm --config configs/rm_quickstart.py --workdir runs/quickstart_rm \
-        --config.rm.base_workdir=runs/quickstart_sft --config.rm.pairs=runs/pairs.jsonl
+        --config.rm.base_workdir=runs/quickstart_sft
 
 Hardware: 2 CPU cores, a few minutes. Expect held-out pairwise accuracy well above 0.5.
 """
@@ -13,6 +10,7 @@ from configs import quickstart
 
 def get_config():
   config = quickstart.get_config()
+  config.rm.math_problems = 2000  # one pair per problem: a correct worked solution vs a wrong one
   config.train.update(steps=150, batch_size=8, seq_len=256)
   config.optim.lr = 5e-4
   config.schedule.warmup_steps = 10

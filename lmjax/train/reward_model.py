@@ -1,7 +1,7 @@
 """`lmjax rm`: train a reward model on preference pairs with the pairwise Bradley–Terry loss.
 
     lmjax rm --config configs/quickstart.py --workdir runs/rm \
-        --config.rm.base_workdir=runs/sft --config.rm.pairs='pairs/*.jsonl'
+        --config.rm.base_workdir=runs/sft --config.rm.pairs='pairs/*.jsonl'   (or --config.rm.math_problems=2000)
 
 The base run's transformer plus a scalar head read at each response's last token; the loss is
 −log σ(r_chosen − r_rejected) and validation reports `val_accuracy`, the share of held-out pairs ranked right.
@@ -11,11 +11,24 @@ import json
 import jax
 
 from lmjax import losses
+from lmjax.config import ConfigError
 from lmjax.data.documents import is_validation
+from lmjax.data.posttrain import math_problems, preferences
 from lmjax.data.pairs_pipeline import make_pairs_dataset, pair_row, read_pairs
 from lmjax.train.base_run import carry_tokenizer, load_base_run, with_backbone
 from lmjax.train.loop import StageData, train
 from lmjax.train.setup import build_train_setup, tokenizer_path
+
+
+def preference_pairs(rm_config) -> list[dict]:
+  """The pairs of rm.pairs (JSONL files) followed by those built from rm.math_problems generated problems."""
+  if not rm_config.pairs and not rm_config.math_problems:
+    raise ConfigError("no preference pairs: set config.rm.pairs to a glob of JSONL pairs or "
+                      "config.rm.math_problems > 0")
+  pairs = read_pairs(rm_config.pairs) if rm_config.pairs else []
+  problems = math_problems.generate_problems(rm_config.math_problems, level=rm_config.math_level,
+                                             seed=rm_config.math_seed)
+  return pairs + preferences.math_preference_pairs(problems, seed=rm_config.math_seed)
 
 
 def run(config, workdir: str) -> dict:
@@ -25,7 +38,7 @@ def run(config, workdir: str) -> dict:
   t = config.train
   rows = {False: [], True: []}
   skipped = 0
-  for pair in read_pairs(config.rm.pairs):
+  for pair in preference_pairs(config.rm):
     row = pair_row(pair, base.tokenizer, t.seq_len)
     skipped += row is None
     if row is not None:
