@@ -13,6 +13,9 @@
     lmjax next      --workdir runs/quickstart "The meaning of life is" --continuation " to love"
     lmjax clean     --input 'raw/*.warc.gz' --workdir runs/web [--config configs/clean.py]
     lmjax convert   --from-hf path/to/llama --workdir runs/llama   (or --to-hf --workdir RUN --out DIR)
+    lmjax run       --config configs/speedrun_cpu.py --workdir runs/speedrun [--dry-run] [--until sft]
+    lmjax report    runs/speedrun [runs/other]
+    lmjax sweep     experiments/ppo_clip.py --workdir runs/ppo_clip [--emit-commands]
 
 Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors.
 """
@@ -77,6 +80,18 @@ def _parser() -> argparse.ArgumentParser:
   clean.add_argument("--executor", choices=("local", "ray"), default="local")
   clean.add_argument("--ray-address", default=None)
   clean.add_argument("--workers", type=int, default=None)
+  chain = commands.add_parser("run", help="the whole chain (clean ... rl, eval) with cached stages")
+  chain.add_argument("--config", required=True)
+  chain.add_argument("--workdir", required=True)
+  chain.add_argument("--dry-run", action="store_true", help="only list which stages would run and which are cached")
+  chain.add_argument("--until", metavar="STAGE", help="stop after this stage")
+  chain.add_argument("--stage-root", help="where stage folders live (default WORKDIR/stages); share it to share stages")
+  report = commands.add_parser("report", help="write a chain run's report.md, or compare several runs")
+  report.add_argument("workdirs", nargs="+")
+  sweep = commands.add_parser("sweep", help="run every variant of an ablation file and compare them")
+  sweep.add_argument("ablation", help="a Python file defining BASE and VARIANTS (see experiments/)")
+  sweep.add_argument("--workdir", required=True)
+  sweep.add_argument("--emit-commands", action="store_true", help="print one `lmjax run` per variant instead")
   return parser
 
 
@@ -136,6 +151,19 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "convert":
       from lmjax.convert import stage
       stage.run(args.workdir, from_hf_dir=args.from_hf, to_hf_dir=args.out if args.to_hf else None)
+    elif args.command == "run":
+      from lmjax.chain import runner
+      runner.run(load_config(args.config, overrides), args.workdir, dry_run=args.dry_run, until=args.until,
+                 stage_root=args.stage_root)
+    elif args.command == "report":
+      from lmjax.chain import report
+      if len(args.workdirs) == 1:
+        report.write(args.workdirs[0])
+      else:
+        print(report.compare(args.workdirs))
+    elif args.command == "sweep":
+      from lmjax.chain import sweep
+      sweep.run(args.ablation, args.workdir, overrides, emit_commands=args.emit_commands)
     elif args.command == "clean":
       from lmjax.data.web import stage
       stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,

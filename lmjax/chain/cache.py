@@ -1,0 +1,140 @@
+"""Stage keys and completion markers: a stage's folder is `<name>-<key>`, the key a hash of what decides it.
+
+The key hashes the stage's own config fields (chain/stages.py) and its inputs' keys, so changing an RL
+hyperparameter changes only RL's key (and its evaluation's), while a web-filter threshold changes every key
+downstream of cleaning. A folder is complete when its DONE marker exists; one without the marker is an
+interrupted stage, which resumes in place.
+"""
+import glob
+import hashlib
+import json
+import os
+import socket
+import time
+
+import ml_collections
+
+DONE = "DONE.json"
+LOCK = ".lock"
+
+
+FINGERPRINT_MAX_BYTES = 64 << 20  # files up to this size are identified by content, larger ones by size+mtime
+
+
+def data_fingerprint(pattern: str) -> list:
+  """What identifies the files a glob (or comma-separated globs) matches: their names and contents.
+
+  Not their paths: the same shipped data in another checkout gives the same key.
+  """
+  files = sorted({f for p in pattern.split(",") if p for f in glob.glob(os.path.expanduser(p), recursive=True)
+                  if os.path.isfile(f)})
+  return [[os.path.basename(f), _file_identity(f)] for f in files]
+
+
+def _file_identity(path: str) -> str:
+  stat = os.stat(path)
+  if stat.st_size > FINGERPRINT_MAX_BYTES:
+    return f"size={stat.st_size} mtime_ns={stat.st_mtime_ns}"
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def field_values(config: ml_collections.ConfigDict, fields, wiring, data_fields=()) -> dict:
+  """{field: value} for each dotted field or section, with the wiring fields left out and the data fields
+  (globs of input files) replaced by their files' fingerprint."""
+  values = {}
+  for field in fields:
+    node = config
+    for part in field.split("."):
+      node = node[part]
+    if field in data_fields:
+      node = data_fingerprint(node)
+    values[field] = node.to_dict() if isinstance(node, ml_collections.ConfigDict) else node
+  for wired in wiring:
+    section, _, leaf = wired.partition(".")
+    if isinstance(values.get(section), dict):
+      values[section].pop(leaf, None)
+    values.pop(wired, None)
+  return values
+
+
+def stage_key(name: str, values: dict, input_keys: dict[str, str]) -> str:
+  """12 hex digits of SHA-256 over the stage name, its field values and its inputs' keys."""
+  blob = json.dumps({"stage": name, "fields": values, "inputs": input_keys}, sort_keys=True, default=list)
+  return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def config_hash(config: ml_collections.ConfigDict) -> str:
+  """12 hex digits of SHA-256 over a whole config (the run's identity in reports)."""
+  return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+def is_done(stage_dir: str) -> bool:
+  return os.path.exists(os.path.join(stage_dir, DONE))
+
+
+def read_done(stage_dir: str) -> dict:
+  with open(os.path.join(stage_dir, DONE)) as f:
+    return json.load(f)
+
+
+def mark_done(stage_dir: str, record: dict) -> None:
+  """Writes the DONE marker atomically: a folder is never marked complete by a half-written file."""
+  path = os.path.join(stage_dir, DONE)
+  with open(path + ".tmp", "w") as f:
+    json.dump(record, f, indent=2, default=list)
+  os.replace(path + ".tmp", path)
+
+
+def acquire(stage_dir: str, poll_seconds: float = 10.0) -> None:
+  """Takes the stage's lock, so two chains sharing a stage folder (a sweep on a cluster) compute it once.
+
+  Waits while another live process holds it; a lock left by a dead process on this host is taken over.
+  """
+  os.makedirs(stage_dir, exist_ok=True)
+  path, me = os.path.join(stage_dir, LOCK), f"{socket.gethostname()} {os.getpid()}"
+  while True:
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+      os.write(fd, me.encode())
+      os.close(fd)
+      return
+    except FileExistsError:
+      if _stale(path):
+        os.remove(path)
+        continue
+      print(f"chain: waiting for {stage_dir} (locked by {_read(path)})", flush=True)
+      time.sleep(poll_seconds)
+
+
+def release(stage_dir: str) -> None:
+  try:
+    os.remove(os.path.join(stage_dir, LOCK))
+  except FileNotFoundError:
+    pass
+
+
+def _read(path: str) -> str:
+  try:
+    with open(path) as f:
+      return f.read()
+  except FileNotFoundError:
+    return ""
+
+
+def _stale(path: str) -> bool:
+  host, _, pid = _read(path).partition(" ")
+  if host != socket.gethostname() or not pid.isdigit():
+    return False
+  if int(pid) == os.getpid():  # this process's own lock, left by a stage that raised
+    return True
+  try:
+    os.kill(int(pid), 0)
+  except ProcessLookupError:
+    return True
+  except PermissionError:
+    return False
+  return False

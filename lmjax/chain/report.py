@@ -1,0 +1,235 @@
+"""The report card of a chain run (WORKDIR/report.md + PNG plots), and two runs side by side.
+
+    lmjax report runs/speedrun               (re)writes runs/speedrun/report.md
+    lmjax report runs/A runs/B               prints both runs' metrics side by side and their config differences
+
+Reads only what the stages wrote (chain.json, stats.json, *_summary.json, metrics.jsonl, eval.json), so it
+can be rerun at any time, also on a chain that is still running.
+"""
+import json
+import os
+import subprocess
+
+from lmjax.chain import plots
+
+EVAL_STAGES = ("eval_pretrain", "eval_sft", "eval_rl")
+
+
+def _load(path: str, default=None):
+  if not os.path.exists(path):
+    return default
+  with open(path) as f:
+    return json.load(f)
+
+
+def metrics(stage_dir: str) -> list[dict]:
+  """The stage's metrics.jsonl records (empty if it has none)."""
+  path = os.path.join(stage_dir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def last(records: list[dict], key: str):
+  values = [r[key] for r in records if key in r]
+  return values[-1] if values else None
+
+
+def median(records: list[dict], key: str):
+  values = sorted(r[key] for r in records[1:] if key in r)  # the first step includes compilation
+  return values[len(values) // 2] if values else None
+
+
+def stage_dirs(workdir: str) -> dict[str, str]:
+  """{stage name: folder} of the run, from its chain.json."""
+  chain = _load(os.path.join(workdir, "chain.json"), {"stages": []})
+  return {s["stage"]: s["dir"] for s in chain["stages"]}
+
+
+def headline(workdir: str) -> dict[str, float]:
+  """The run's main numbers as {"stage.metric": value}: what `lmjax report A B` and sweeps compare."""
+  dirs, out = stage_dirs(workdir), {}
+  if "clean" in dirs:
+    stats = _load(os.path.join(dirs["clean"], "stats.json"), {})
+    out |= {"clean.docs_read": stats.get("docs_read"), "clean.docs_written": stats.get("docs_written")}
+  if "tokenizer" in dirs:
+    summary = _load(os.path.join(dirs["tokenizer"], "tokenizer_summary.json"), {})
+    out["tokenizer.held_out_bytes_per_token"] = summary.get("held_out_bytes_per_token")
+  if "tokenize" in dirs:
+    out["tokenize.train_tokens"] = _load(os.path.join(dirs["tokenize"], "tokens", "summary.json"),
+                                         {}).get("train", {}).get("tokens")
+  for stage, keys in (("pretrain", ("val_loss", "val_bpb")), ("sft", ("val_loss",)), ("rm", ("val_accuracy",)),
+                      ("rl", ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref"))):
+    if stage in dirs:
+      records = metrics(dirs[stage])
+      out |= {f"{stage}.{k}": last(records, k) for k in keys}
+      if stage == "pretrain":
+        out |= {"pretrain.tokens_per_s": median(records, "tokens_per_s"), "pretrain.mfu": median(records, "mfu")}
+  for stage in EVAL_STAGES:
+    if stage in dirs:
+      results = _load(os.path.join(dirs[stage], "eval.json"), {})
+      out |= {f"{stage}.{k}": v for k, v in results.items() if isinstance(v, (int, float))}
+  return {k: v for k, v in out.items() if v is not None}
+
+
+def stage_flops(workdir: str) -> dict[str, float]:
+  """Approximate FLOPs per training stage: 6·N per trained token; RL adds 2·N per generated or rescored token."""
+  dirs = stage_dirs(workdir)
+  params = _load(os.path.join(dirs.get("pretrain", ""), "summary.json"), {}).get("params")
+  if not params:
+    return {}
+  flops = {}
+  for stage in ("pretrain", "sft", "rm"):
+    tokens = last(metrics(dirs.get(stage, "")), "tokens_seen") if stage in dirs else None
+    if tokens:
+      flops[stage] = 6.0 * params * tokens
+  if "rl" in dirs:
+    config = _load(os.path.join(dirs["rl"], "config.json"), {})
+    iterations = [r for r in metrics(dirs["rl"]) if "response_length" in r]
+    if config and iterations:
+      rows = config["rl"]["prompts_per_iteration"] * config["rl"]["group_size"]
+      trained = len(iterations) * rows * config["train"]["seq_len"]
+      generated = sum(rows * r["response_length"] for r in iterations)
+      flops["rl"] = 6.0 * params * trained + 2.0 * params * (trained + generated)
+  return flops
+
+
+def _fmt(value) -> str:
+  if value is None:
+    return "—"
+  if isinstance(value, float):
+    return f"{value:.3g}" if abs(value) >= 1e6 else f"{value:.4g}"
+  return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  return "\n".join(lines + ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows])
+
+
+def _commit() -> str:
+  try:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown"
+
+
+def _clean_section(stage_dir: str) -> list[str]:
+  stats = _load(os.path.join(stage_dir, "stats.json"), {})
+  steps = sorted(stats.get("steps", {}).items(), key=lambda kv: -kv[1]["docs_in"])
+  rows = [[name, s["docs_in"], s["kept"], s["removed"],
+           ", ".join(f"{r} {n}" for r, n in sorted(s["reasons"].items(), key=lambda kv: -kv[1])[:3])]
+          for name, s in steps]
+  return ["## Web data (clean)",
+          f"{_fmt(stats.get('docs_read'))} documents read, {_fmt(stats.get('docs_written'))} kept; "
+          f"{_fmt(stats.get('bytes_in'))} bytes in, {_fmt(stats.get('bytes_out'))} out.", "",
+          _table(["step", "in", "kept", "removed", "top reasons"], rows)]
+
+
+def _tokenizer_section(dirs: dict) -> list[str]:
+  summary = _load(os.path.join(dirs.get("tokenizer", ""), "tokenizer_summary.json"), {})
+  splits = _load(os.path.join(dirs.get("tokenize", ""), "tokens", "summary.json"), {})
+  rows = [[split, s["documents"], s["tokens"], s["bytes_per_token"]] for split, s in splits.items()]
+  return ["## Tokenizer", f"Vocabulary {_fmt(summary.get('vocab_size'))} (BPE, byte fallback, "
+          f"{len(summary.get('special_tokens', []))} special tokens); held-out bytes per token "
+          f"{_fmt(summary.get('held_out_bytes_per_token'))}.", "",
+          _table(["split", "documents", "tokens", "bytes/token"], rows)]
+
+
+def _training_section(title: str, stage: str, stage_dir: str, workdir: str, keys: tuple[str, ...]) -> list[str]:
+  records = metrics(stage_dir)
+  if not records:
+    return [f"## {title}", "(no metrics yet)"]
+  image = plots.training_curves(records, keys, os.path.join(workdir, f"{stage}.png"), title)
+  finals = [f"{k} {_fmt(last(records, k))}" for k in keys if last(records, k) is not None]
+  speed = [f"{k} {_fmt(median(records, k))} (median)" for k in ("tokens_per_s", "mfu") if median(records, k)]
+  return [f"## {title}", f"{last(records, 'step')} steps; final " + ", ".join(finals + speed) + ".", "",
+          f"![{title}]({image})"]
+
+
+def _rl_section(stage_dir: str, workdir: str) -> list[str]:
+  records = metrics(stage_dir)
+  if not records:
+    return ["## RL", "(no metrics yet)"]
+  keys = ("reward", "heldout_pass1", "heldout_pass_at_g", "kl_ref", "response_length", "clip_fraction")
+  image = plots.rl_curves(records, keys, os.path.join(workdir, "rl.png"))
+  evaluated = [r for r in records if "heldout_pass1" in r]
+  rows = [[r["step"], r.get("heldout_pass1"), r.get("heldout_pass_at_g"), r.get("heldout_greedy")]
+          for r in evaluated]
+  return ["## RL", _table(["iteration", "held-out pass@1", "pass@G", "greedy"], rows), "", f"![RL]({image})"]
+
+
+def _eval_section(dirs: dict) -> list[str]:
+  results = {s: _load(os.path.join(dirs[s], "eval.json"), {}) for s in EVAL_STAGES if s in dirs}
+  keys = sorted({k for r in results.values() for k, v in r.items() if isinstance(v, (int, float))})
+  rows = [[k] + [results[s].get(k) for s in results] for k in keys]
+  lines = ["## Evaluation", _table(["metric", *[s.removeprefix("eval_") for s in results]], rows)]
+  for stage in results:
+    samples = os.path.join(dirs[stage], "samples.md")
+    if os.path.exists(samples):
+      with open(samples) as f:
+        lines += ["", f"### Sample conversations ({stage.removeprefix('eval_')})", "", f.read().strip()]
+  return lines
+
+
+def render(workdir: str) -> str:
+  """The report card as markdown; plots are written beside it."""
+  chain = _load(os.path.join(workdir, "chain.json"), {"stages": []})
+  dirs, flops = stage_dirs(workdir), stage_flops(workdir)
+  rows = [[s["stage"], s["key"], "cached" if s.get("cached") else "ran", s.get("seconds"), flops.get(s["stage"]),
+           os.path.relpath(s["dir"], workdir)] for s in chain["stages"]]
+  lines = [f"# Report: {os.path.basename(os.path.abspath(workdir))}",
+           f"Config hash `{chain.get('config_hash')}`, code commit `{_commit()}`; "
+           f"{sum(s.get('seconds') or 0 for s in chain['stages']) / 60:.1f} minutes of stage time.", "",
+           _table(["stage", "key", "this run", "seconds", "≈FLOPs", "folder"], rows)]
+  sections = [("clean", lambda d: _clean_section(d)), ("tokenizer", lambda d: _tokenizer_section(dirs)),
+              ("pretrain", lambda d: _training_section("Pretraining", "pretrain", d, workdir,
+                                                       ("loss", "val_loss", "val_bpb"))),
+              ("sft", lambda d: _training_section("SFT", "sft", d, workdir, ("loss", "val_loss"))),
+              ("rm", lambda d: _training_section("Reward model", "rm", d, workdir,
+                                                 ("loss", "accuracy", "val_accuracy"))),
+              ("rl", lambda d: _rl_section(d, workdir))]
+  for stage, section in sections:
+    if stage in dirs:
+      lines += ["", *section(dirs[stage])]
+  if any(s in dirs for s in EVAL_STAGES):
+    lines += ["", *_eval_section(dirs)]
+  return "\n".join(lines) + "\n"
+
+
+def write(workdir: str) -> str:
+  """Writes WORKDIR/report.md; returns its path."""
+  path = os.path.join(workdir, "report.md")
+  text = render(workdir)
+  with open(path + ".tmp", "w") as f:
+    f.write(text)
+  os.replace(path + ".tmp", path)
+  print(f"report: {path}")
+  return path
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+  out = {}
+  for key, value in tree.items():
+    name = f"{prefix}{key}"
+    out |= _flatten(value, name + ".") if isinstance(value, dict) else {name: value}
+  return out
+
+
+def config_differences(workdirs: list[str]) -> list[list]:
+  """[field, value in each run] for every config field that differs between the runs."""
+  configs = [_flatten(_load(os.path.join(w, "config.json"), {})) for w in workdirs]
+  fields = sorted(set().union(*configs))
+  return [[f, *[c.get(f) for c in configs]] for f in fields if len({json.dumps(c.get(f)) for c in configs}) > 1]
+
+
+def compare(workdirs: list[str]) -> str:
+  """Markdown: every headline metric of the runs side by side, then the config fields that differ."""
+  heads = [headline(w) for w in workdirs]
+  names = [os.path.basename(os.path.abspath(w)) for w in workdirs]
+  keys = sorted(set().union(*heads))
+  return "\n".join(["## Metrics", _table(["metric", *names], [[k, *[h.get(k) for h in heads]] for k in keys]),
+                    "", "## Config differences",
+                    _table(["field", *names], config_differences(workdirs)) if len(workdirs) > 1 else ""]) + "\n"

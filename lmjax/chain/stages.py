@@ -1,0 +1,131 @@
+"""The chain's stages: which config fields decide each one's output, which stages it reads, and how it runs.
+
+A stage runs on its own config: the chain config with `config.stage.<name>` overrides applied (e.g. SFT's
+own train.steps) and its inputs' folders wired into the path fields (WIRING), which are never hashed: an
+input is identified by its key, not by where it lives.
+"""
+import dataclasses
+import os
+from collections.abc import Callable
+
+import ml_collections
+
+from lmjax.config import ConfigError
+
+# Fields the chain fills in with the folders of a stage's inputs.
+WIRING = ("data.documents", "data.tokenizer", "data.tokens_dir", "sft.base_workdir", "rm.base_workdir",
+          "rl.base_workdir", "rl.reward_model_workdir", "eval.model_workdir")
+# Globs of input files: hashed by their files' names and contents, not by the path.
+DATA = ("chain.web_input", "chain.corpus")
+# What decides a trained model: architecture, optimizer, schedule, batches, the in-training validation.
+TRAINING = ("model", "optim", "schedule", "train", "eval.every_steps", "eval.batches")
+DOCUMENTS = ("chain.corpus", "data.text_field", "data.val_fraction")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  name: str
+  fields: tuple[str, ...]  # dotted config fields or sections whose values decide the output
+  needs: Callable[[ml_collections.ConfigDict], tuple[str, ...]]  # the stages whose outputs it reads
+  execute: Callable[[ml_collections.ConfigDict, str, dict[str, str]], None]  # (config, out dir, input dirs)
+
+
+def _documents(config, dirs) -> str:
+  """The cleaned web pages, plus config.chain.corpus (curated documents mixed in) when set."""
+  docs = os.path.join(dirs["clean"], "docs", "*")
+  return f"{docs},{config.chain.corpus}" if config.chain.corpus else docs
+
+
+def _tokenizer_file(dirs) -> str:
+  return os.path.join(dirs["tokenizer"], "tokenizer.model")
+
+
+def _clean(config, out, dirs):
+  from lmjax.data.web import stage
+  stage.run(config.clean, out, input_pattern=config.chain.web_input)
+
+
+def _train_tokenizer(config, out, dirs):
+  from lmjax.data import tokenizer
+  config.data.documents = _documents(config, dirs)
+  tokenizer.run(config, out)
+
+
+def _tokenize(config, out, dirs):
+  from lmjax.data import shards
+  config.data.documents, config.data.tokenizer = _documents(config, dirs), _tokenizer_file(dirs)
+  shards.run(config, out)
+
+
+def _pretrain(config, out, dirs):
+  from lmjax.train import pretrain
+  config.data.tokenizer = _tokenizer_file(dirs)
+  config.data.tokens_dir = os.path.join(dirs["tokenize"], "tokens")
+  pretrain.run(config, out)
+
+
+def _sft(config, out, dirs):
+  from lmjax.train import sft
+  config.sft.base_workdir = dirs["pretrain"]
+  sft.run(config, out)
+
+
+def _reward_model(config, out, dirs):
+  from lmjax.train import reward_model
+  config.rm.base_workdir = dirs["sft"]
+  reward_model.run(config, out)
+
+
+def _rl(config, out, dirs):
+  from lmjax.train import rl
+  config.rl.base_workdir = dirs["sft"]
+  if "rm" in dirs:
+    config.rl.reward_model_workdir = dirs["rm"]
+  rl.run(config, out)
+
+
+def _rl_needs(config) -> tuple[str, ...]:
+  return ("sft", "rm") if config.rl.reward == "reward_model" else ("sft",)
+
+
+def _evaluate(model_stage: str):
+  def execute(config, out, dirs):
+    from lmjax.eval import stage
+    config.eval.model_workdir = dirs[model_stage]
+    stage.run(config, out)
+  return execute
+
+
+def _evaluation(model_stage: str) -> Stage:
+  return Stage(f"eval_{model_stage}", ("eval",), lambda c: (model_stage,), _evaluate(model_stage))
+
+
+STAGES = {s.name: s for s in [
+    Stage("clean", ("clean", "chain.web_input"), lambda c: (), _clean),
+    Stage("tokenizer", ("tokenizer", "model.vocab_size", *DOCUMENTS), lambda c: ("clean",), _train_tokenizer),
+    Stage("tokenize", (*DOCUMENTS, "data.num_shards"), lambda c: ("clean", "tokenizer"), _tokenize),
+    Stage("pretrain", TRAINING, lambda c: ("tokenizer", "tokenize"), _pretrain),
+    Stage("sft", (*TRAINING, "sft"), lambda c: ("pretrain",), _sft),
+    Stage("rm", (*TRAINING, "rm"), lambda c: ("sft",), _reward_model),
+    Stage("rl", (*TRAINING, "rl"), _rl_needs, _rl),
+    _evaluation("pretrain"), _evaluation("sft"), _evaluation("rl"),
+]}
+
+
+def stage_config(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+  """The chain config with `config.stage.<name>`'s overrides applied; a field the schema lacks is an error."""
+  out = ml_collections.ConfigDict(config.to_dict())
+  overrides = config.stage.get(name)
+  if overrides is not None:
+    _apply(out, overrides.to_dict(), f"stage.{name}")
+  return out
+
+
+def _apply(node: ml_collections.ConfigDict, overrides: dict, where: str) -> None:
+  for key, value in overrides.items():
+    if key not in node:
+      raise ConfigError(f"config.{where}.{key} overrides a field the schema does not have (configs/base.py)")
+    if isinstance(value, dict):
+      _apply(node[key], value, f"{where}.{key}")
+    else:
+      node[key] = value
