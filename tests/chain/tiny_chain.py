@@ -23,7 +23,8 @@ def get_config():
   config.sft.update(num_conversations=200, math_problems=100)
   config.stage.sft = dict(train=dict(steps=6, seq_len=128), optim=dict(lr=1e-3), schedule=dict(warmup_steps=2))
   config.rm.math_problems = 60
-  config.stage.rm = dict(train=dict(steps=4, seq_len=128), optim=dict(lr=1e-3), schedule=dict(warmup_steps=1),
+  config.rm.val_fraction = 0.25
+  config.stage.rm = dict(train=dict(steps=4, seq_len=192), optim=dict(lr=1e-3), schedule=dict(warmup_steps=1),
                          eval=dict(every_steps=4, batches=1))
   config.rl.update(iterations=1, prompts_per_iteration=4, group_size=4, max_new_tokens=16, max_reply_tokens=32,
                    max_tool_calls=1, heldout_problems=4, eval_samples=2, eval_every=1, train_problems=64,

@@ -1,0 +1,96 @@
+"""The tiny chain end to end through the CLI: killed mid-pretraining it resumes where it stopped, a two-variant
+sweep shares every stage but the one its variants change, and the report carries every stage's numbers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lmjax.chain import report
+from tests.conftest import REPO
+
+TINY_CHAIN = str(REPO / "tests" / "chain" / "tiny_chain.py")
+ENV = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+
+
+def _lmjax(*args, **kwargs):
+  return subprocess.run([sys.executable, "-m", "lmjax.cli", *args], env=ENV, cwd=REPO, capture_output=True,
+                        text=True, timeout=900, **kwargs)
+
+
+def _kill_in_pretraining(workdir, stage_root) -> None:
+  """Runs the chain until pretraining has committed its step-4 checkpoint, then SIGKILLs it."""
+  process = subprocess.Popen([sys.executable, "-m", "lmjax.cli", "run", "--config", TINY_CHAIN, "--workdir",
+                              str(workdir), "--stage-root", str(stage_root)], env=ENV, cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 600
+  while time.time() < deadline and process.poll() is None:
+    if list(stage_root.glob("pretrain-*/checkpoints/4/commit_success.txt")):
+      break
+    time.sleep(0.05)
+  process.send_signal(signal.SIGKILL)
+  if process.wait() > 0:
+    raise AssertionError(f"the chain failed before it could be killed:\n{process.stderr.read()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+  """A chain killed in pretraining, then a sweep of two RL clip values over the same stage folders."""
+  root = tmp_path_factory.mktemp("chain")
+  _kill_in_pretraining(root / "killed", root / "sweep" / "stages")
+  ablation = root / "ppo_clip.py"
+  ablation.write_text(f"BASE = {TINY_CHAIN!r}\nVARIANTS = {{'eps_0.1': {{'rl.clip_eps': 0.1}}, "
+                      f"'eps_0.3': {{'rl.clip_eps': 0.3}}}}\n")
+  result = _lmjax("sweep", str(ablation), "--workdir", str(root / "sweep"))
+  assert result.returncode == 0, result.stderr[-3000:]
+  return root / "sweep"
+
+
+def _chain(workdir) -> dict[str, dict]:
+  with open(workdir / "chain.json") as f:
+    return {s["stage"]: s for s in json.load(f)["stages"]}
+
+
+def test_a_killed_chain_resumes_at_the_interrupted_stage_from_its_checkpoint(sweep):
+  first = _chain(sweep / "eps_0.1")
+  assert [s for s in first if first[s]["cached"]] == ["clean", "tokenizer", "tokenize"]
+  with open(os.path.join(first["pretrain"]["dir"], "summary.json")) as f:
+    assert json.load(f)["resumed_from"] == 4
+  with open(os.path.join(first["pretrain"]["dir"], "metrics.jsonl")) as f:
+    assert [json.loads(line)["step"] for line in f] == list(range(1, 9))
+
+
+def test_a_sweep_computes_the_stages_its_variants_share_once(sweep):
+  second = _chain(sweep / "eps_0.3")
+  assert [s for s in second if not second[s]["cached"]] == ["rl"]
+  folders = sorted(p.name.split("-")[0] for p in (sweep / "stages").iterdir())
+  assert folders == ["clean", "pretrain", "rl", "rl", "rm", "sft", "tokenize", "tokenizer"]
+  table = (sweep / "sweep.md").read_text()
+  assert "| rl.clip_eps | 0.1 | 0.3 |" in table and "rl.heldout_pass1" in table
+
+
+def test_the_report_has_every_stages_numbers_and_plots(sweep):
+  run = sweep / "eps_0.1"
+  text = (run / "report.md").read_text()
+  dirs = report.stage_dirs(str(run))
+  with open(os.path.join(dirs["clean"], "stats.json")) as f:
+    stats = json.load(f)
+  assert f"{stats['docs_read']:,} documents read, {stats['docs_written']:,} kept" in text
+  with open(os.path.join(dirs["tokenizer"], "tokenizer_summary.json")) as f:
+    assert f"{json.load(f)['held_out_bytes_per_token']:.4g}" in text
+  for stage, key in (("pretrain", "val_bpb"), ("sft", "val_loss"), ("rm", "loss"), ("rl", "heldout_pass1")):
+    value = report.last(report.metrics(dirs[stage]), key)
+    assert f"{value:.4g}" in text, (stage, key)
+  for image in ("pretrain.png", "sft.png", "rm.png", "rl.png"):
+    assert f"({image})" in text and (run / image).stat().st_size > 1000
+  for stage in dirs:
+    assert f"| {stage} |" in text
+
+
+def test_a_dry_run_lists_every_stage_as_cached_and_runs_nothing(sweep):
+  result = _lmjax("run", "--config", TINY_CHAIN, "--workdir", str(sweep / "eps_0.1"), "--stage-root",
+                  str(sweep / "stages"), "--config.rl.clip_eps=0.1", "--dry-run", check=True)
+  assert "7 stages, 7 cached" in result.stdout

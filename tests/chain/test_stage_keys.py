@@ -1,0 +1,69 @@
+"""Stage keys: a field changes the key of the stage that reads it and of every stage downstream, nothing else."""
+import shutil
+
+import pytest
+
+from lmjax.chain import cache, runner
+from lmjax.config import ConfigError, load_config
+from tests.conftest import REPO
+
+SPEEDRUN = str(REPO / "configs" / "speedrun_cpu.py")
+
+
+def _keys(tmp_path, *overrides) -> dict[str, str]:
+  return {p.name: p.key for p in runner.plan(load_config(SPEEDRUN, overrides), str(tmp_path))}
+
+
+def _changed(tmp_path, *overrides) -> set[str]:
+  before, after = _keys(tmp_path), _keys(tmp_path, *overrides)
+  return {name for name in before if before[name] != after[name]}
+
+
+def test_an_rl_hyperparameter_recomputes_only_rl_and_its_evaluation(tmp_path):
+  assert _changed(tmp_path, "rl.clip_eps=0.3") == {"rl", "eval_rl"}
+
+
+def test_a_web_filter_threshold_recomputes_everything_downstream_of_cleaning(tmp_path):
+  assert _changed(tmp_path, "clean.gopher_quality.min_doc_words=100") == set(_keys(tmp_path))
+
+
+def test_a_stage_override_recomputes_that_stage_and_what_reads_it(tmp_path):
+  assert _changed(tmp_path, "stage.sft.train.steps=300") == {"sft", "rm", "rl", "eval_sft", "eval_rl"}
+
+
+def test_the_folders_the_chain_wires_in_are_not_part_of_any_key(tmp_path):
+  assert _changed(tmp_path, "rl.base_workdir=elsewhere", "data.tokens_dir=elsewhere") == set()
+
+
+def test_the_in_training_validation_is_part_of_every_training_stage(tmp_path):
+  assert _changed(tmp_path, "eval.every_steps=25") == {"pretrain", "sft", "rm", "rl", "eval_pretrain", "eval_sft",
+                                                       "eval_rl"}
+
+
+def test_the_reward_model_is_an_input_of_rl_only_when_it_gives_the_reward(tmp_path):
+  assert "rl" not in _changed(tmp_path, "stage.rm.train.steps=50")
+  with_rm_reward = lambda *overrides: _keys(tmp_path, "rl.reward=reward_model", *overrides)["rl"]
+  assert with_rm_reward() != with_rm_reward("stage.rm.train.steps=50")
+
+
+def test_data_is_identified_by_content_not_path(tmp_path):
+  original = REPO / "lmjax" / "assets" / "corpus"
+  copy = shutil.copytree(original, tmp_path / "corpus")
+  assert cache.data_fingerprint(f"{original}/*.jsonl.gz") == cache.data_fingerprint(f"{copy}/*.jsonl.gz")
+  (copy / "fortunes.jsonl.gz").write_bytes(b"changed")
+  assert cache.data_fingerprint(f"{original}/*.jsonl.gz") != cache.data_fingerprint(f"{copy}/*.jsonl.gz")
+
+
+def test_a_stage_override_of_a_field_the_schema_lacks_is_an_error(tmp_path):
+  config = load_config(SPEEDRUN)
+  with config.unlocked():
+    config.stage.sft.train.stepz = 3
+  with pytest.raises(ConfigError, match=r"config.stage.sft.train.stepz"):
+    runner.plan(config, str(tmp_path))
+
+
+def test_a_stage_before_its_inputs_is_an_error(tmp_path):
+  with pytest.raises(ConfigError, match="stage sft reads the output of \\['pretrain'\\]"):
+    runner.plan(load_config(SPEEDRUN, ["chain.stages=('sft', 'pretrain')"]), str(tmp_path))
+  with pytest.raises(ConfigError, match="unknown stages \\['finetune'\\]"):
+    runner.plan(load_config(SPEEDRUN, ["chain.stages=('finetune',)"]), str(tmp_path))
