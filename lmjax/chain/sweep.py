@@ -16,7 +16,8 @@ from lmjax.config import ConfigError, load_config
 
 
 def load_ablation(path: str):
-  """(BASE config path, VARIANTS) of an ablation file."""
+  """(BASE config path, VARIANTS) of an ablation file; a relative BASE is found from the working directory or
+  the repository the file is in."""
   if not os.path.isfile(path):
     raise ConfigError(f"ablation file {path!r} does not exist")
   spec = importlib.util.spec_from_file_location("ablation", path)
@@ -26,7 +27,11 @@ def load_ablation(path: str):
     raise ConfigError(f"{path} must define BASE (a config path) and VARIANTS ({{name: {{field: value}}}})")
   if not module.VARIANTS:
     raise ConfigError(f"{path} defines no VARIANTS")
-  return module.BASE, module.VARIANTS
+  base = module.BASE
+  beside = os.path.join(os.path.dirname(os.path.abspath(path)), os.pardir, base)  # experiments/ -> repo root
+  if not os.path.isabs(base) and not os.path.exists(base) and os.path.exists(beside):
+    base = os.path.normpath(beside)
+  return base, module.VARIANTS
 
 
 def variant_overrides(fields: dict) -> list[str]:
