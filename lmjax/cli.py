@@ -3,6 +3,7 @@
     lmjax tokenizer --config configs/quickstart.py --workdir runs/quickstart
     lmjax tokenize  --config configs/quickstart.py --workdir runs/quickstart
     lmjax pretrain  --config configs/quickstart.py --workdir runs/quickstart [--config.optim.lr=1e-3 ...]
+                    [--coordinator-address HOST:PORT --num-processes N --process-id I | --distributed-auto]
     lmjax sft       --config configs/quickstart.py --workdir runs/sft --config.sft.base_workdir=runs/quickstart
     lmjax rm        --config configs/quickstart.py --workdir runs/rm --config.rm.base_workdir=runs/sft
     lmjax rl        --config configs/rl_quickstart.py --workdir runs/rl --config.rl.base_workdir=runs/sft

@@ -62,6 +62,7 @@ def union_across_processes(local: dict) -> dict:
   for index, part in enumerate(all_gather_json(local)):
     for key, value in part.items():
       if key in union and union[key] != value:
-        raise RuntimeError(f"processes disagree on {key!r} (process {index} differs): their programs diverged")
+        raise RuntimeError(f"process {index} disagrees with an earlier process on {key!r}: the processes "
+                           "ran different programs or data (same command, config and files on every host?)")
       union[key] = value
   return union
