@@ -107,3 +107,13 @@ def test_a_checkpoint_of_other_streams_is_a_clear_error(tokens_workdir):
   state = _dataset(tokens_workdir, streams=2).get_state()
   with pytest.raises(ConfigError, match="has 2 streams but config.data.streams=1"):
     _dataset(tokens_workdir, streams=1).set_state(state)
+
+
+def test_a_checkpoint_from_before_data_streams_still_resumes(tokens_workdir):
+  it = _dataset(tokens_workdir)
+  next(it)
+  old_state = json.loads(json.dumps(it.iterators[0].get_state()))  # the one grain state older runs saved
+  expected = next(it)
+  resumed = _dataset(tokens_workdir)
+  resumed.set_state(old_state)
+  np.testing.assert_array_equal(next(resumed)["tokens"], expected["tokens"])
