@@ -71,6 +71,10 @@ def get_config() -> ml_collections.ConfigDict:
   data.num_shards = 4  # ArrayRecord shards per split
   data.workers = 2  # processes used to tokenize; 0 means one per CPU
   data.prefetch = 2  # batches the input pipeline prepares ahead of the step (background thread)
+  # Packing streams the rows of each batch are split between (must divide train.batch_size). The data is
+  # the same for any number of hosts; a host reads only the streams behind its rows, so on N hosts a
+  # multiple of N lets each read 1/N of the data (1: every host packs the one stream and keeps its rows).
+  data.streams = 1
 
   c.tokenizer = tok = ml_collections.ConfigDict()
   tok.model_type = "bpe"  # sentencepiece model type

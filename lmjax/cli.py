@@ -3,6 +3,7 @@
     lmjax tokenizer --config configs/quickstart.py --workdir runs/quickstart
     lmjax tokenize  --config configs/quickstart.py --workdir runs/quickstart
     lmjax pretrain  --config configs/quickstart.py --workdir runs/quickstart [--config.optim.lr=1e-3 ...]
+                    [--coordinator-address HOST:PORT --num-processes N --process-id I | --distributed-auto]
     lmjax sft       --config configs/quickstart.py --workdir runs/sft --config.sft.base_workdir=runs/quickstart
     lmjax rm        --config configs/quickstart.py --workdir runs/rm --config.rm.base_workdir=runs/sft
     lmjax rl        --config configs/rl_quickstart.py --workdir runs/rl --config.rl.base_workdir=runs/sft
@@ -43,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     command = commands.add_parser(name, help=help_text)
     command.add_argument("--config", required=True, help="a config file under configs/")
     command.add_argument("--workdir", required=True)
+    if name in MULTIHOST_STAGES:
+      _add_multihost_flags(command)
   convert = commands.add_parser("convert", help="a HuggingFace Llama checkpoint -> a run, or a run -> HF")
   direction = convert.add_mutually_exclusive_group(required=True)
   direction.add_argument("--from-hf", metavar="DIR", help="a HuggingFace Llama directory to import")
@@ -95,6 +98,27 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
+MULTIHOST_STAGES = ("pretrain", "sft", "rm")
+
+
+def _env_int(name: str) -> int | None:
+  return int(os.environ[name]) if os.environ.get(name) else None
+
+
+def _add_multihost_flags(command: argparse.ArgumentParser) -> None:
+  """Flags that join this process to the other hosts of a run (run the same command on every host)."""
+  group = command.add_argument_group("multi-host (every host runs the same command)")
+  group.add_argument("--coordinator-address", metavar="HOST:PORT",
+                     default=os.environ.get("LMJAX_COORDINATOR_ADDRESS"),
+                     help="process 0's address (default: $LMJAX_COORDINATOR_ADDRESS)")
+  group.add_argument("--num-processes", type=int, default=_env_int("LMJAX_NUM_PROCESSES"),
+                     help="number of processes (default: $LMJAX_NUM_PROCESSES)")
+  group.add_argument("--process-id", type=int, default=_env_int("LMJAX_PROCESS_ID"),
+                     help="this process's id, 0 .. N-1 (default: $LMJAX_PROCESS_ID)")
+  group.add_argument("--distributed-auto", action="store_true",
+                     help="let JAX find the coordinator, count and id (TPU pods, SLURM, Open MPI)")
+
+
 def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
   """(other args, ['a.b=value', ...]) from argv; accepts `--config.a.b=value` and `--config.a.b value`."""
   rest, overrides, i = [], [], 0
@@ -128,6 +152,10 @@ def main(argv: list[str] | None = None) -> None:
   try:
     args_list, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(args_list)
+    if args.command in MULTIHOST_STAGES:
+      from lmjax import distributed
+      distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
+                             auto=args.distributed_auto)
     if args.command in STAGES:
       importlib.import_module(STAGES[args.command]).run(load_config(args.config, overrides), args.workdir)
     elif args.command == "sample":

@@ -179,6 +179,8 @@ def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> 
        f"micro-batch {t.batch_size // t.grad_accum_steps} (train.batch_size / train.grad_accum_steps) must be "
        f"divisible by the data-parallel size data*fsdp={data * fsdp}; change train.batch_size or the mesh"),
       (t.steps > 0, f"config.train.steps={t.steps} must be positive"),
+      (config.data.streams > 0 and t.batch_size % config.data.streams == 0,
+       f"config.data.streams={config.data.streams} must divide train.batch_size={t.batch_size}"),
       (m.dtype in ("float32", "bfloat16", "float16"),
        f"config.model.dtype={m.dtype!r} must be float32, bfloat16 or float16"),
   ]

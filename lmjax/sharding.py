@@ -87,3 +87,13 @@ def replicated_fraction(shapes_tree, shardings_tree) -> float:
     if sharding.is_fully_replicated:
       replicated_count += size
   return replicated_count / max(total, 1)
+
+
+def process_rows(batch_sharding: NamedSharding, batch_size: int) -> tuple[int, int]:
+  """The rows [start, stop) of a global batch that this process's devices hold (what its loader reads)."""
+  indices = batch_sharding.addressable_devices_indices_map((batch_size,)).values()
+  ranges = sorted({index[0].indices(batch_size)[:2] for index in indices})
+  if any(stop != next_start for (_, stop), (next_start, _) in zip(ranges, ranges[1:])):
+    raise ValueError(f"this process's devices hold the batch rows {ranges}, not one block; build the mesh "
+                     f"from jax.devices() in order so that each process holds one block of rows")
+  return ranges[0][0], ranges[-1][1]

@@ -60,6 +60,7 @@ def _config(**fields):
     (dict(mesh__data=4, mesh__fsdp=4), 8, "needs 16 devices but only 8 exist"),
     (dict(mesh__tensor=8, mesh__fsdp=1), 8, "tensor=8 must divide num_heads=4"),
     (dict(train__batch_size=16, train__grad_accum_steps=3), 1, "grad_accum_steps=3"),
+    (dict(data__streams=3), 1, "data.streams=3 must divide train.batch_size"),
 ])
 def test_impossible_configs_fail_before_compiling_with_the_fix(fields, devices, message):
   with pytest.raises(ConfigError, match=message):

@@ -11,6 +11,7 @@ from grain.experimental import FirstFitPackIterDataset
 from lmjax import chat
 from lmjax.data.documents import read_jsonl
 from lmjax.data.pipeline import epochs
+from lmjax.data.streams import RowStreams
 
 
 def read_conversations(pattern: str) -> list[list[dict]]:
@@ -38,18 +39,23 @@ def _to_batch(packed: dict) -> dict:
           "segment_ids": packed["tokens_segment_ids"].astype(np.int32)}
 
 
-def make_chat_dataset(examples: list[dict], *, seq_len: int, batch_size: int, seed: int, process_index: int = 0,
-                      process_count: int = 1, shuffle: bool = True, repeat: bool = True) -> grain.IterDataset:
-  """This process's batches [batch_size / process_count, seq_len] of packed conversations."""
+def make_chat_dataset(examples: list[dict], *, seq_len: int, batch_size: int, seed: int,
+                      rows: tuple[int, int] | None = None, streams: int = 1, shuffle: bool = True,
+                      repeat: bool = True) -> RowStreams:
+  """This process's rows [start, stop) (default: all) of batches [batch_size, seq_len] of packed
+  conversations, drawn from `streams` packing streams (see `lmjax.data.streams`)."""
   if not examples:
     raise ValueError("no conversations to train on; check the SFT data sources in the config")
-  ds = epochs(examples, seed=seed, shuffle=shuffle, repeat=repeat, process_index=process_index,
-              process_count=process_count)
-  length = {"tokens": seq_len, "targets": seq_len, "loss_mask": seq_len}
-  packed = FirstFitPackIterDataset(ds.to_iter_dataset(), length_struct=length, num_packing_bins=batch_size,
-                                   seed=seed, shuffle_bins=shuffle)
-  rows = batch_size // process_count
-  return packed.batch(rows, drop_remainder=repeat).map(_to_batch).map(lambda b: _pad_rows(b, rows))
+
+  def make_stream(stream: int, count: int, rows_per_batch: int) -> grain.IterDataset:
+    ds = epochs(examples, seed=seed, shuffle=shuffle, repeat=repeat, stream=stream, streams=count)
+    length = {"tokens": seq_len, "targets": seq_len, "loss_mask": seq_len}
+    packed = FirstFitPackIterDataset(ds.to_iter_dataset(), length_struct=length,
+                                     num_packing_bins=rows_per_batch, seed=seed, shuffle_bins=shuffle)
+    return packed.batch(rows_per_batch, drop_remainder=repeat).map(_to_batch).map(
+        lambda b: _pad_rows(b, rows_per_batch))
+
+  return RowStreams(make_stream, count=streams, batch_size=batch_size, rows=rows or (0, batch_size))
 
 
 def _pad_rows(batch: dict, rows: int) -> dict:

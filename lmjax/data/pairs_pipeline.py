@@ -9,6 +9,7 @@ import numpy as np
 from lmjax import chat
 from lmjax.data.documents import read_jsonl
 from lmjax.data.pipeline import epochs
+from lmjax.data.streams import RowStreams
 
 
 def as_messages(prompt) -> list[dict]:
@@ -47,11 +48,16 @@ def pair_row(pair: dict, tokenizer, seq_len: int) -> dict | None:
   return row
 
 
-def make_pairs_dataset(rows: list[dict], *, batch_size: int, seed: int, process_index: int = 0,
-                       process_count: int = 1, shuffle: bool = True, repeat: bool = True) -> grain.IterDataset:
-  """This process's batches of pair rows."""
+def make_pairs_dataset(rows: list[dict], *, batch_size: int, seed: int,
+                       process_rows: tuple[int, int] | None = None, streams: int = 1, shuffle: bool = True,
+                       repeat: bool = True) -> RowStreams:
+  """This process's rows [start, stop) (default: all) of batches of pair rows, from `streams` streams."""
   if not rows:
     raise ValueError("no preference pairs fit in train.seq_len; raise it or check the pairs")
-  ds = epochs(rows, seed=seed, shuffle=shuffle, repeat=repeat, process_index=process_index,
-              process_count=process_count)
-  return ds.batch(batch_size // process_count, drop_remainder=True).to_iter_dataset()
+
+  def make_stream(stream: int, count: int, rows_per_batch: int) -> grain.IterDataset:
+    ds = epochs(rows, seed=seed, shuffle=shuffle, repeat=repeat, stream=stream, streams=count)
+    return ds.batch(rows_per_batch, drop_remainder=True).to_iter_dataset()
+
+  return RowStreams(make_stream, count=streams, batch_size=batch_size,
+                    rows=process_rows or (0, batch_size))

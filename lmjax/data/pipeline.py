@@ -10,6 +10,7 @@ import numpy as np
 from grain.experimental import ConcatThenSplitIterDataset, ThreadPrefetchIterDataset
 
 from lmjax.data.shards import decode_record, shard_paths
+from lmjax.data.streams import RowStreams
 
 
 def _next_token_pair(record: bytes) -> dict:
@@ -26,34 +27,39 @@ def _to_batch(packed: dict) -> dict:
           "loss_mask": (segment_ids > 0).astype(np.float32)}
 
 
-def epochs(source, *, seed: int, shuffle: bool, repeat: bool, process_index: int,
-           process_count: int) -> grain.MapDataset:
-  """This process's share of `source`, reshuffled every epoch from `seed`, endless if `repeat`.
+def epochs(source, *, seed: int, shuffle: bool, repeat: bool, stream: int = 0,
+           streams: int = 1) -> grain.MapDataset:
+  """Stream `stream` of `streams` over `source`: every streams-th record of one global order, reshuffled
+  every epoch from `seed`, endless if `repeat`.
 
-  Shuffling happens before sharding by index, so hosts read disjoint records of one global order.
+  Shuffling happens before splitting by index, so the streams read disjoint records of one global order.
   """
   ds = grain.MapDataset.source(source)
   if shuffle:
     ds = ds.shuffle(seed=seed)
   if repeat:
     ds = ds.repeat()
-  return ds[process_index::process_count]
+  return ds[stream::streams]
 
 
 def make_pretrain_dataset(tokens_dir: str, split: str, *, seq_len: int, batch_size: int, seed: int,
-                          process_index: int = 0, process_count: int = 1, shuffle: bool = True,
-                          repeat: bool = True, prefetch: int = 2) -> grain.IterDataset:
-  """This process's share of batches [batch_size / process_count, seq_len] of packed documents.
+                          rows: tuple[int, int] | None = None, streams: int = 1, shuffle: bool = True,
+                          repeat: bool = True, prefetch: int = 2) -> RowStreams:
+  """This process's rows [start, stop) (default: all) of global batches [batch_size, seq_len] of packed
+  documents, drawn from `streams` packing streams (see `lmjax.data.streams`).
 
-  Documents are shuffled globally (a fresh order each epoch, from `seed`), then split between processes
-  by index, so every host reads a disjoint share.
+  Documents are shuffled globally (a fresh order each epoch, from `seed`), then dealt to the streams by
+  index; each stream packs its documents into rows on its own.
   """
-  if batch_size % process_count:
-    raise ValueError(f"batch_size={batch_size} must divide among {process_count} processes")
-  source = grain.sources.ArrayRecordDataSource(shard_paths(tokens_dir, split))
-  docs = epochs(source, seed=seed, shuffle=shuffle, repeat=repeat, process_index=process_index,
-                process_count=process_count).map(_next_token_pair)
-  packed = ConcatThenSplitIterDataset(docs.to_iter_dataset(),
-                                      length_struct={"tokens": seq_len, "targets": seq_len})
-  batches = packed.batch(batch_size // process_count, drop_remainder=True).map(_to_batch)
-  return ThreadPrefetchIterDataset(batches, prefetch_buffer_size=prefetch) if prefetch else batches
+  paths = shard_paths(tokens_dir, split)
+
+  def make_stream(stream: int, count: int, rows_per_batch: int) -> grain.IterDataset:
+    source = grain.sources.ArrayRecordDataSource(paths)
+    docs = epochs(source, seed=seed, shuffle=shuffle, repeat=repeat, stream=stream,
+                  streams=count).map(_next_token_pair)
+    packed = ConcatThenSplitIterDataset(docs.to_iter_dataset(),
+                                        length_struct={"tokens": seq_len, "targets": seq_len})
+    batches = packed.batch(rows_per_batch, drop_remainder=True).map(_to_batch)
+    return ThreadPrefetchIterDataset(batches, prefetch_buffer_size=prefetch) if prefetch else batches
+
+  return RowStreams(make_stream, count=streams, batch_size=batch_size, rows=rows or (0, batch_size))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import jax
 
-from lmjax import losses
+from lmjax import distributed, losses
 from lmjax.config import UserError
 from lmjax.train import checkpoint
 from lmjax.train.hardware import peak_flops_per_device
@@ -46,7 +46,9 @@ def evaluate(eval_step, params, batches: list[dict]) -> dict:
 @dataclasses.dataclass
 class StageData:
   """What a stage feeds the loop: a checkpointable iterator of local batches and fixed validation batches."""
-  train: object  # a grain iterator: next() -> dict of numpy arrays; get_state()/set_state()
+  # next() -> dict of numpy arrays, this process's rows of the global batch (see lmjax.data.streams);
+  # get_state() -> this process's share of the position; set_state(union of every process's share)
+  train: object
   val_batches: list[dict]  # local numpy batches, the same at every evaluation
   bytes_per_target: float | None = None  # validation text bytes per target token, for bits per byte
 
@@ -59,7 +61,7 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
   logs `val_loss` and `val_<metric>` for every metric the loss returns (e.g. the reward model's accuracy).
   """
   os.makedirs(workdir, exist_ok=True)
-  is_main = jax.process_index() == 0
+  is_main = distributed.is_main_process()  # logs, metrics, the progress bar and summaries come from process 0
   if is_main:
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
@@ -75,7 +77,8 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
   eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings, batch_sharding=setup.batch_sharding)
   val_batches = [global_batch(setup, b) for b in data.val_batches]
   tensorboard = os.path.join(workdir, "tensorboard") if config.log.tensorboard and is_main else None
-  log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start, tensorboard_dir=tensorboard)
+  log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start,
+                   tensorboard_dir=tensorboard) if is_main else None
   peak = peak_flops_per_device() * (1 if jax.devices()[0].platform == "cpu" else jax.device_count())
   tokens_per_step = t.batch_size * t.seq_len
   progress = Progress(start=start, total=t.steps, flops_per_token=setup.flops_per_token, peak_flops=peak,
@@ -103,10 +106,12 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
       log.write(step, metrics)
       summary = metrics
     if step % config.checkpoint.every_steps == 0 or is_last:
-      checkpoint.save(manager, step, state, {"iterator": data.train.get_state()})
+      checkpoint.save(manager, step, state,
+                      {"iterator": distributed.union_across_processes(data.train.get_state())})
   manager.wait_until_finished()
   progress.close()
-  log.close()
+  if log:
+    log.close()
   summary = {"steps": t.steps, "resumed_from": start, "wall_s": time.time() - started,
              "params": setup.param_count, **summary}
   if is_main:

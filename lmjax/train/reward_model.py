@@ -8,13 +8,12 @@ The base run's transformer plus a scalar head read at each response's last token
 """
 import json
 
-import jax
-
 from lmjax import losses
 from lmjax.config import ConfigError
 from lmjax.data.documents import is_validation
 from lmjax.data.posttrain import math_problems, preferences
 from lmjax.data.pairs_pipeline import make_pairs_dataset, pair_row, read_pairs
+from lmjax.sharding import process_rows
 from lmjax.train.base_run import carry_tokenizer, load_base_run, with_backbone
 from lmjax.train.loop import StageData, train
 from lmjax.train.setup import build_train_setup, tokenizer_path
@@ -44,11 +43,11 @@ def run(config, workdir: str) -> dict:
     if row is not None:
       rows[is_validation(json.dumps(pair, sort_keys=True), config.rm.val_fraction)].append(row)
   setup = build_train_setup(config, tokenizer_path(base_config, config.rm.base_workdir), scalar_head=True)
-  dataset = lambda r, **kw: make_pairs_dataset(r, batch_size=t.batch_size, process_index=jax.process_index(),
-                                               process_count=jax.process_count(), **kw)
+  dataset = lambda r, **kw: make_pairs_dataset(
+      r, batch_size=t.batch_size, process_rows=process_rows(setup.batch_sharding, t.batch_size), **kw)
   val = list(dataset(rows[True], seed=0, shuffle=False, repeat=False))[: config.eval.batches] if rows[True] else []
   print(f"rm: {len(rows[False])} training and {len(rows[True])} validation pairs "
         f"({skipped} longer than train.seq_len skipped), from {config.rm.base_workdir} (step {base.step})")
-  data = StageData(iter(dataset(rows[False], seed=t.seed)), val)
+  data = StageData(dataset(rows[False], seed=t.seed, streams=config.data.streams), val)
   return train(config, workdir, setup, data, loss_fn=losses.pairwise_bce, loss_name="pairwise_bce",
                init_state=lambda: with_backbone(setup, base))

@@ -9,13 +9,12 @@ the tokens the assistant says (never the user's, the system's or a tool's output
 """
 import json
 
-import jax
-
 from lmjax import losses
 from lmjax.data.chat_pipeline import make_chat_dataset, render_examples
 from lmjax.data.documents import is_validation
 from lmjax.data.posttrain.mixture import mix
 from lmjax.data.posttrain.sources import load_sources
+from lmjax.sharding import process_rows
 from lmjax.train.base_run import carry_tokenizer, fresh_state, load_base_run
 from lmjax.train.loop import StageData, train
 from lmjax.train.setup import build_train_setup, tokenizer_path
@@ -42,11 +41,12 @@ def run(config, workdir: str) -> dict:
   train_examples = render_examples([c for c, v in zip(conversations, split) if not v], tok, t.seq_len)
   val_examples = render_examples([c for c, v in zip(conversations, split) if v], tok, t.seq_len)
   setup = build_train_setup(config, tokenizer_path(base_config, base_dir))
-  dataset = lambda examples, **kw: make_chat_dataset(
-      examples, seq_len=t.seq_len, batch_size=t.batch_size, process_index=jax.process_index(),
-      process_count=jax.process_count(), **kw)
+  rows = process_rows(setup.batch_sharding, t.batch_size)  # this process's rows of every global batch
+  dataset = lambda examples, **kw: make_chat_dataset(examples, seq_len=t.seq_len, batch_size=t.batch_size,
+                                                     rows=rows, **kw)
   val = dataset(val_examples, seed=0, shuffle=False, repeat=False) if val_examples else []
-  data = StageData(iter(dataset(train_examples, seed=t.seed)), list(val)[: config.eval.batches])
+  data = StageData(dataset(train_examples, seed=t.seed, streams=config.data.streams),
+                   list(val)[: config.eval.batches])
 
   print(f"sft: {len(train_examples)} training and {len(val_examples)} validation conversations, "
         f"from {base_dir} (step {base.step})")

@@ -3,8 +3,10 @@ iterator state restores the exact next batch. Token shards hold every document o
 import json
 
 import numpy as np
+import pytest
 from array_record.python.array_record_module import ArrayRecordReader
 
+from lmjax.config import ConfigError
 from lmjax.data.pipeline import make_pretrain_dataset
 from lmjax.data.shards import decode_record, shard_paths
 from lmjax.data.tokenizer import Tokenizer
@@ -68,8 +70,50 @@ def test_same_seed_same_batches_different_seed_different(tokens_workdir):
 
 def test_hosts_read_disjoint_documents(tokens_workdir):
   def documents(process_index):
-    it = iter(_dataset(tokens_workdir, repeat=False, shuffle=False, process_index=process_index,
-                       process_count=2, batch_size=2, seq_len=1024))
+    it = _dataset(tokens_workdir, repeat=False, shuffle=False, rows=(process_index, process_index + 1),
+                  streams=2, batch_size=2, seq_len=1024)
     rows = [row for batch in it for row, seg in zip(batch["tokens"], batch["segment_ids"])]
     return {tuple(row[:16]) for row in rows[:20]}
   assert not documents(0) & documents(1)
+
+
+def _concat(batches):
+  return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+@pytest.mark.parametrize("streams", [1, 2, 4])
+def test_global_batches_and_positions_do_not_depend_on_the_process_count(tokens_workdir, streams):
+  whole = _dataset(tokens_workdir, batch_size=8, streams=streams)
+  expected = [next(whole) for _ in range(3)]
+  for processes in (2, 4):
+    parts = [_dataset(tokens_workdir, batch_size=8, streams=streams, rows=(p * 8 // processes,
+                                                                            (p + 1) * 8 // processes))
+             for p in range(processes)]
+    for want in expected[:2]:
+      got = _concat([next(part) for part in parts])
+      for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
+    union = {}  # what a checkpoint holds: every process's stream positions
+    for part in parts:
+      union |= json.loads(json.dumps(part.get_state()))
+    assert sorted(union) == [str(s) for s in range(streams)]
+    resumed = _dataset(tokens_workdir, batch_size=8, streams=streams)
+    resumed.set_state(union)
+    np.testing.assert_array_equal(next(resumed)["tokens"], expected[2]["tokens"])
+  assert not np.array_equal(expected[0]["tokens"], expected[1]["tokens"])
+
+
+def test_a_checkpoint_of_other_streams_is_a_clear_error(tokens_workdir):
+  state = _dataset(tokens_workdir, streams=2).get_state()
+  with pytest.raises(ConfigError, match="has 2 streams but config.data.streams=1"):
+    _dataset(tokens_workdir, streams=1).set_state(state)
+
+
+def test_a_checkpoint_from_before_data_streams_still_resumes(tokens_workdir):
+  it = _dataset(tokens_workdir)
+  next(it)
+  old_state = json.loads(json.dumps(it.iterators[0].get_state()))  # the one grain state older runs saved
+  expected = next(it)
+  resumed = _dataset(tokens_workdir)
+  resumed.set_state(old_state)
+  np.testing.assert_array_equal(next(resumed)["tokens"], expected["tokens"])
