@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     command = commands.add_parser(name, help=help_text)
     command.add_argument("--config", required=True, help="a config file under configs/")
     command.add_argument("--workdir", required=True)
-    if name in MULTIHOST_STAGES:
+    if name in MULTIHOST_COMMANDS:
       _add_multihost_flags(command)
   convert = commands.add_parser("convert", help="a HuggingFace Llama checkpoint -> a run, or a run -> HF")
   direction = convert.add_mutually_exclusive_group(required=True)
@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
   chain.add_argument("--dry-run", action="store_true", help="only list which stages would run and which are cached")
   chain.add_argument("--until", metavar="STAGE", help="stop after this stage")
   chain.add_argument("--stage-root", help="where stage folders live (default WORKDIR/stages); share it to share stages")
+  _add_multihost_flags(chain)
   report = commands.add_parser("report", help="write a chain run's report.md, or compare several runs")
   report.add_argument("workdirs", nargs="+")
   sweep = commands.add_parser("sweep", help="run every variant of an ablation file and compare them")
@@ -98,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
-MULTIHOST_STAGES = ("pretrain", "sft", "rm")
+MULTIHOST_COMMANDS = ("pretrain", "sft", "rm", "run")
 
 
 def _env_int(name: str) -> int | None:
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
   try:
     args_list, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(args_list)
-    if args.command in MULTIHOST_STAGES:
+    if args.command in MULTIHOST_COMMANDS:
       from lmjax import distributed
       distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
                              auto=args.distributed_auto)

@@ -6,6 +6,11 @@ WORKDIR/stages/<stage>-<key>/ holds each stage's output (shared by every run giv
 WORKDIR/chain.json which folder each stage of this run used and how long it took, WORKDIR/config.json the
 chain config, and WORKDIR/report.md the report card. Rerunning resumes: complete stages are skipped, an
 interrupted one continues from its last checkpoint.
+
+Across hosts (the multi-host flags; the stage root on a filesystem every host shares), file stages run on
+process 0 while the others wait, training stages run on all of them together, and process 0 writes the
+markers and the report. RL and evaluation are single-host for now: run `--until rm` on every host, then the
+same `lmjax run` on one host.
 """
 import dataclasses
 import datetime
@@ -13,8 +18,11 @@ import json
 import os
 import time
 
+import jax
+from jax.experimental import multihost_utils
+
 from lmjax.chain import cache, report
-from lmjax.chain.stages import DATA, STAGES, WIRING, stage_config
+from lmjax.chain.stages import ALL_PROCESSES, DATA, SINGLE_HOST, STAGES, WIRING, stage_config
 from lmjax.config import ConfigError
 
 
@@ -58,38 +66,64 @@ def run(config, workdir: str, *, dry_run: bool = False, until: str | None = None
   planned = plan(config, stage_root)
   if until is not None and until not in [p.name for p in planned]:
     raise ConfigError(f"--until {until!r} is not a stage of config.chain.stages ({', '.join(config.chain.stages)})")
-  print(f"chain: {len(planned)} stages, {sum(p.cached for p in planned)} cached\n{describe(planned)}", flush=True)
+  lead = jax.process_index() == 0
+  if lead:
+    print(f"chain: {len(planned)} stages, {sum(p.cached for p in planned)} cached\n{describe(planned)}", flush=True)
   if dry_run:
     return []
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    json.dump(config.to_dict(), f, indent=2, default=list)
+  if until is not None:
+    planned = planned[:[p.name for p in planned].index(until) + 1]
+  _check_multihost(planned)
+  if lead:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      json.dump(config.to_dict(), f, indent=2, default=list)
   records = []
   for p in planned:
     records.append(_run_stage(config, p))
-    _write_chain(workdir, config, records)
-    if p.name == until:
-      break
-  report.write(workdir)
+    if lead:
+      _write_chain(workdir, config, records)
+  if lead:
+    report.write(workdir)
   return records
 
 
+def _check_multihost(planned: list[PlannedStage]) -> None:
+  """Refuses, before running anything, a multi-process chain that would reach a single-host stage."""
+  single = [p.name for p in planned if not p.cached and STAGES[p.name].processes == SINGLE_HOST]
+  if jax.process_count() > 1 and single:
+    raise ConfigError(f"stages {single} run on one host only for now; run this chain with --until rm on "
+                      "every host, then the same command on one host without the multi-host flags")
+
+
 def _run_stage(config, p: PlannedStage) -> dict:
-  """Runs one stage under its lock (unless complete), marks it done; returns its chain.json record."""
+  """Runs one stage (unless complete) and marks it done; returns its chain.json record.
+
+  On one process the stage's lock keeps a concurrent chain sharing the folder from computing it twice; across
+  processes the hosts move in step instead (a barrier after every stage).
+  """
   record = {"stage": p.name, "key": p.key, "dir": p.dir, "inputs": p.inputs}
-  cache.acquire(p.dir)
+  multihost, lead = jax.process_count() > 1, jax.process_index() == 0
+  if not multihost:
+    cache.acquire(p.dir)
   try:
     if cache.is_done(p.dir):  # complete already, or completed by another chain while we waited
       return {**record, **cache.read_done(p.dir), "cached": True}
-    print(f"chain: {p.name} -> {p.dir}", flush=True)
+    if lead:
+      print(f"chain: {p.name} -> {p.dir}", flush=True)
     started = time.time()
-    STAGES[p.name].execute(stage_config(config, p.name), p.dir, dict(p.inputs))
+    if lead or STAGES[p.name].processes == ALL_PROCESSES:
+      STAGES[p.name].execute(stage_config(config, p.name), p.dir, dict(p.inputs))
+    if multihost:
+      multihost_utils.sync_global_devices(f"chain stage {p.name}")
     done = {"seconds": round(time.time() - started, 1),
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    cache.mark_done(p.dir, {**record, **done})
+    if lead:
+      cache.mark_done(p.dir, {**record, **done})
     return {**record, **done, "cached": False}
   finally:
-    cache.release(p.dir)
+    if not multihost:
+      cache.release(p.dir)
 
 
 def _write_chain(workdir: str, config, records: list[dict]) -> None:

@@ -22,12 +22,19 @@ TRAINING = ("model", "optim", "schedule", "train", "eval.every_steps", "eval.bat
 DOCUMENTS = ("chain.corpus", "data.text_field", "data.val_fraction")
 
 
+# How a stage runs when the chain spans several processes (hosts).
+ONE_PROCESS = "one"  # process 0 runs it (CPU work on files); the others wait
+ALL_PROCESSES = "all"  # every process runs it together on the global mesh
+SINGLE_HOST = "single"  # not multi-host yet: the chain refuses to run it across processes
+
+
 @dataclasses.dataclass(frozen=True)
 class Stage:
   name: str
   fields: tuple[str, ...]  # dotted config fields or sections whose values decide the output
   needs: Callable[[ml_collections.ConfigDict], tuple[str, ...]]  # the stages whose outputs it reads
   execute: Callable[[ml_collections.ConfigDict, str, dict[str, str]], None]  # (config, out dir, input dirs)
+  processes: str  # ONE_PROCESS | ALL_PROCESSES | SINGLE_HOST
 
 
 def _documents(config, dirs) -> str:
@@ -97,17 +104,18 @@ def _evaluate(model_stage: str):
 
 
 def _evaluation(model_stage: str) -> Stage:
-  return Stage(f"eval_{model_stage}", ("eval",), lambda c: (model_stage,), _evaluate(model_stage))
+  return Stage(f"eval_{model_stage}", ("eval",), lambda c: (model_stage,), _evaluate(model_stage), SINGLE_HOST)
 
 
 STAGES = {s.name: s for s in [
-    Stage("clean", ("clean", "chain.web_input"), lambda c: (), _clean),
-    Stage("tokenizer", ("tokenizer", "model.vocab_size", *DOCUMENTS), lambda c: ("clean",), _train_tokenizer),
-    Stage("tokenize", (*DOCUMENTS, "data.num_shards"), lambda c: ("clean", "tokenizer"), _tokenize),
-    Stage("pretrain", TRAINING, lambda c: ("tokenizer", "tokenize"), _pretrain),
-    Stage("sft", (*TRAINING, "sft"), lambda c: ("pretrain",), _sft),
-    Stage("rm", (*TRAINING, "rm"), lambda c: ("sft",), _reward_model),
-    Stage("rl", (*TRAINING, "rl"), _rl_needs, _rl),
+    Stage("clean", ("clean", "chain.web_input"), lambda c: (), _clean, ONE_PROCESS),
+    Stage("tokenizer", ("tokenizer", "model.vocab_size", *DOCUMENTS), lambda c: ("clean",), _train_tokenizer,
+          ONE_PROCESS),
+    Stage("tokenize", (*DOCUMENTS, "data.num_shards"), lambda c: ("clean", "tokenizer"), _tokenize, ONE_PROCESS),
+    Stage("pretrain", (*TRAINING, "data.streams"), lambda c: ("tokenizer", "tokenize"), _pretrain, ALL_PROCESSES),
+    Stage("sft", (*TRAINING, "data.streams", "sft"), lambda c: ("pretrain",), _sft, ALL_PROCESSES),
+    Stage("rm", (*TRAINING, "data.streams", "rm"), lambda c: ("sft",), _reward_model, ALL_PROCESSES),
+    Stage("rl", (*TRAINING, "rl"), _rl_needs, _rl, SINGLE_HOST),
     _evaluation("pretrain"), _evaluation("sft"), _evaluation("rl"),
 ]}
 
