@@ -95,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
   sweep = commands.add_parser("sweep", help="run every variant of an ablation file and compare them")
   sweep.add_argument("ablation", help="a Python file defining BASE and VARIANTS (see experiments/)")
   sweep.add_argument("--workdir", required=True)
+  sweep.add_argument("--stage-root", help="where stage folders live (default WORKDIR/stages)")
   sweep.add_argument("--emit-commands", action="store_true", help="print one `lmjax run` per variant instead")
   return parser
 
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         print(report.compare(args.workdirs))
     elif args.command == "sweep":
       from lmjax.chain import sweep
-      sweep.run(args.ablation, args.workdir, overrides, emit_commands=args.emit_commands)
+      sweep.run(args.ablation, args.workdir, overrides, stage_root=args.stage_root, emit_commands=args.emit_commands)
     elif args.command == "clean":
       from lmjax.data.web import stage
       stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,

@@ -1,10 +1,11 @@
 """`lmjax sweep`: every variant of an ablation through the cached chain, and a table of their final metrics.
 
-    lmjax sweep experiments/ppo_clip.py --workdir runs/ppo_clip [--emit-commands] [--config.FIELD=VALUE ...]
+    lmjax sweep experiments/ppo_clip.py --workdir runs/ppo_clip [--stage-root runs/speedrun/stages]
+        [--emit-commands] [--config.FIELD=VALUE ...]
 
 An ablation file defines BASE (a chain config path) and VARIANTS ({name: {"dotted.field": value}}). Variants
-share one stage folder (WORKDIR/stages), so a stage whose config and inputs are the same in two variants runs
-once. Locally the variants run in sequence; --emit-commands prints one `lmjax run` per variant instead, for
+share one stage folder (WORKDIR/stages, or --stage-root: an earlier run's stages are then reused), so a stage
+whose config and inputs are the same in two variants runs once. Locally the variants run in sequence; --emit-commands prints one `lmjax run` per variant instead, for
 a cluster (the shared stages are locked, so concurrent variants compute each of them once).
 """
 import importlib.util
@@ -39,24 +40,25 @@ def variant_overrides(fields: dict) -> list[str]:
   return [f"{name}={value!r}" for name, value in fields.items()]
 
 
-def launch_commands(base: str, variants: dict, workdir: str, overrides: list[str]) -> list[str]:
-  """One `lmjax run` command per variant, all sharing WORKDIR/stages."""
-  stage_root = os.path.join(workdir, "stages")
+def launch_commands(base: str, variants: dict, workdir: str, overrides: list[str], stage_root: str) -> list[str]:
+  """One `lmjax run` command per variant, all sharing `stage_root`."""
   return [shlex.join(["lmjax", "run", "--config", base, "--workdir", os.path.join(workdir, name),
                       "--stage-root", stage_root, *[f"--config.{o}" for o in overrides + variant_overrides(fields)]])
           for name, fields in variants.items()]
 
 
-def run(path: str, workdir: str, overrides: list[str], *, emit_commands: bool = False) -> str | None:
+def run(path: str, workdir: str, overrides: list[str], *, stage_root: str | None = None,
+        emit_commands: bool = False) -> str | None:
   """Runs every variant (or prints their launch commands); writes WORKDIR/sweep.md and returns its path."""
   base, variants = load_ablation(path)
+  stage_root = stage_root or os.path.join(workdir, "stages")
   configs = {name: load_config(base, overrides + variant_overrides(fields)) for name, fields in variants.items()}
   if emit_commands:
-    print("\n".join(launch_commands(base, variants, workdir, overrides)))
+    print("\n".join(launch_commands(base, variants, workdir, overrides, stage_root)))
     return None
   for name, config in configs.items():
     print(f"sweep: variant {name}", flush=True)
-    runner.run(config, os.path.join(workdir, name), stage_root=os.path.join(workdir, "stages"))
+    runner.run(config, os.path.join(workdir, name), stage_root=stage_root)
   path = os.path.join(workdir, "sweep.md")
   with open(path, "w") as f:
     f.write(f"# Sweep {os.path.basename(workdir)}: {len(variants)} variants of {base}\n\n"

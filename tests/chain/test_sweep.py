@@ -17,7 +17,7 @@ def _ablation(tmp_path, text):
 def test_every_shipped_ablation_loads_and_its_variants_are_valid_configs(tmp_path):
   for path in ("experiments/ppo_clip.py", "experiments/web_filters.py"):
     base, variants = sweep.load_ablation(str(REPO / path))
-    commands = sweep.launch_commands(base, variants, str(tmp_path), [])
+    commands = sweep.launch_commands(base, variants, str(tmp_path), [], f"{tmp_path}/stages")
     assert len(commands) == len(variants)
     for command in commands:
       args = shlex.split(command)
@@ -26,7 +26,8 @@ def test_every_shipped_ablation_loads_and_its_variants_are_valid_configs(tmp_pat
 
 def test_emitted_commands_carry_the_variant_and_the_shared_overrides(tmp_path):
   base, variants = sweep.load_ablation(str(REPO / "experiments" / "ppo_clip.py"))
-  first = sweep.launch_commands(base, variants, str(tmp_path), ["rl.iterations=2"])[0]
+  first = sweep.launch_commands(base, variants, str(tmp_path), ["rl.iterations=2"], "shared")[0]
+  assert "--stage-root shared" in first
   assert first.endswith("--config.rl.iterations=2 --config.rl.clip_eps=0.1")
 
 
