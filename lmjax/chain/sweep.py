@@ -5,8 +5,9 @@
 
 An ablation file defines BASE (a chain config path) and VARIANTS ({name: {"dotted.field": value}}). Variants
 share one stage folder (WORKDIR/stages, or --stage-root: an earlier run's stages are then reused), so a stage
-whose config and inputs are the same in two variants runs once. Locally the variants run in sequence; --emit-commands prints one `lmjax run` per variant instead, for
-a cluster (the shared stages are locked, so concurrent variants compute each of them once).
+whose config and inputs are the same in two variants runs once. Locally the variants run in sequence;
+--emit-commands prints one `lmjax run` per variant instead, for a cluster (the shared stages are locked, so
+concurrent variants compute each of them once).
 """
 import importlib.util
 import os
