@@ -1,4 +1,5 @@
-"""The report card's plots (PNG, matplotlib without a display): training curves and RL's per-iteration panels."""
+"""The report card's plots (PNG, matplotlib without a display): training curves and RL's per-iteration
+panels."""
 import os
 
 import matplotlib

@@ -1,7 +1,7 @@
 """The report card of a chain run (WORKDIR/report.md + PNG plots), and two runs side by side.
 
     lmjax report runs/speedrun               (re)writes runs/speedrun/report.md
-    lmjax report runs/A runs/B               prints both runs' metrics side by side and their config differences
+    lmjax report runs/A runs/B               prints the runs' metrics side by side and their config differences
 
 Reads only what the stages wrote (chain.json, stats.json, *_summary.json, metrics.jsonl, eval.json), so it
 can be rerun at any time, also on a chain that is still running.
@@ -59,13 +59,14 @@ def headline(workdir: str) -> dict[str, float]:
   if "tokenize" in dirs:
     out["tokenize.train_tokens"] = _load(os.path.join(dirs["tokenize"], "tokens", "summary.json"),
                                          {}).get("train", {}).get("tokens")
-  for stage, keys in (("pretrain", ("val_loss", "val_bpb")), ("sft", ("val_loss",)), ("rm", ("val_accuracy",)),
-                      ("rl", ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref"))):
+  final_keys = {"pretrain": ("val_loss", "val_bpb"), "sft": ("val_loss",), "rm": ("val_accuracy",),
+                "rl": ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref")}
+  for stage, keys in final_keys.items():
     if stage in dirs:
       records = metrics(dirs[stage])
       out |= {f"{stage}.{k}": last(records, k) for k in keys}
       if stage == "pretrain":
-        out |= {"pretrain.tokens_per_s": median(records, "tokens_per_s"), "pretrain.mfu": median(records, "mfu")}
+        out |= {f"pretrain.{k}": median(records, k) for k in ("tokens_per_s", "mfu")}
   for stage in EVAL_STAGES:
     if stage in dirs:
       results = _load(os.path.join(dirs[stage], "eval.json"), {})
@@ -74,7 +75,7 @@ def headline(workdir: str) -> dict[str, float]:
 
 
 def stage_flops(workdir: str) -> dict[str, float]:
-  """Approximate FLOPs per training stage: 6·N per trained token; RL adds 2·N per generated or rescored token."""
+  """Approximate FLOPs per training stage: 6·N per trained token; RL adds 2·N per generated/rescored token."""
   dirs = stage_dirs(workdir)
   params = _load(os.path.join(dirs.get("pretrain", ""), "summary.json"), {}).get("params")
   if not params:
@@ -138,7 +139,8 @@ def _tokenizer_section(dirs: dict) -> list[str]:
           _table(["split", "documents", "tokens", "bytes/token"], rows)]
 
 
-def _training_section(title: str, stage: str, stage_dir: str, workdir: str, keys: tuple[str, ...]) -> list[str]:
+def _training_section(title: str, stage: str, stage_dir: str, workdir: str,
+                      keys: tuple[str, ...]) -> list[str]:
   records = metrics(stage_dir)
   if not records:
     return [f"## {title}", "(no metrics yet)"]
@@ -178,8 +180,8 @@ def render(workdir: str) -> str:
   """The report card as markdown; plots are written beside it."""
   chain = _load(os.path.join(workdir, "chain.json"), {"stages": []})
   dirs, flops = stage_dirs(workdir), stage_flops(workdir)
-  rows = [[s["stage"], s["key"], "cached" if s.get("cached") else "ran", s.get("seconds"), flops.get(s["stage"]),
-           os.path.relpath(s["dir"], workdir)] for s in chain["stages"]]
+  rows = [[s["stage"], s["key"], "cached" if s.get("cached") else "ran", s.get("seconds"),
+           flops.get(s["stage"]), os.path.relpath(s["dir"], workdir)] for s in chain["stages"]]
   lines = [f"# Report: {os.path.basename(os.path.abspath(workdir))}",
            f"Config hash `{chain.get('config_hash')}`, code commit `{_commit()}`; "
            f"{sum(s.get('seconds') or 0 for s in chain['stages']) / 60:.1f} minutes of stage time.", "",
@@ -222,7 +224,8 @@ def config_differences(workdirs: list[str]) -> list[list]:
   """[field, value in each run] for every config field that differs between the runs."""
   configs = [_flatten(_load(os.path.join(w, "config.json"), {})) for w in workdirs]
   fields = sorted(set().union(*configs))
-  return [[f, *[c.get(f) for c in configs]] for f in fields if len({json.dumps(c.get(f)) for c in configs}) > 1]
+  differs = lambda field: len({json.dumps(c.get(field)) for c in configs}) > 1
+  return [[f, *[c.get(f) for c in configs]] for f in fields if differs(f)]
 
 
 def compare(workdirs: list[str]) -> str:
@@ -230,6 +233,6 @@ def compare(workdirs: list[str]) -> str:
   heads = [headline(w) for w in workdirs]
   names = [os.path.basename(os.path.abspath(w)) for w in workdirs]
   keys = sorted(set().union(*heads))
-  return "\n".join(["## Metrics", _table(["metric", *names], [[k, *[h.get(k) for h in heads]] for k in keys]),
-                    "", "## Config differences",
-                    _table(["field", *names], config_differences(workdirs)) if len(workdirs) > 1 else ""]) + "\n"
+  metrics_table = _table(["metric", *names], [[k, *[h.get(k) for h in heads]] for k in keys])
+  differences = _table(["field", *names], config_differences(workdirs)) if len(workdirs) > 1 else ""
+  return "\n".join(["## Metrics", metrics_table, "", "## Config differences", differences]) + "\n"

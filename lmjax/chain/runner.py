@@ -46,7 +46,8 @@ def plan(config, stage_root: str) -> list[PlannedStage]:
     needs = stage.needs(own)
     missing = [n for n in needs if n not in planned]
     if missing:
-      raise ConfigError(f"stage {name} reads the output of {missing}; add them before it in config.chain.stages")
+      raise ConfigError(f"stage {name} reads the output of {missing}; add them before it in "
+                        "config.chain.stages")
     values = cache.field_values(own, stage.fields, WIRING, DATA)
     key = cache.stage_key(name, values, {n: planned[n].key for n in needs})
     folder = os.path.abspath(os.path.join(stage_root, f"{name}-{key}"))
@@ -65,10 +66,12 @@ def run(config, workdir: str, *, dry_run: bool = False, until: str | None = None
   stage_root = stage_root or os.path.join(workdir, "stages")
   planned = plan(config, stage_root)
   if until is not None and until not in [p.name for p in planned]:
-    raise ConfigError(f"--until {until!r} is not a stage of config.chain.stages ({', '.join(config.chain.stages)})")
+    raise ConfigError(f"--until {until!r} is not a stage of config.chain.stages "
+                      f"({', '.join(config.chain.stages)})")
   lead = jax.process_index() == 0
   if lead:
-    print(f"chain: {len(planned)} stages, {sum(p.cached for p in planned)} cached\n{describe(planned)}", flush=True)
+    cached = sum(p.cached for p in planned)
+    print(f"chain: {len(planned)} stages, {cached} cached\n{describe(planned)}", flush=True)
   if dry_run:
     return []
   if until is not None:

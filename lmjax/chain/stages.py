@@ -104,15 +104,18 @@ def _evaluate(model_stage: str):
 
 
 def _evaluation(model_stage: str) -> Stage:
-  return Stage(f"eval_{model_stage}", ("eval",), lambda c: (model_stage,), _evaluate(model_stage), SINGLE_HOST)
+  return Stage(f"eval_{model_stage}", ("eval",), lambda c: (model_stage,), _evaluate(model_stage),
+               SINGLE_HOST)
 
 
 STAGES = {s.name: s for s in [
     Stage("clean", ("clean", "chain.web_input"), lambda c: (), _clean, ONE_PROCESS),
     Stage("tokenizer", ("tokenizer", "model.vocab_size", *DOCUMENTS), lambda c: ("clean",), _train_tokenizer,
           ONE_PROCESS),
-    Stage("tokenize", (*DOCUMENTS, "data.num_shards"), lambda c: ("clean", "tokenizer"), _tokenize, ONE_PROCESS),
-    Stage("pretrain", (*TRAINING, "data.streams"), lambda c: ("tokenizer", "tokenize"), _pretrain, ALL_PROCESSES),
+    Stage("tokenize", (*DOCUMENTS, "data.num_shards"), lambda c: ("clean", "tokenizer"), _tokenize,
+          ONE_PROCESS),
+    Stage("pretrain", (*TRAINING, "data.streams"), lambda c: ("tokenizer", "tokenize"), _pretrain,
+          ALL_PROCESSES),
     Stage("sft", (*TRAINING, "data.streams", "sft"), lambda c: ("pretrain",), _sft, ALL_PROCESSES),
     Stage("rm", (*TRAINING, "data.streams", "rm"), lambda c: ("sft",), _reward_model, ALL_PROCESSES),
     Stage("rl", (*TRAINING, "rl"), _rl_needs, _rl, SINGLE_HOST),

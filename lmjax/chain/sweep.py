@@ -25,15 +25,15 @@ def load_ablation(path: str):
   spec = importlib.util.spec_from_file_location("ablation", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  if not isinstance(getattr(module, "BASE", None), str) or not isinstance(getattr(module, "VARIANTS", None), dict):
+  base, variants = getattr(module, "BASE", None), getattr(module, "VARIANTS", None)
+  if not isinstance(base, str) or not isinstance(variants, dict):
     raise ConfigError(f"{path} must define BASE (a config path) and VARIANTS ({{name: {{field: value}}}})")
-  if not module.VARIANTS:
+  if not variants:
     raise ConfigError(f"{path} defines no VARIANTS")
-  base = module.BASE
   beside = os.path.join(os.path.dirname(os.path.abspath(path)), os.pardir, base)  # experiments/ -> repo root
   if not os.path.isabs(base) and not os.path.exists(base) and os.path.exists(beside):
     base = os.path.normpath(beside)
-  return base, module.VARIANTS
+  return base, variants
 
 
 def variant_overrides(fields: dict) -> list[str]:
@@ -41,11 +41,14 @@ def variant_overrides(fields: dict) -> list[str]:
   return [f"{name}={value!r}" for name, value in fields.items()]
 
 
-def launch_commands(base: str, variants: dict, workdir: str, overrides: list[str], stage_root: str) -> list[str]:
+def launch_commands(base: str, variants: dict, workdir: str, overrides: list[str],
+                    stage_root: str) -> list[str]:
   """One `lmjax run` command per variant, all sharing `stage_root`."""
-  return [shlex.join(["lmjax", "run", "--config", base, "--workdir", os.path.join(workdir, name),
-                      "--stage-root", stage_root, *[f"--config.{o}" for o in overrides + variant_overrides(fields)]])
-          for name, fields in variants.items()]
+  def command(name, fields):
+    flags = [f"--config.{o}" for o in overrides + variant_overrides(fields)]
+    return shlex.join(["lmjax", "run", "--config", base, "--workdir", os.path.join(workdir, name),
+                       "--stage-root", stage_root, *flags])
+  return [command(name, fields) for name, fields in variants.items()]
 
 
 def run(path: str, workdir: str, overrides: list[str], *, stage_root: str | None = None,
@@ -53,7 +56,8 @@ def run(path: str, workdir: str, overrides: list[str], *, stage_root: str | None
   """Runs every variant (or prints their launch commands); writes WORKDIR/sweep.md and returns its path."""
   base, variants = load_ablation(path)
   stage_root = stage_root or os.path.join(workdir, "stages")
-  configs = {name: load_config(base, overrides + variant_overrides(fields)) for name, fields in variants.items()}
+  configs = {name: load_config(base, overrides + variant_overrides(fields))  # every variant checked first
+             for name, fields in variants.items()}
   if emit_commands:
     print("\n".join(launch_commands(base, variants, workdir, overrides, stage_root)))
     return None
