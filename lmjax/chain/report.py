@@ -1,7 +1,7 @@
 """The report card of a chain run (WORKDIR/report.md + PNG plots), and two runs side by side.
 
     lmjax report runs/speedrun               (re)writes runs/speedrun/report.md
-    lmjax report runs/A runs/B               prints the runs' metrics side by side and their config differences
+    lmjax report runs/A runs/B               prints the runs' metrics side by side and the config differences
 
 Reads only what the stages wrote (chain.json, stats.json, *_summary.json, metrics.jsonl, eval.json), so it
 can be rerun at any time, also on a chain that is still running.
