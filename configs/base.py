@@ -40,7 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
   # does not grow with depth. Changes the parameter tree (blocks/attn/q [L, ...] instead of
   # blocks/0/attn/q), so a run and the runs started from it must agree; HF export/import handles both.
   model.scan_layers = False
-  model.remat = "none"  # what the backward pass recomputes per block: none | full | dots_saveable
+  model.remat = "none"  # what backward recomputes per block: none | dots_saveable | dots_no_batch | full
 
   c.mesh = mesh = ml_collections.ConfigDict()
   mesh.data = 1  # pure data-parallel replicas (the only axis that should cross slow links between slices)

@@ -13,6 +13,7 @@
     lmjax next      --workdir runs/quickstart "The meaning of life is" --continuation " to love"
     lmjax clean     --input 'raw/*.warc.gz' --workdir runs/web [--config configs/clean.py]
     lmjax convert   --from-hf path/to/llama --workdir runs/llama   (or --to-hf --workdir RUN --out DIR)
+    lmjax plan      --config configs/llama3_8b.py --mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p
 
 Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors.
 """
@@ -77,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
   clean.add_argument("--executor", choices=("local", "ray"), default="local")
   clean.add_argument("--ray-address", default=None)
   clean.add_argument("--workers", type=int, default=None)
+  plan = commands.add_parser("plan", help="compile the train step for N devices: memory, FLOPs, fit")
+  plan.add_argument("--config", required=True)
+  plan.add_argument("--devices", type=int, required=True, help="mesh size; simulated with fake CPU devices")
+  plan.add_argument("--mesh", help="data=D,fsdp=F,tensor=T (overrides config.mesh)")
+  plan.add_argument("--chip", default="v5p", help="v4 | v5e | v5p | v6e | h100 (HBM budget and peak FLOP/s)")
+  plan.add_argument("--efficiency", type=float, default=0.5, help="assumed share of peak FLOP/s reached")
   return parser
 
 
@@ -136,6 +143,15 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "convert":
       from lmjax.convert import stage
       stage.run(args.workdir, from_hf_dir=args.from_hf, to_hf_dir=args.out if args.to_hf else None)
+    elif args.command == "plan":
+      # Fake CPU devices must be requested before JAX starts, so only this command imports it later.
+      os.environ["XLA_FLAGS"] = " ".join(
+          [os.environ.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={args.devices}"]).strip()
+      os.environ["JAX_PLATFORMS"] = "cpu"
+      from lmjax.train import plan
+      mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
+      plan.run(load_config(args.config, overrides + mesh), devices=args.devices, chip=args.chip,
+               efficiency=args.efficiency)
     elif args.command == "clean":
       from lmjax.data.web import stage
       stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,

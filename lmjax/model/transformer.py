@@ -21,6 +21,9 @@ REMAT_POLICIES = {
     "none": None,
     "full": jax.checkpoint_policies.nothing_saveable,  # keep only each block's input
     "dots_saveable": jax.checkpoint_policies.dots_saveable,  # keep matmul outputs, recompute the rest
+    # Keep the projections' outputs (2-D matmuls, see `dense`) but not attention's batched einsums, whose
+    # [b, n, t, s] scores dominate memory at long sequence lengths.
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
 }
 
 
