@@ -98,12 +98,12 @@ class Transformer(nnx.Module):
     x_btd, _ = self._forward(tokens_bt, positions_bt, attention_mask(segment_ids_bt), None)
     return x_btd
 
-  def decode(self, tokens_bt, positions_bt, cache: list):
+  def decode(self, tokens_bt, positions_bt, cache):
     """(logits [b, t, v], cache) for tokens at `positions` (consecutive per row), attending to the cache.
 
-    The cache holds one (keys, values) pair of [b, S, k, h] per layer (see `init_cache`); the new tokens'
-    keys/values go to slots positions[b, 0] onwards, and a token at position p sees slots 0..p. Prefill and
-    one-token decode steps are the same call.
+    The cache holds keys and values [b, S, k, h] of every layer (stacked with scan_layers; see `init_cache`);
+    the new tokens' keys/values go to slots positions[b, 0] onwards, and a token at position p sees slots
+    0..p. Prefill and one-token decode steps are the same call.
     """
     slots_s = jnp.arange(jax.tree.leaves(cache)[0].shape[-3])
     mask_bts = slots_s[None, None, :] <= positions_bt[:, :, None]

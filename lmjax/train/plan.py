@@ -8,8 +8,8 @@ Nothing is allocated: the state is `eval_shape`d and the batch is `ShapeDtypeStr
 N fake CPU devices. Memory is XLA's buffer assignment of the compiled step on the CPU backend: the same
 SPMD partitioning a TPU/GPU compile does, not the same fusion or layout decisions, so an estimate (leave
 headroom), not a guarantee. XLA's cost analysis counts a loop body once, so the FLOPs of a scanned or
-accumulated step are measured on loop-free 1- and 2-layer single-micro-batch variants and extrapolated
-(exactly linear in depth and in micro-batches).
+accumulated step are measured on loop-free 1- and 2-layer single-micro-batch variants and extrapolated:
+linearly in depth, times the micro-batches (which counts the optimizer's few FLOPs once per micro-batch).
 """
 import dataclasses
 import math
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from lmjax import losses
 from lmjax.config import ConfigError, UserError
-from lmjax.model.transformer import flops_per_token, param_count
+from lmjax.model.transformer import ModelConfig, param_count
 from lmjax.train.hardware import CHIPS, GiB, Chip
 from lmjax.train.setup import TrainSetup, build_train_setup
 from lmjax.train.step import make_train_step
@@ -28,6 +28,7 @@ from lmjax.train.step import make_train_step
 # model.remat from most memory to least (and from least recomputation to most).
 REMAT_ORDER = ("none", "dots_saveable", "dots_no_batch", "full")
 MAX_ACCUM_FACTOR = 16  # the largest micro-batch split a suggestion tries
+SKIP_MARGIN = 1.25  # a candidate estimated above this × the budget is not worth compiling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Plan:
   params: int  # from shapes and shardings
   opt_state: int  # from shapes and shardings
   batch: int  # from shapes and shardings
-  arguments: int  # compiled: everything the step reads (state, batch, rng)
+  arguments: int  # compiled: everything the step reads (state, batch; jit drops an unused rng)
   temporaries: int  # compiled: activations kept for the backward pass, gradients, workspace
   total: int  # compiled: arguments + temporaries + outputs not aliased to (donated) arguments
   replicated_fraction: float
@@ -137,7 +138,7 @@ def candidate_changes(config, mesh: tuple[int, int, int]) -> list[dict]:
   t, (data, fsdp, tensor) = config.train, mesh
   remats = REMAT_ORDER[REMAT_ORDER.index(config.model.remat) + 1:]
   changes = [{"model.remat": r} for r in remats]
-  if data > 1 and config.model.embed_dim % (data * fsdp) == 0:
+  if data > 1:
     changes.append({"mesh.data": 1, "mesh.fsdp": data * fsdp, "mesh.tensor": tensor})
   accums = []
   factor = 2
@@ -155,14 +156,34 @@ def fits(plan: Plan, chip: Chip) -> bool:
   return plan.total <= chip.hbm_bytes
 
 
+def estimate_smaller_micro_batch(measured: Plan, old_accum: int, new_accum: int) -> float:
+  """Total bytes with micro-batches old_accum/new_accum as large: the temporaries (activations, logits)
+  scale with the micro-batch's rows; a rough bound used only to skip hopeless compiles."""
+  return measured.arguments + measured.temporaries * old_accum / new_accum
+
+
 def suggest(config, devices, chip: Chip, plan: Plan) -> tuple[dict, Plan] | None:
-  """The first candidate change whose compiled step fits `chip`, with its plan; None if none does."""
+  """The first candidate change whose compiled step fits `chip`, with its plan; None if none does.
+
+  A smaller micro-batch whose estimate (from the compiled plan with the same remat policy) exceeds the
+  budget by more than SKIP_MARGIN is skipped without compiling; every reported fit is compiled.
+  """
+  measured = {config.model.remat: plan}
   for change in candidate_changes(config, plan.mesh):
+    remat = change.get("model.remat", config.model.remat)
+    accum = change.get("train.grad_accum_steps")
+    if accum is not None and remat in measured:
+      estimate = estimate_smaller_micro_batch(measured[remat], config.train.grad_accum_steps, accum)
+      if estimate > SKIP_MARGIN * chip.hbm_bytes:
+        print(f"  skipped {overrides_text(change)}: estimated {gib(estimate)}", flush=True)
+        continue
     try:
       candidate = measure_memory(variant(config, **change), devices)
     except ConfigError:
       continue
-    print(f"  tried {overrides_text(change)}: {gib(candidate.total)} per device", flush=True)
+    if accum is None and set(change) == {"model.remat"}:
+      measured[remat] = candidate
+    print(f"  tried {overrides_text(change)}: {gib(candidate.total)} per device (compiled)", flush=True)
     if fits(candidate, chip):
       return change, candidate
   return None
@@ -221,7 +242,6 @@ def report(config, plan: Plan, chip: Chip, efficiency: float) -> str:
 
 
 def param_count_text(config) -> str:
-  from lmjax.model.transformer import ModelConfig
   n = param_count(ModelConfig.from_config(config.model))
   return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
 
