@@ -22,7 +22,7 @@ import importlib
 import os
 import sys
 
-from lmjax.config import ConfigError, UserError, load_config, load_saved_config
+from lmjax.config import ConfigError, UserError, explicit_mesh_size, load_config, load_saved_config
 
 DEFAULT_CLEAN_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                     "configs", "clean.py")
@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
   clean.add_argument("--workers", type=int, default=None)
   plan = commands.add_parser("plan", help="compile the train step for N devices: memory, FLOPs, fit")
   plan.add_argument("--config", required=True)
-  plan.add_argument("--devices", type=int, required=True, help="mesh size; simulated with fake CPU devices")
+  plan.add_argument("--devices", type=int, help="simulated with fake CPU devices; default: the mesh's size")
   plan.add_argument("--mesh", help="data=D,fsdp=F,tensor=T (overrides config.mesh)")
   plan.add_argument("--chip", default="v5p", help="v4 | v5e | v5p | v6e | h100 (HBM budget and peak FLOP/s)")
   plan.add_argument("--efficiency", type=float, default=0.5, help="assumed share of peak FLOP/s reached")
@@ -144,14 +144,15 @@ def main(argv: list[str] | None = None) -> None:
       from lmjax.convert import stage
       stage.run(args.workdir, from_hf_dir=args.from_hf, to_hf_dir=args.out if args.to_hf else None)
     elif args.command == "plan":
-      # Fake CPU devices must be requested before JAX starts, so only this command imports it later.
+      mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
+      config = load_config(args.config, overrides + mesh)
+      devices = args.devices or explicit_mesh_size(config.mesh)
+      # Fake CPU devices must be requested before JAX starts, so only this command imports it, here.
       os.environ["XLA_FLAGS"] = " ".join(
-          [os.environ.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={args.devices}"]).strip()
+          [os.environ.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={devices}"]).strip()
       os.environ["JAX_PLATFORMS"] = "cpu"
       from lmjax.train import plan
-      mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
-      plan.run(load_config(args.config, overrides + mesh), devices=args.devices, chip=args.chip,
-               efficiency=args.efficiency)
+      plan.run(config, devices=devices, chip=args.chip, efficiency=args.efficiency)
     elif args.command == "clean":
       from lmjax.data.web import stage
       stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,
