@@ -220,7 +220,7 @@ def report(config, plan: Plan, chip: Chip, efficiency: float) -> str:
       f"  batch                     {gib(plan.batch):>12}",
       f"  activations + workspace   {gib(max(plan.temporaries - plan.gradients, 0)):>12}"
       "   (XLA temporaries minus gradients)",
-      f"  gradients                 {gib(plan.gradients):>12}",
+      f"  gradients                 {gib(plan.gradients):>12}   (one copy, like the parameters)",
       f"  total (compiled)          {gib(plan.total):>12}   of {chip.hbm_bytes / GiB:.0f} GiB: {verdict} "
       f"({plan.total / chip.hbm_bytes:.0%})",
       f"replicated parameters       {plan.replicated_fraction:>11.2%}",
@@ -237,6 +237,9 @@ def report(config, plan: Plan, chip: Chip, efficiency: float) -> str:
         f"MFU {plan.model_flops / seconds / chip.peak_flops:.1%}   "
         f"{t.batch_size * t.seq_len / seconds:,.0f} tokens/s",
     ]
+  if m.remat != "none" and not m.scan_layers:
+    lines.append("note: remat without scan_layers barely lowers XLA:CPU's figure (its scheduler runs the "
+                 "recomputation early); plan with --config.model.scan_layers=true")
   lines.append(f"compile {plan.compile_seconds:.1f} s")
   return "\n".join(lines)
 
