@@ -38,6 +38,11 @@ def get_config() -> ml_collections.ConfigDict:
   model.init_std = 0.02  # std of the normal initializer of every matrix
   model.dtype = "float32"  # compute dtype of matmuls and activations: float32 | bfloat16 | float16
   model.param_dtype = "float32"  # dtype of the master weights and optimizer state
+  # Stack the blocks' parameters on a leading 'layers' axis and run them with lax.scan, so compile time
+  # does not grow with depth. Changes the parameter tree (blocks/attn/q [L, ...] instead of
+  # blocks/0/attn/q), so a run and the runs started from it must agree; HF export/import handles both.
+  model.scan_layers = False
+  model.remat = "none"  # what backward recomputes per block: none | dots_saveable | dots_no_batch | full
 
   c.mesh = mesh = ml_collections.ConfigDict()
   mesh.data = 1  # pure data-parallel replicas (the only axis that should cross slow links between slices)
@@ -57,6 +62,7 @@ def get_config() -> ml_collections.ConfigDict:
   rules.head_dim = None  # the per-head feature axis
   rules.mlp = "tensor"  # SwiGLU hidden units
   rules.norm = None  # RMSNorm scales (small; replicated)
+  rules.layers = None  # the stacked-layer axis of scanned parameters (model.scan_layers); scan needs it whole
   rules.act_embed = None  # the d_model axis of activations
   rules.act_heads = "tensor"  # the heads axis of attention activations
   rules.act_mlp = "tensor"  # the hidden axis of MLP activations

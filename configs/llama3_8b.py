@@ -3,7 +3,11 @@
     lmjax pretrain --config configs/llama3_8b.py --workdir gs://BUCKET/runs/8b \
         --config.data.tokens_dir=... --config.mesh.fsdp=-1 --config.mesh.tensor=4
 
-Hardware: a TPU v5p-256 pod slice (or 32 × 8×H100), FSDP × tensor parallelism.
+Hardware: a TPU v5p-256 pod slice (or 32 × 8×H100), FSDP × tensor parallelism. Scanned layers with full
+remat and 2 micro-batches of 512 rows: `lmjax plan --config configs/llama3_8b.py --devices 256
+--mesh data=1,fsdp=256,tensor=1 --chip v5p` compiles it to ~80 GiB per chip (of 95); one micro-batch, or
+any lighter remat policy, does not fit (the [b, n, t, t] attention scores and the [b, t, v] logits dominate).
+With tensor=4 (fsdp=64) each chip holds 4× the rows: it needs --config.train.grad_accum_steps=4 (~50 GiB).
 """
 from configs import base
 
@@ -12,7 +16,8 @@ def get_config():
   config = base.get_config()
   config.model.update(base.model_shape(32))
   config.model.update(vocab_size=128_256, rope_theta=500_000.0, dtype="bfloat16")
-  config.train.update(steps=100_000, batch_size=1024, seq_len=8192)
+  config.model.update(scan_layers=True, remat="full")
+  config.train.update(steps=100_000, batch_size=1024, seq_len=8192, grad_accum_steps=2)
   config.optim.lr = 3e-4
   config.schedule.warmup_steps = 2000
   config.checkpoint.every_steps = 500

@@ -17,6 +17,7 @@
     lmjax run       --config configs/speedrun_cpu.py --workdir runs/speedrun [--dry-run] [--until sft]
     lmjax report    runs/speedrun [runs/other]
     lmjax sweep     experiments/ppo_clip.py --workdir runs/ppo_clip [--emit-commands]
+    lmjax plan      --config configs/llama3_8b.py --mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p
 
 Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors.
 """
@@ -25,7 +26,7 @@ import importlib
 import os
 import sys
 
-from lmjax.config import ConfigError, UserError, load_config, load_saved_config
+from lmjax.config import ConfigError, UserError, explicit_mesh_size, load_config, load_saved_config
 
 DEFAULT_CLEAN_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                     "configs", "clean.py")
@@ -97,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
   sweep.add_argument("--workdir", required=True)
   sweep.add_argument("--stage-root", help="where stage folders live (default WORKDIR/stages)")
   sweep.add_argument("--emit-commands", action="store_true", help="print one `lmjax run` per variant instead")
+  plan = commands.add_parser("plan", help="compile the train step for N devices: memory, FLOPs, fit")
+  plan.add_argument("--config", required=True)
+  plan.add_argument("--devices", type=int, help="simulated with fake CPU devices; default: the mesh's size")
+  plan.add_argument("--mesh", help="data=D,fsdp=F,tensor=T (overrides config.mesh)")
+  plan.add_argument("--chip", default="v5p", help="v4 | v5e | v5p | v6e | h100 (HBM budget and peak FLOP/s)")
+  plan.add_argument("--efficiency", type=float, default=0.5, help="assumed share of peak FLOP/s reached")
   return parser
 
 
@@ -194,6 +201,16 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "sweep":
       from lmjax.chain import sweep
       sweep.run(args.ablation, args.workdir, overrides, stage_root=args.stage_root, emit_commands=args.emit_commands)
+    elif args.command == "plan":
+      mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
+      config = load_config(args.config, overrides + mesh)
+      devices = args.devices or explicit_mesh_size(config.mesh)
+      # Fake CPU devices must be requested before JAX starts, so only this command imports it, here.
+      os.environ["XLA_FLAGS"] = " ".join(
+          [os.environ.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={devices}"]).strip()
+      os.environ["JAX_PLATFORMS"] = "cpu"
+      from lmjax.train import plan
+      plan.run(config, devices=devices, chip=args.chip, efficiency=args.efficiency)
     elif args.command == "clean":
       from lmjax.data.web import stage
       stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,

@@ -157,6 +157,15 @@ def resolve_mesh_shape(mesh_config, device_count: int) -> tuple[int, int, int]:
   return tuple(sizes)
 
 
+def explicit_mesh_size(mesh_config) -> int:
+  """data·fsdp·tensor of a mesh with every size given (no -1): the device count it asks for."""
+  sizes = (mesh_config.data, mesh_config.fsdp, mesh_config.tensor)
+  if any(s < 1 for s in sizes):
+    raise ConfigError(f"config.mesh (data, fsdp, tensor)={sizes} has a -1, so it names no device count; "
+                      "give every size (lmjax plan --mesh) or the count (--devices)")
+  return math.prod(sizes)
+
+
 def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> tuple[int, int, int]:
   """Raises ConfigError for anything that would fail at compile time; returns the resolved mesh shape."""
   m, t = config.model, config.train

@@ -50,6 +50,20 @@ def test_sharded_losses_equal_single_device_losses(mesh):
   assert len({s.data.shape for s in q.addressable_shards}) == 1 and q.addressable_shards[0].data.size < q.size
 
 
+def test_scanned_rematerialised_model_shards_like_the_per_layer_one():
+  def scanned(config):
+    config.model.update(scan_layers=True, remat="full")
+    return config
+  single, _, _ = _losses(scanned(_mesh(tiny_config(), 1, 1, 1)), jax.devices()[:1], steps=2)
+  sharded, setup, state = _losses(scanned(_mesh(tiny_config(), 2, 2, 2)), jax.devices(), steps=2)
+  for a, b in zip(single, sharded):
+    for key in ("loss", "grad_norm", "param_norm"):
+      np.testing.assert_allclose(a[key], b[key], rtol=2e-5)
+  q = state.params["blocks"]["attn"]["q"][...]  # [L, d, n, h]: the layer axis whole, the rest as unscanned
+  assert tuple(q.sharding.spec) == (None, "fsdp", "tensor", None)
+  assert setup.replicated_fraction < 0.01
+
+
 def _rules():
   from lmjax.sharding import rules_from_config
   return rules_from_config(tiny_config().rules)

@@ -21,6 +21,7 @@ from flax import nnx
 from lmjax.config import UserError
 from lmjax.convert import hf_config, hf_weights
 from lmjax.model.forward import as_state, model_definition
+from lmjax.model.stacking import stack_layers, unstack_layers
 
 INDEX = "model.safetensors.index.json"
 
@@ -53,20 +54,24 @@ def read_tensors(path: str) -> dict[str, np.ndarray]:
   return tensors
 
 
-def from_hf(path: str):
+def from_hf(path: str, *, scan_layers: bool = False):
   """(lmjax config, params as the Transformer's nnx.State) of a HuggingFace Llama directory.
 
-  The config is `configs/base.py` with model.* taken from config.json; a model lmjax cannot represent
-  (scaled RoPE, biases, another activation, ...) is a ConfigError naming the field.
+  The config is `configs/base.py` with model.* taken from config.json, and model.scan_layers as given (the
+  parameter layout). A model lmjax cannot represent (scaled RoPE, biases, ...) is a ConfigError naming it.
   """
   config = hf_config.lmjax_config(read_hf_config(path), source=os.path.join(path, "config.json"))
+  config.model.scan_layers = scan_layers
   _, abstract = model_definition(config)
   m = config.model
+  shapes = nnx.to_pure_dict(abstract)
+  shapes = unstack_layers(shapes, m.num_layers) if scan_layers else shapes
   try:
-    pure = hf_weights.from_hf_tensors(read_tensors(path), nnx.to_pure_dict(abstract), m.num_layers,
-                                      m.tie_embeddings, np.dtype(m.param_dtype))
+    pure = hf_weights.from_hf_tensors(read_tensors(path), shapes, m.num_layers, m.tie_embeddings,
+                                      np.dtype(m.param_dtype))
   except ValueError as e:
     raise UserError(f"{path}: {e}") from None
+  pure = stack_layers(pure) if scan_layers else pure
   nnx.replace_by_pure_dict(abstract, jax.tree.map(jnp.asarray, pure))
   return config, abstract
 
@@ -79,8 +84,9 @@ def to_hf(config, params, out_dir: str, *, tokenizer=None) -> str:
   length limit).
   """
   m = config.model
-  pure = nnx.to_pure_dict(as_state(config, params))
-  tensors = hf_weights.to_hf_tensors(jax.device_get(pure), m.num_layers, m.tie_embeddings)
+  pure = jax.device_get(nnx.to_pure_dict(as_state(config, params)))
+  pure = unstack_layers(pure, m.num_layers) if m.scan_layers else pure
+  tensors = hf_weights.to_hf_tensors(pure, m.num_layers, m.tie_embeddings)
   dtype = str(next(iter(tensors.values())).dtype)
   special = None
   if tokenizer is not None:

@@ -1,6 +1,10 @@
 """The decoder-only Llama-style transformer and its analytic parameter count.
 
-`Transformer(tokens, positions, segment_ids) -> logits`; shape letters as in `layers.py`.
+`Transformer(tokens, positions, segment_ids) -> logits`; shape letters as in `layers.py` (L: layers).
+
+The blocks are either a list (`blocks/{i}/...`) or, with `scan_layers`, one Block whose parameters carry a
+leading [L] axis (`blocks/...`, logical axis 'layers') run by `lax.scan`: one layer is traced and compiled
+whatever the depth. `remat` picks what the backward pass keeps of each block's forward (REMAT_POLICIES).
 """
 import dataclasses
 
@@ -10,6 +14,17 @@ from flax import nnx
 
 from lmjax.model.layers import Attention, RMSNorm, SwiGLU, attention_mask, dense, param
 from lmjax.sharding import Shard
+
+
+# What the backward pass may keep of a block's forward; the rest is recomputed. "none" keeps everything.
+REMAT_POLICIES = {
+    "none": None,
+    "full": jax.checkpoint_policies.nothing_saveable,  # keep only each block's input
+    "dots_saveable": jax.checkpoint_policies.dots_saveable,  # keep matmul outputs, recompute the rest
+    # Keep the projections' outputs (2-D matmuls, see `dense`) but not attention's batched einsums, whose
+    # [b, n, t, s] scores dominate memory at long sequence lengths.
+    "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,12 +42,16 @@ class ModelConfig:
   init_std: float = 0.02
   dtype: str = "float32"
   param_dtype: str = "float32"
+  scan_layers: bool = False
+  remat: str = "none"
 
   @classmethod
   def from_config(cls, model_config) -> "ModelConfig":
     return cls(**{f.name: model_config[f.name] for f in dataclasses.fields(cls)})
 
   def __post_init__(self):
+    if self.remat not in REMAT_POLICIES:
+      raise ValueError(f"config.model.remat={self.remat!r}; use one of {', '.join(REMAT_POLICIES)}")
     object.__setattr__(self, "dtype", jnp.dtype(self.dtype))
     object.__setattr__(self, "param_dtype", jnp.dtype(self.param_dtype))
 
@@ -60,7 +79,10 @@ class Transformer(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, shard: Shard = Shard(), *, rngs: nnx.Rngs):
     self.embed = param(rngs, (cfg.vocab_size, cfg.embed_dim), ("vocab", "embed"), 1.0, cfg.param_dtype)
-    self.blocks = nnx.List([Block(cfg, shard, rngs=rngs) for _ in range(cfg.num_layers)])
+    if cfg.scan_layers:
+      self.blocks = stacked_blocks(cfg, shard, rngs)
+    else:
+      self.blocks = nnx.List([Block(cfg, shard, rngs=rngs) for _ in range(cfg.num_layers)])
     self.final_norm = RMSNorm(cfg.embed_dim, eps=cfg.norm_eps, param_dtype=cfg.param_dtype)
     if not cfg.tie_embeddings:
       self.unembed = param(rngs, (cfg.embed_dim, cfg.vocab_size), ("embed", "vocab"), cfg.init_std,
@@ -76,39 +98,84 @@ class Transformer(nnx.Module):
     x_btd, _ = self._forward(tokens_bt, positions_bt, attention_mask(segment_ids_bt), None)
     return x_btd
 
-  def decode(self, tokens_bt, positions_bt, cache: list):
+  def decode(self, tokens_bt, positions_bt, cache):
     """(logits [b, t, v], cache) for tokens at `positions` (consecutive per row), attending to the cache.
 
-    The cache holds one (keys, values) pair of [b, S, k, h] per layer (see `init_cache`); the new tokens'
-    keys/values go to slots positions[b, 0] onwards, and a token at position p sees slots 0..p. Prefill and
-    one-token decode steps are the same call.
+    The cache holds keys and values [b, S, k, h] of every layer (stacked with scan_layers; see `init_cache`);
+    the new tokens' keys/values go to slots positions[b, 0] onwards, and a token at position p sees slots
+    0..p. Prefill and one-token decode steps are the same call.
     """
-    slots_s = jnp.arange(cache[0][0].shape[1])
+    slots_s = jnp.arange(jax.tree.leaves(cache)[0].shape[-3])
     mask_bts = slots_s[None, None, :] <= positions_bt[:, :, None]
     x_btd, cache = self._forward(tokens_bt, positions_bt, mask_bts, cache)
     return self.unembed_logits(x_btd), cache
 
-  def init_cache(self, batch_size: int, max_length: int) -> list:
-    """An empty KV cache: per layer, zero keys and values [b, max_length, k, h] in the compute dtype."""
+  def init_cache(self, batch_size: int, max_length: int):
+    """An empty KV cache of zero keys and values [b, max_length, k, h] in the compute dtype: a list with one
+    (keys, values) per layer, or with `scan_layers` one (keys, values) pair stacked to [L, b, S, k, h]."""
     c = self.cfg
     shape = (batch_size, max_length, c.num_kv_heads, c.embed_dim // c.num_heads)
+    if c.scan_layers:
+      return (jnp.zeros((c.num_layers, *shape), c.dtype), jnp.zeros((c.num_layers, *shape), c.dtype))
     return [(jnp.zeros(shape, c.dtype), jnp.zeros(shape, c.dtype)) for _ in range(c.num_layers)]
 
   def _forward(self, tokens_bt, positions_bt, mask_bts, cache):
     # Gather the table's embed axis first (as FSDP does for every weight) so the lookup is local.
     table_vd = self.shard(self.embed[...].astype(self.cfg.dtype), ("vocab", None))
     x_btd = self.shard(table_vd[tokens_bt], ("batch", "length", "act_embed"))
-    new_cache = []
-    for i, block in enumerate(self.blocks):
-      x_btd, layer_cache = block(x_btd, positions_bt, mask_bts, None if cache is None else cache[i])
-      new_cache.append(layer_cache)
-    return self.final_norm(x_btd), (None if cache is None else new_cache)
+    run_blocks = _scan_blocks if self.cfg.scan_layers else _loop_blocks
+    x_btd, cache = run_blocks(self.blocks, self.cfg.remat, x_btd, positions_bt, mask_bts, cache)
+    return self.final_norm(x_btd), cache
 
   def unembed_logits(self, x_btd):
     """Float32 logits [b, t, v] from final hidden states."""
     unembed_dv = self.embed[...].T if self.cfg.tie_embeddings else self.unembed[...]
     logits_btv = dense(x_btd, unembed_dv.astype(self.cfg.dtype))
     return self.shard(logits_btv, ("batch", "length", "act_vocab")).astype(jnp.float32)
+
+
+def stacked_blocks(cfg: ModelConfig, shard: Shard, rngs: nnx.Rngs) -> Block:
+  """One Block holding all L layers' parameters stacked on a leading 'layers' axis (layer i from key i)."""
+  keys = jax.random.split(rngs.params(), cfg.num_layers)
+  stacked = jax.vmap(lambda key: nnx.state(Block(cfg, shard, rngs=nnx.Rngs(params=key))))(keys)
+  for variable in jax.tree.leaves(stacked, is_leaf=lambda x: isinstance(x, nnx.Variable)):
+    variable.set_metadata(logical_axes=("layers", *variable.get_metadata()["logical_axes"]))
+  graphdef = nnx.graphdef(nnx.eval_shape(lambda: Block(cfg, shard, rngs=nnx.Rngs(params=0))))
+  return nnx.merge(graphdef, stacked)
+
+
+def _layer_fn(graphdef: nnx.GraphDef, remat: str, *, in_scan: bool):
+  """`(x, layer_params, positions, mask, cache) -> (x, cache)` of one block, under the remat policy."""
+  def apply(x_btd, layer_params, positions_bt, mask_bts, cache):
+    return nnx.merge(graphdef, layer_params)(x_btd, positions_bt, mask_bts, cache)
+  if remat == "none":
+    return apply
+  # Inside a scan the loop already stops XLA from merging the recomputation with the forward (JAX docs).
+  return jax.checkpoint(apply, policy=REMAT_POLICIES[remat], prevent_cse=not in_scan)
+
+
+def _loop_blocks(blocks, remat: str, x_btd, positions_bt, mask_bts, cache):
+  """Runs a list of blocks in turn; `cache` is None or a list of per-layer (keys, values)."""
+  new_cache = []
+  for i, block in enumerate(blocks):
+    graphdef, layer_params = nnx.split(block)
+    layer = _layer_fn(graphdef, remat, in_scan=False)
+    layer_cache = None if cache is None else cache[i]
+    x_btd, layer_cache = layer(x_btd, layer_params, positions_bt, mask_bts, layer_cache)
+    new_cache.append(layer_cache)
+  return x_btd, (None if cache is None else new_cache)
+
+
+def _scan_blocks(blocks: Block, remat: str, x_btd, positions_bt, mask_bts, cache):
+  """Scans one stacked Block over its leading layer axis; `cache` is None or stacked (keys, values)."""
+  graphdef, stacked = nnx.split(blocks)
+  layer = _layer_fn(graphdef, remat, in_scan=True)
+
+  def body(x_btd, params_and_cache):
+    layer_params, layer_cache = params_and_cache
+    return layer(x_btd, layer_params, positions_bt, mask_bts, layer_cache)
+
+  return jax.lax.scan(body, x_btd, (stacked, cache))
 
 
 def param_count(cfg: ModelConfig) -> int:

@@ -12,8 +12,10 @@ from lmjax.train.state import TrainState
 
 
 def check_same_model(config, base_config) -> None:
-  """A later stage continues the base model, so the architecture must be the base run's."""
-  differ = [k for k in config.model if k != "dtype" and config.model[k] != base_config.model.get(k)]
+  """A later stage continues the base model, so the architecture must be the base run's (and its parameter
+  layout, model.scan_layers); the compute dtype and the remat policy may differ."""
+  free = ("dtype", "remat")
+  differ = [k for k in config.model if k not in free and config.model[k] != base_config.model.get(k)]
   if differ:
     fixes = ", ".join(f"model.{k}={base_config.model[k]!r}" for k in differ)
     raise ConfigError(f"the model differs from the base run's in {', '.join(differ)}; set {fixes}")

@@ -1,10 +1,32 @@
-"""Peak matmul throughput of the devices, for model-FLOPs utilisation (MFU)."""
+"""Accelerators' memory and peak matmul throughput: for model-FLOPs utilisation (MFU) and for `lmjax plan`."""
+import dataclasses
 import time
 
 import jax
 import jax.numpy as jnp
 
-# Dense bf16 peak FLOP/s per chip, from the vendors' spec sheets.
+GiB = 2**30
+
+
+@dataclasses.dataclass(frozen=True)
+class Chip:
+  name: str
+  hbm_bytes: int  # high-bandwidth memory per chip
+  peak_flops: float  # dense bf16 matmul FLOP/s per chip
+
+
+# Per chip, from the vendors' spec pages: cloud.google.com/tpu/docs/{v4,v5e,v5p,v6e} (HBM per chip and bf16
+# peak; v4 32 GiB / 275 TF, v5e 16 GiB / 197 TF, v5p 95 GiB / 459 TF, v6e 32 GiB / 918 TF) and NVIDIA's H100
+# SXM datasheet (80 GB HBM3, 989 TFLOP/s dense bf16 — the 1,979 figure assumes 2:4 sparsity).
+CHIPS = {
+    "v4": Chip("TPU v4", 32 * GiB, 275e12),
+    "v5e": Chip("TPU v5e", 16 * GiB, 197e12),
+    "v5p": Chip("TPU v5p", 95 * GiB, 459e12),
+    "v6e": Chip("TPU v6e", 32 * GiB, 918e12),
+    "h100": Chip("NVIDIA H100", 80 * GiB, 989e12),
+}
+
+# Dense bf16 peak FLOP/s by the device_kind JAX reports (TPU v5e and v6e report themselves as "lite").
 PEAK_FLOPS = {"TPU v4": 275e12, "TPU v5 lite": 197e12, "TPU v5e": 197e12, "TPU v5p": 459e12,
               "TPU v6 lite": 918e12, "TPU v6e": 918e12, "NVIDIA H100": 989e12, "NVIDIA A100": 312e12}
 

@@ -101,6 +101,20 @@ def test_round_trip_hf_lmjax_hf_is_exact(tmp_path, variant):
   np.testing.assert_array_equal(hf_logits(reloaded.eval(), tokens), hf_logits(hf_model, tokens))
 
 
+def test_scanned_layout_imports_computes_and_exports_the_same_model(tmp_path):
+  hf_model = hf_llama(**VARIANTS["gqa"])
+  source = saved(hf_model, tmp_path / "source")
+  config, params = from_hf(source, scan_layers=True)
+  assert params["blocks"]["attn"]["q"][...].shape == (2, 64, 4, 16)  # [L, d, n, h]
+  tokens = random_tokens()
+  ours = model.logits(config, params, tokens)
+  np.testing.assert_allclose(ours, hf_logits(hf_model, tokens), atol=TOLERANCE, rtol=0)
+  out = to_hf(config, params, str(tmp_path / "out"))
+  before = safetensors.numpy.load_file(f"{source}/model.safetensors")
+  after = safetensors.numpy.load_file(f"{out}/model.safetensors")
+  assert sorted(after) == sorted(before) and all(np.array_equal(after[k], before[k]) for k in before)
+
+
 def test_bfloat16_checkpoint_loads_as_float32_master_weights(tmp_path):
   source = pathlib.Path(saved(hf_llama(**VARIANTS["gqa"]), tmp_path))
   tensors = safetensors.numpy.load_file(source / "model.safetensors")

@@ -1,5 +1,8 @@
 """The KV-cache sampler: greedy decoding equals recomputing the prefix (mixed prompt lengths in one batch),
-stop tokens end a row, sampling follows its seed, top-k/top-p restrict the support, sharding changes nothing."""
+stop tokens end a row, sampling follows its seed, top-k/top-p restrict the support, sharding and scanned
+layers change nothing."""
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -7,6 +10,7 @@ from flax import nnx
 
 from lmjax.infer.sampler import SamplingParams, filter_logits, generate, generate_recompute
 from lmjax.model import ModelConfig, Transformer
+from lmjax.model.stacking import stack_layers
 from lmjax.sharding import Shard, make_mesh, rules_from_config
 from lmjax.train.state import state_shardings
 from tests.conftest import tiny_config
@@ -89,3 +93,13 @@ def test_sharded_sampling_equals_one_device(model):
   sharded_def, abstract = nnx.split(nnx.eval_shape(lambda: Transformer(cfg, Shard(mesh, rules), rngs=nnx.Rngs(0))))
   sharded_params = jax.device_put(params, state_shardings(abstract, mesh, rules))
   assert generate(sharded_def, sharded_params, prompts, sampling) == single
+
+
+def test_scanned_layers_decode_the_same_tokens(model):
+  """The stacked KV cache of a scanned model ([L, b, S, k, h]) decodes what the per-layer cache does."""
+  graphdef, params = model
+  scan_cfg = dataclasses.replace(CFG, scan_layers=True)
+  scan_def, scan_params = nnx.split(nnx.eval_shape(lambda: Transformer(scan_cfg, rngs=nnx.Rngs(0))))
+  nnx.replace_by_pure_dict(scan_params, stack_layers(nnx.to_pure_dict(params)))
+  prompts, sampling = _prompts((3, 8, 20), seed=2), SamplingParams(max_new_tokens=12)
+  assert generate(scan_def, scan_params, prompts, sampling) == generate(graphdef, params, prompts, sampling)

@@ -1,0 +1,280 @@
+"""`lmjax plan`: compile the real train step ahead of time for a mesh of N devices from shapes alone, and
+report per device its memory against a chip's HBM, its FLOPs against 6·N·T, the expected step time and MFU;
+when it does not fit, the first of a list of small changes that does (each checked by compiling it).
+
+    lmjax plan --config configs/llama3_8b.py --mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p
+
+Nothing is allocated: the state is `eval_shape`d and the batch is `ShapeDtypeStruct`s, so the CLI runs it on
+N fake CPU devices. Memory is XLA's buffer assignment of the compiled step on the CPU backend: the same
+SPMD partitioning a TPU/GPU compile does, not the same fusion or layout decisions, so an estimate (leave
+headroom), not a guarantee. XLA's cost analysis counts a loop body once, so the FLOPs of a scanned or
+accumulated step are measured on loop-free 1- and 2-layer single-micro-batch variants and extrapolated:
+linearly in depth, times the micro-batches (which counts the optimizer's few FLOPs once per micro-batch).
+"""
+import dataclasses
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+
+from lmjax import losses
+from lmjax.config import ConfigError, UserError
+from lmjax.model.transformer import ModelConfig, param_count
+from lmjax.train.hardware import CHIPS, GiB, Chip
+from lmjax.train.setup import TrainSetup, build_train_setup
+from lmjax.train.step import make_train_step
+
+# model.remat from most memory to least (and from least recomputation to most).
+REMAT_ORDER = ("none", "dots_saveable", "dots_no_batch", "full")
+MAX_ACCUM_FACTOR = 16  # the largest micro-batch split a suggestion tries
+SKIP_MARGIN = 1.25  # a candidate estimated above this × the budget is not worth compiling
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """One compiled configuration. Memory in bytes per device; FLOPs per device per step."""
+  mesh: tuple[int, int, int]
+  params: int  # from shapes and shardings
+  opt_state: int  # from shapes and shardings
+  batch: int  # from shapes and shardings
+  arguments: int  # compiled: everything the step reads (state, batch; jit drops an unused rng)
+  temporaries: int  # compiled: activations kept for the backward pass, gradients, workspace
+  total: int  # compiled: arguments + temporaries + outputs not aliased to (donated) arguments
+  replicated_fraction: float
+  compile_seconds: float
+  flops: float | None = None  # compiled cost analysis (None until measured)
+  model_flops: float = 0.0  # 6·N·T + attention (PaLM's model FLOPs), per device
+  six_nt: float = 0.0  # 6·N·T alone, per device
+
+  @property
+  def gradients(self) -> int:
+    """The gradients' share of the temporaries: one value per parameter, sharded like it."""
+    return self.params
+
+
+def bytes_per_device(shapes_tree, shardings_tree) -> int:
+  """Bytes one device holds of a tree of arrays: each leaf's shard shape × its item size."""
+  return sum(math.prod(s.shard_shape(x.shape)) * x.dtype.itemsize
+             for x, s in zip(jax.tree.leaves(shapes_tree), jax.tree.leaves(shardings_tree)))
+
+
+def abstract_batch(config, batch_sharding) -> dict:
+  """The pretraining batch as sharded shapes: [batch_size, seq_len] per key of the next_token loss."""
+  if config.train.loss != "next_token":
+    raise ConfigError(f"lmjax plan compiles the pretraining step; config.train.loss={config.train.loss!r} "
+                      "is not supported yet (set it to next_token)")
+  shape = (config.train.batch_size, config.train.seq_len)
+  dtypes = {"loss_mask": jnp.float32}
+  return {key: jax.ShapeDtypeStruct(shape, dtypes.get(key, jnp.int32), sharding=batch_sharding)
+          for key in losses.LOSSES["next_token"].batch_keys}
+
+
+def compile_step(config, devices) -> tuple[TrainSetup, dict, jax.stages.Compiled, float]:
+  """(setup, abstract batch, compiled step, compile seconds): the train loop's step, lowered from shapes."""
+  setup = build_train_setup(config, devices=devices)
+  step = make_train_step(setup.graphdef, losses.LOSSES["next_token"].fn, setup.optimizer, setup.shardings,
+                         batch_sharding=setup.batch_sharding, grad_accum_steps=config.train.grad_accum_steps,
+                         lr_schedule=setup.schedule)
+  batch = abstract_batch(config, setup.batch_sharding)
+  start = time.perf_counter()
+  rng = jax.eval_shape(lambda: jax.random.key(0))
+  compiled = step.lower(setup.abstract_state, batch, rng).compile()
+  return setup, batch, compiled, time.perf_counter() - start
+
+
+def measure_memory(config, devices) -> Plan:
+  """Compiles `config`'s step on `devices` and reads its memory (FLOPs are left to `measure_flops`)."""
+  setup, batch, compiled, seconds = compile_step(config, devices)
+  mem = compiled.memory_analysis()
+  t = config.train
+  tokens, model = t.batch_size * t.seq_len / len(devices), setup.model_config
+  matmul_params = param_count(model) - (0 if model.tie_embeddings else model.vocab_size * model.embed_dim)
+  return Plan(
+      mesh=tuple(setup.mesh.shape.values()),
+      params=bytes_per_device(setup.abstract_state.params, setup.shardings.params),
+      opt_state=bytes_per_device(setup.abstract_state.opt_state, setup.shardings.opt_state),
+      batch=bytes_per_device(batch, {k: v.sharding for k, v in batch.items()}),
+      arguments=mem.argument_size_in_bytes, temporaries=mem.temp_size_in_bytes,
+      total=mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
+      + mem.temp_size_in_bytes,
+      replicated_fraction=setup.replicated_fraction, compile_seconds=seconds,
+      model_flops=setup.flops_per_token * tokens, six_nt=6 * matmul_params * tokens)
+
+
+def variant(config, **fields):
+  """A copy of `config` with dotted fields replaced: variant(c, **{"model.remat": "full"})."""
+  out = config.copy_and_resolve_references()
+  for name, value in fields.items():
+    *parents, leaf = name.split(".")
+    node = out
+    for part in parents:
+      node = node[part]
+    node[leaf] = value
+  return out
+
+
+def _flops(config, devices) -> float:
+  _, _, compiled, _ = compile_step(config, devices)
+  cost = compiled.cost_analysis()
+  return float((cost[0] if isinstance(cost, list) else cost)["flops"])
+
+
+def measure_flops(config, devices) -> float:
+  """FLOPs per device of one step, from XLA's cost analysis of loop-free compiles (see the module doc)."""
+  m, t = config.model, config.train
+  if not m.scan_layers and t.grad_accum_steps == 1:
+    return _flops(config, devices)
+  micro = t.batch_size // t.grad_accum_steps
+  one, two = (_flops(variant(config, **{"model.num_layers": depth, "model.scan_layers": False,
+                                        "train.batch_size": micro, "train.grad_accum_steps": 1}), devices)
+              for depth in (1, 2))
+  return t.grad_accum_steps * (one + (m.num_layers - 1) * (two - one))
+
+
+def candidate_changes(config, mesh: tuple[int, int, int]) -> list[dict]:
+  """Changes that lower memory, cheapest in step time first: a stronger remat policy, folding pure data
+  parallelism into FSDP, then smaller micro-batches; last, the strongest remat with smaller micro-batches."""
+  t, (data, fsdp, tensor) = config.train, mesh
+  remats = REMAT_ORDER[REMAT_ORDER.index(config.model.remat) + 1:]
+  changes = [{"model.remat": r} for r in remats]
+  if data > 1:
+    changes.append({"mesh.data": 1, "mesh.fsdp": data * fsdp, "mesh.tensor": tensor})
+  accums = []
+  factor = 2
+  while factor <= MAX_ACCUM_FACTOR and (t.batch_size // (t.grad_accum_steps * factor)) % (data * fsdp) == 0 \
+      and t.batch_size % (t.grad_accum_steps * factor) == 0:
+    accums.append(t.grad_accum_steps * factor)
+    factor *= 2
+  changes += [{"train.grad_accum_steps": a} for a in accums]
+  if remats:
+    changes += [{"model.remat": REMAT_ORDER[-1], "train.grad_accum_steps": a} for a in accums]
+  return changes
+
+
+def fits(plan: Plan, chip: Chip) -> bool:
+  return plan.total <= chip.hbm_bytes
+
+
+def estimate_smaller_micro_batch(measured: Plan, old_accum: int, new_accum: int) -> float:
+  """Total bytes with micro-batches old_accum/new_accum as large: the temporaries (activations, logits)
+  scale with the micro-batch's rows; a rough bound used only to skip hopeless compiles."""
+  return measured.arguments + measured.temporaries * old_accum / new_accum
+
+
+def suggest(config, devices, chip: Chip, plan: Plan) -> tuple[dict, Plan] | None:
+  """The first candidate change whose compiled step fits `chip`, with its plan; None if none does.
+
+  A smaller micro-batch whose estimate (from the compiled plan with the same remat policy) exceeds the
+  budget by more than SKIP_MARGIN is skipped without compiling; every reported fit is compiled.
+  """
+  measured = {config.model.remat: plan}
+  for change in candidate_changes(config, plan.mesh):
+    remat = change.get("model.remat", config.model.remat)
+    accum = change.get("train.grad_accum_steps")
+    if accum is not None and remat in measured:
+      estimate = estimate_smaller_micro_batch(measured[remat], config.train.grad_accum_steps, accum)
+      if estimate > SKIP_MARGIN * chip.hbm_bytes:
+        print(f"  skipped {overrides_text(change)}: estimated {gib(estimate)}", flush=True)
+        continue
+    try:
+      candidate = measure_memory(variant(config, **change), devices)
+    except ConfigError:
+      continue
+    if accum is None and set(change) == {"model.remat"}:
+      measured[remat] = candidate
+    print(f"  tried {overrides_text(change)}: {gib(candidate.total)} per device (compiled)", flush=True)
+    if fits(candidate, chip):
+      return change, candidate
+  return None
+
+
+def overrides_text(change: dict) -> str:
+  return " ".join(f"--config.{name}={value}" for name, value in change.items())
+
+
+def gib(n: float) -> str:
+  return f"{n / GiB:.2f} GiB"
+
+
+def step_time(plan: Plan, chip: Chip, efficiency: float) -> float:
+  """Seconds per step if the chip runs the compiled FLOPs at `efficiency` × its peak (compute-bound)."""
+  return plan.flops / (chip.peak_flops * efficiency)
+
+
+def report(config, plan: Plan, chip: Chip, efficiency: float) -> str:
+  """The plan as the text `lmjax plan` prints."""
+  m, t = config.model, config.train
+  data, fsdp, tensor = plan.mesh
+  devices = data * fsdp * tensor
+  verdict = "fits" if fits(plan, chip) else "DOES NOT FIT"
+  lines = [
+      f"mesh data={data} fsdp={fsdp} tensor={tensor} ({devices} devices) on {chip.name}: "
+      f"{chip.hbm_bytes / GiB:.0f} GiB HBM, {chip.peak_flops / 1e12:.0f} TFLOP/s bf16 per chip",
+      f"model {param_count_text(config)} parameters, {m.num_layers} layers, scan_layers={m.scan_layers}, "
+      f"remat={m.remat}, dtype={m.dtype}/{m.param_dtype}; batch {t.batch_size} x {t.seq_len} tokens in "
+      f"{t.grad_accum_steps} micro-batch(es) of {t.batch_size // t.grad_accum_steps}",
+      "memory per device",
+      f"  parameters                {gib(plan.params):>12}",
+      f"  optimizer state           {gib(plan.opt_state):>12}",
+      f"  batch                     {gib(plan.batch):>12}",
+      f"  activations + workspace   {gib(max(plan.temporaries - plan.gradients, 0)):>12}"
+      "   (XLA temporaries minus gradients)",
+      f"  gradients                 {gib(plan.gradients):>12}   (one copy, like the parameters)",
+      f"  total (compiled)          {gib(plan.total):>12}   of {chip.hbm_bytes / GiB:.0f} GiB: {verdict} "
+      f"({plan.total / chip.hbm_bytes:.0%})",
+      f"replicated parameters       {plan.replicated_fraction:>11.2%}",
+  ]
+  if plan.flops is not None:
+    seconds = step_time(plan, chip, efficiency)
+    lines += [
+        "compute per device per step",
+        f"  FLOPs (compiled)          {plan.flops:>12.3e}",
+        f"  6·N·T                     {plan.six_nt:>12.3e}   compiled/6NT = {plan.flops / plan.six_nt:.2f}"
+        " (attention, remat recomputation, optimizer)",
+        f"  model FLOPs (6NT + attn)  {plan.model_flops:>12.3e}",
+        f"  step time at {efficiency:.0%} of peak {seconds:>9.2f} s   "
+        f"MFU {plan.model_flops / seconds / chip.peak_flops:.1%}   "
+        f"{t.batch_size * t.seq_len / seconds:,.0f} tokens/s",
+    ]
+  if m.remat != "none" and not m.scan_layers:
+    lines.append("note: remat without scan_layers barely lowers XLA:CPU's figure (its scheduler runs the "
+                 "recomputation early); plan with --config.model.scan_layers=true")
+  lines.append(f"compile {plan.compile_seconds:.1f} s")
+  return "\n".join(lines)
+
+
+def param_count_text(config) -> str:
+  n = param_count(ModelConfig.from_config(config.model))
+  return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
+
+
+def run(config, *, devices: int, chip: str | Chip = "v5p", efficiency: float = 0.5, flops: bool = True,
+        suggest_changes: bool = True) -> tuple[Plan, tuple[dict, Plan] | None]:
+  """Plans `config` on the first `devices` JAX devices for `chip` (a name in CHIPS, or a Chip); prints the
+  report and, if it does not fit, the first change that does; returns (plan, (change, its plan) or None)."""
+  if isinstance(chip, str) and chip not in CHIPS:
+    raise UserError(f"unknown chip {chip!r}; choose one of {', '.join(CHIPS)}")
+  if jax.device_count() < devices:
+    raise UserError(f"JAX sees {jax.device_count()} devices, not {devices}: run `lmjax plan --devices "
+                    f"{devices}` (it sets XLA_FLAGS=--xla_force_host_platform_device_count before JAX runs)")
+  if not 0 < efficiency <= 1:
+    raise UserError(f"--efficiency={efficiency} must be in (0, 1]")
+  target, chosen = CHIPS[chip] if isinstance(chip, str) else chip, jax.devices()[:devices]
+  plan = measure_memory(config, chosen)
+  if flops:
+    start = time.perf_counter()
+    plan = dataclasses.replace(plan, flops=measure_flops(config, chosen),
+                               compile_seconds=plan.compile_seconds + time.perf_counter() - start)
+  print(report(config, plan, target, efficiency), flush=True)
+  suggestion = None
+  if not fits(plan, target) and suggest_changes:
+    print(f"does not fit in {target.hbm_bytes / GiB:.0f} GiB; compiling smaller-memory changes in order:")
+    suggestion = suggest(config, chosen, target, plan)
+    if suggestion is None:
+      print("none of them fits: use more devices, a smaller batch or a smaller model")
+    else:
+      change, fitted = suggestion
+      print(f"smallest change that fits: {overrides_text(change)} -> {gib(fitted.total)} per device "
+            f"({fitted.total / target.hbm_bytes:.0%} of {target.hbm_bytes / GiB:.0f} GiB; compiled)")
+  return plan, suggestion

@@ -1,0 +1,118 @@
+"""`lmjax plan`: its memory figures are the compiled train step's and the shapes' own, its FLOPs survive loops
+(scan, accumulation), a plan that does not fit says so with a change that does, and the 8B preset plans on
+256 fake devices through the real CLI."""
+import math
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from lmjax import cli, losses
+from lmjax.model import ModelConfig, param_count
+from lmjax.train import plan
+from lmjax.train.hardware import Chip
+from lmjax.train.setup import build_train_setup
+from lmjax.train.step import make_train_step
+from tests.conftest import REPO, tiny_config
+
+
+def _config(mesh=(1, 8, 1), **fields):
+  config = tiny_config()
+  config.mesh.data, config.mesh.fsdp, config.mesh.tensor = mesh
+  config.train.update(batch_size=16, seq_len=128)
+  return plan.variant(config, **fields)
+
+
+def _analytic_param_bytes(config, fsdp: int) -> int:
+  """float32 parameters, every matrix split fsdp ways along its embed axis, the norm scales whole."""
+  m = config.model
+  h = m.embed_dim // m.num_heads
+  matrices = (2 * m.vocab_size * m.embed_dim + m.num_layers * (
+      2 * m.embed_dim * m.num_heads * h + 2 * m.embed_dim * m.num_kv_heads * h + 3 * m.embed_dim * m.mlp_dim))
+  norms = (2 * m.num_layers + 1) * m.embed_dim
+  return 4 * (matrices // fsdp + norms)
+
+
+def test_plan_memory_equals_the_shapes_and_the_train_loops_compiled_step():
+  config = _config()
+  planned = plan.measure_memory(config, jax.devices())
+  assert planned.params == _analytic_param_bytes(config, fsdp=8)
+  assert planned.opt_state - 2 * planned.params in range(0, 64)  # AdamW's m and v, plus step counters
+  assert planned.batch == 5 * 4 * 16 * 128 // 8
+  # + the int32 step; the rng key is unused by next_token, and jit drops unused arguments
+  assert planned.arguments == planned.params + planned.opt_state + planned.batch + 4
+
+  # The same step compiled the way the train loop does it, from real arrays, reports the same memory.
+  setup = build_train_setup(config, devices=jax.devices())
+  step = make_train_step(setup.graphdef, losses.next_token, setup.optimizer, setup.shardings,
+                         batch_sharding=setup.batch_sharding, lr_schedule=setup.schedule)
+  batch = {k: jax.device_put(np.zeros(v.shape, v.dtype), setup.batch_sharding)
+           for k, v in plan.abstract_batch(config, setup.batch_sharding).items()}
+  real = step.lower(setup.init(), batch, jax.random.key(0)).compile().memory_analysis()
+  assert (real.argument_size_in_bytes, real.temp_size_in_bytes) == (planned.arguments, planned.temporaries)
+  assert planned.total == real.argument_size_in_bytes + real.temp_size_in_bytes + \
+      real.output_size_in_bytes - real.alias_size_in_bytes
+  assert planned.temporaries > planned.params  # activations are there, not only gradients
+
+
+def test_scanned_and_accumulated_flops_equal_the_loop_free_step():
+  devices = jax.devices()
+  direct = plan.measure_flops(_config(), devices)  # no loops: XLA's cost analysis counts everything
+  looped = plan.measure_flops(_config(**{"model.scan_layers": True, "train.grad_accum_steps": 2}), devices)
+  assert looped == pytest.approx(direct, rel=0.02)  # only the optimizer's few FLOPs are counted twice
+  m = tiny_config().model
+  six_nt = 6 * (param_count(ModelConfig.from_config(m)) - m.vocab_size * m.embed_dim) * 16 * 128 / 8
+  assert 1.0 < direct / six_nt < 1.5  # 6·N·T plus attention and the optimizer
+  recomputed = plan.measure_flops(_config(**{"model.remat": "full"}), devices)
+  assert 1.15 < recomputed / direct < 1.4  # full remat reruns the blocks' forward (~+1/3 of their FLOPs)
+
+
+def test_a_plan_that_does_not_fit_says_so_and_proposes_a_change_that_fits(capsys):
+  config = _config(**{"train.seq_len": 512, "model.scan_layers": True})
+  devices = jax.devices()
+  none = plan.measure_memory(config, devices).total
+  full = plan.measure_memory(plan.variant(config, **{"model.remat": "full"}), devices).total
+  assert full < 0.8 * none  # rematerialising the scanned blocks frees most of the activations
+  chip = Chip("a small test chip", hbm_bytes=(none + full) // 2, peak_flops=1e12)
+  result, suggestion = plan.run(config, devices=8, chip=chip, flops=False)
+  out = capsys.readouterr().out
+  assert "DOES NOT FIT" in out and not plan.fits(result, chip)
+  change, fitted = suggestion
+  assert "model.remat" in change and plan.fits(fitted, chip)
+  assert f"smallest change that fits: {plan.overrides_text(change)}" in out
+
+
+def test_candidate_changes_go_from_remat_to_fsdp_to_micro_batches():
+  config = _config(mesh=(2, 4, 1))
+  changes = plan.candidate_changes(config, (2, 4, 1))
+  assert changes[:4] == [{"model.remat": "dots_saveable"}, {"model.remat": "dots_no_batch"},
+                         {"model.remat": "full"}, {"mesh.data": 1, "mesh.fsdp": 8, "mesh.tensor": 1}]
+  assert changes[4] == {"train.grad_accum_steps": 2}  # micro-batch 8 still splits over 8 data-parallel ways
+  assert all(16 // c.get("train.grad_accum_steps", 1) % 8 == 0 for c in changes)
+
+
+def test_cli_plan_prints_the_memory_and_flops(capsys, monkeypatch):
+  monkeypatch.setenv("XLA_FLAGS", "")  # the command sets it; keep the test process's environment as it was
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+  cli.main(["plan", "--config", str(REPO / "tests" / "train" / "tiny_config.py"),  # --devices: the mesh's 8
+            "--mesh", "data=2,fsdp=4,tensor=1", "--chip", "v5e"])
+  out = capsys.readouterr().out
+  assert "mesh data=2 fsdp=4 tensor=1 (8 devices) on TPU v5e" in out and ": fits" in out
+  assert "FLOPs (compiled)" in out and "MFU" in out
+
+
+def test_llama3_8b_plans_on_256_fake_devices():  # ~30 s on an idle 2-core machine
+  start = time.perf_counter()
+  done = subprocess.run(
+      [sys.executable, "-m", "lmjax.cli", "plan", "--config", str(REPO / "configs" / "llama3_8b.py"),
+       "--devices", "256", "--mesh", "data=1,fsdp=256,tensor=1", "--chip", "v5p"],
+      capture_output=True, text=True, timeout=900, cwd=REPO)
+  seconds = time.perf_counter() - start
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "8.03B parameters" in done.stdout and "(256 devices) on TPU v5p" in done.stdout
+  assert ": fits" in done.stdout or "smallest change that fits" in done.stdout, done.stdout
+  print(done.stdout, f"\nwall time {seconds:.0f} s")
+  assert math.isfinite(seconds)
