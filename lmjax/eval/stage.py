@@ -26,12 +26,15 @@ TASKS = {"loss": evaluate_loss, "math": evaluate_math, "abstention": evaluate_ab
 DEFAULT_TASKS = {"base": ("loss", "multiple_choice"), "chat": ("math", "abstention", "multiple_choice", "loss")}
 
 
-def choose_tasks(configured, run: model_run.ModelRun, tokens_dir: str | None) -> tuple[str, ...]:
-  """config.eval.tasks if set (unknown names are errors), else DEFAULT_TASKS of the run's kind."""
+def check_tasks(configured) -> None:
   unknown = [t for t in configured if t not in TASKS]
   if unknown:
     raise ConfigError(f"config.eval.tasks has unknown task(s) {', '.join(unknown)}; use some of "
                       f"{', '.join(TASKS)}")
+
+
+def choose_tasks(configured, run: model_run.ModelRun, tokens_dir: str | None) -> tuple[str, ...]:
+  """config.eval.tasks if set, else DEFAULT_TASKS of the run's kind."""
   if configured:
     return tuple(configured)
   tasks = DEFAULT_TASKS["chat" if run.chat else "base"]
@@ -65,6 +68,7 @@ def run(config, workdir: str) -> dict:
   target = config.eval.model_workdir
   if not target:
     raise ConfigError("config.eval.model_workdir is empty; set it to the run to evaluate, e.g. runs/quickstart_sft")
+  check_tasks(config.eval.tasks)
   lineage = model_run.lineage(target)
   if lineage[0].kind == "rm":
     raise ConfigError(f"{target} is a reward-model run; `lmjax eval` scores base and chat models")

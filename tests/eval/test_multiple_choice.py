@@ -1,0 +1,80 @@
+"""Multiple choice by log-likelihood: an option's score is the sum of its tokens' log-probabilities, a model
+taught the right options scores 1, an untrained one scores near chance, and bad question files are errors."""
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from lmjax.config import ConfigError
+from lmjax.data.tokenizer import Tokenizer
+from lmjax.eval import multiple_choice
+from lmjax.eval.model_run import ModelRun, Run
+from lmjax.infer.load import LoadedModel
+from lmjax.infer.viewers import continuation_probabilities
+from lmjax.train.setup import build_train_setup
+from tests.conftest import tiny_config
+from tests.eval.conftest import MC, chat_run, eval_config
+
+
+@pytest.fixture(scope="module")
+def untrained(tokens_workdir):
+  config = tiny_config(tokens_workdir)
+  config.mesh.fsdp = 1
+  setup = build_train_setup(config, devices=jax.devices()[:1])
+  return LoadedModel(setup.graphdef, setup.init().params, Tokenizer(str(tokens_workdir / "tokenizer.model")), 0)
+
+
+def _mc_file(tmp_path, questions) -> str:
+  path = tmp_path / "mc.jsonl"
+  path.write_text("".join(json.dumps({"question": q.question, "options": list(q.options), "answer": q.answer,
+                                      "kind": q.kind}) + "\n" for q in questions))
+  return str(path)
+
+
+def test_an_options_score_is_the_sum_of_its_token_logprobs(untrained):
+  tok = untrained.tokenizer
+  prompt, continuation = "Question: Which book comes first?\nAnswer:", " Genesis"
+  pairs = [([tok.bos_id, *tok.encode(prompt)], tok.encode(continuation)), ([tok.bos_id], tok.encode("In"))]
+  score = multiple_choice.continuation_logprobs(untrained, pairs, batch_size=4)[0]
+  by_hand = [np.log(t.probability) for t in continuation_probabilities(untrained.model(), tok, prompt, continuation)]
+  assert len(by_hand) > 1 and score == pytest.approx(sum(by_hand), abs=1e-4)
+
+
+def test_a_model_taught_the_right_options_scores_one_and_the_wrong_ones_zero(right_model, wrong_model, tmp_path):
+  config = eval_config()
+  config.eval.mc_file = _mc_file(tmp_path, MC)
+  right = multiple_choice.evaluate_multiple_choice(config, chat_run(right_model[2], config))
+  wrong = multiple_choice.evaluate_multiple_choice(config, chat_run(wrong_model[2], config))
+  assert right["mc_accuracy"] == right["mc_accuracy_norm"] == 1.0
+  assert right["mc_accuracy_animals"] == right["mc_accuracy_bible"] == 1.0
+  assert wrong["mc_accuracy"] == 0.0
+  assert right["mc_chance"] == 0.25 and right["mc_questions"] == 4
+
+
+def test_an_untrained_model_scores_near_chance_on_the_shipped_questions(untrained):
+  config = eval_config()
+  result = multiple_choice.evaluate_multiple_choice(config, ModelRun(untrained, [Run("base", config, "pretrain")]))
+  assert result["mc_questions"] == 60 and result["mc_chance"] == 0.25
+  assert 0.05 <= result["mc_accuracy"] <= 0.45  # 0.25 ± 3.5 binomial standard errors of 60 questions
+
+
+def test_shipped_questions_have_four_options_and_a_right_one():
+  questions = multiple_choice.read_questions()
+  assert {len(q.options) for q in questions} == {4}
+  assert {q.kind for q in questions} == {"math", "next_book", "finish_verse"}
+  assert all(len(set(q.options)) == 4 for q in questions)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "holds no questions"),
+    ('{"question": "Q?", "options": ["a"], "answer": 0}\n', "at least 2"),
+    ('{"question": "Q?", "options": ["a", "b"], "answer": 2}\n', "index of the right option"),
+    ('{"question": "Q?"}\n', "mc.jsonl:1"),
+])
+def test_an_empty_or_malformed_question_file_is_a_clear_error(tmp_path, content, message):
+  (tmp_path / "mc.jsonl").write_text(content)
+  with pytest.raises(ConfigError, match=message):
+    multiple_choice.read_questions(str(tmp_path / "mc.jsonl"))
+  with pytest.raises(ConfigError, match="matches no file"):
+    multiple_choice.read_questions(str(tmp_path / "missing.jsonl"))

@@ -1,0 +1,78 @@
+"""`lmjax eval` end to end through the CLI: a base run gets val_loss / val_bpb equal to its pretraining log,
+a chat run (the taught model saved as an SFT run of it) gets math_pass1 and the rest, and a run's ancestors
+are found from relative paths; missing or wrong settings are clear errors."""
+import json
+
+import pytest
+
+from lmjax import cli
+from lmjax.eval import model_run
+from lmjax.train import checkpoint
+from tests.conftest import REPO
+from tests.train.conftest import uninterrupted  # noqa: F401 (the tiny pretraining run)
+
+CONFIG = str(REPO / "configs" / "base.py")
+TINY_EVAL = ["--config.eval.math_problems=4", "--config.eval.math_samples=2", "--config.eval.abstention_questions=4",
+             "--config.rl.rollout_batch=16", "--config.rl.max_reply_tokens=96"]
+
+
+def _eval(out, model_workdir, *overrides) -> dict:
+  cli.main(["eval", "--config", CONFIG, "--workdir", str(out), f"--config.eval.model_workdir={model_workdir}",
+            *overrides])
+  return json.load(open(out / "eval.json"))
+
+
+def test_a_base_run_gets_the_val_loss_and_bpb_its_pretraining_logged(uninterrupted, tmp_path):  # noqa: F811
+  result = _eval(tmp_path, uninterrupted, "--config.eval.loss_batches=2")  # pretraining validated on 2 batches
+  last = [json.loads(line) for line in open(uninterrupted / "metrics.jsonl") if "val_loss" in line][-1]
+  assert (result["kind"], result["step"], result["tasks"]) == ("pretrain", 16, ["loss", "multiple_choice"])
+  assert result["val_loss"] == pytest.approx(last["val_loss"], rel=1e-4)
+  assert result["val_bpb"] == pytest.approx(last["val_bpb"], rel=1e-4)
+  assert 0 <= result["mc_accuracy"] <= 1 and result["mc_chance"] == 0.25
+  assert "| val_bpb |" in (tmp_path / "eval.md").read_text()
+
+
+def _save_as_sft_run(workdir, taught, base_workdir) -> None:
+  config, state, _ = taught
+  config = config.copy_and_resolve_references()
+  config.sft.base_workdir, config.mesh.fsdp = str(base_workdir), -1
+  manager = checkpoint.make_manager(str(workdir / "checkpoints"), keep=1)
+  checkpoint.save(manager, int(state.step), state, {})
+  manager.wait_until_finished()
+  (workdir / "config.json").write_text(config.to_json_best_effort())
+
+
+def test_a_chat_run_gets_math_pass1_and_every_chat_task(right_model, uninterrupted, tmp_path):  # noqa: F811
+  run = tmp_path / "sft"
+  _save_as_sft_run(run, right_model, uninterrupted)
+  result = _eval(tmp_path / "eval", run, *TINY_EVAL)
+  assert result["kind"] == "sft" and result["lineage"] == [str(run), str(uninterrupted)]
+  assert result["tasks"] == ["math", "abstention", "multiple_choice", "loss"]
+  assert result["math_greedy"] == 1.0 and result["math_pass1"] >= 0.5
+  assert result["abstention_rate"] == result["answerable_accuracy"] == 1.0
+  assert result["val_bpb"] > 0 and result["val_tokens"] > 0
+
+
+def test_relative_base_workdirs_are_found_next_to_the_run(tmp_path):
+  for name, fields in [("pre", {}), ("sft", {"sft": {"base_workdir": "runs/pre"}}),
+                       ("rl", {"rl": {"base_workdir": "runs/sft"}})]:
+    (tmp_path / "runs" / name).mkdir(parents=True)
+    (tmp_path / "runs" / name / "config.json").write_text(json.dumps(fields))
+  runs = model_run.lineage(str(tmp_path / "runs" / "rl"))
+  assert [(r.workdir, r.kind) for r in runs] == [(str(tmp_path / "runs" / n), k)
+                                                 for n, k in (("rl", "rl"), ("sft", "sft"), ("pre", "pretrain"))]
+  assert model_run.sft_config(runs) is runs[1].config.sft
+
+
+def test_missing_model_workdir_unknown_task_and_reward_models_are_clear_errors(uninterrupted, tmp_path):  # noqa: F811
+  with pytest.raises(SystemExit, match="config.eval.model_workdir is empty"):
+    cli.main(["eval", "--config", CONFIG, "--workdir", str(tmp_path)])
+  with pytest.raises(SystemExit, match="holds no config.json"):
+    _eval(tmp_path, tmp_path / "nowhere")
+  with pytest.raises(SystemExit, match="unknown task.*mmlu"):
+    _eval(tmp_path, uninterrupted, "--config.eval.tasks=('loss', 'mmlu')")
+  rm = tmp_path / "rm"
+  rm.mkdir()
+  (rm / "config.json").write_text(json.dumps({"rm": {"base_workdir": str(uninterrupted)}}))
+  with pytest.raises(SystemExit, match="reward-model run"):
+    _eval(tmp_path, rm)
