@@ -61,7 +61,7 @@ def conversations(config, right: bool) -> list[list[dict]]:
   return out
 
 
-def teach(tokens_workdir, conversations_, steps: int = 80, lr: float = 1e-2):
+def teach(tokens_workdir, conversations_, steps: int = 50, lr: float = 2e-2):
   """(config, train state, LoadedModel) of the tiny model trained on the conversations until it recites them."""
   tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
   config = tiny_config(tokens_workdir)

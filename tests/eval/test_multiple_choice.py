@@ -1,28 +1,16 @@
 """Multiple choice by log-likelihood: an option's score is the sum of its tokens' log-probabilities, a model
-taught the right options scores 1, an untrained one scores near chance, and bad question files are errors."""
+taught the right options scores 1 (one taught the wrong ones 0, one that never saw them near chance), and bad
+question files are clear errors."""
 import json
 
 import jax
 import numpy as np
 import pytest
+from flax import nnx
 
 from lmjax.config import ConfigError
-from lmjax.data.tokenizer import Tokenizer
 from lmjax.eval import multiple_choice
-from lmjax.eval.model_run import ModelRun, Run
-from lmjax.infer.load import LoadedModel
-from lmjax.infer.viewers import continuation_probabilities
-from lmjax.train.setup import build_train_setup
-from tests.conftest import tiny_config
 from tests.eval.conftest import MC, chat_run, eval_config
-
-
-@pytest.fixture(scope="module")
-def untrained(tokens_workdir):
-  config = tiny_config(tokens_workdir)
-  config.mesh.fsdp = 1
-  setup = build_train_setup(config, devices=jax.devices()[:1])
-  return LoadedModel(setup.graphdef, setup.init().params, Tokenizer(str(tokens_workdir / "tokenizer.model")), 0)
 
 
 def _mc_file(tmp_path, questions) -> str:
@@ -32,13 +20,19 @@ def _mc_file(tmp_path, questions) -> str:
   return str(path)
 
 
-def test_an_options_score_is_the_sum_of_its_token_logprobs(untrained):
-  tok = untrained.tokenizer
-  prompt, continuation = "Question: Which book comes first?\nAnswer:", " Genesis"
-  pairs = [([tok.bos_id, *tok.encode(prompt)], tok.encode(continuation)), ([tok.bos_id], tok.encode("In"))]
-  score = multiple_choice.continuation_logprobs(untrained, pairs, batch_size=4)[0]
-  by_hand = [np.log(t.probability) for t in continuation_probabilities(untrained.model(), tok, prompt, continuation)]
-  assert len(by_hand) > 1 and score == pytest.approx(sum(by_hand), abs=1e-4)
+def test_an_options_score_is_the_sum_of_its_token_logprobs(right_model):
+  loaded = right_model[2]
+  tok = loaded.tokenizer
+  context, option = [tok.bos_id, *tok.encode("Question: Which book comes first?\nAnswer:")], tok.encode(" Genesis")
+  score = multiple_choice.continuation_logprobs(loaded, [(context, option), ([tok.bos_id], [7])], batch_size=4)[0]
+  ids = np.array([context + option])  # one unpadded row, scored by hand
+  positions = np.arange(ids.shape[1])[None]
+  logits = jax.jit(lambda p: nnx.merge(loaded.graphdef, p)(ids, positions, np.ones_like(ids)))(loaded.params)
+  logits = np.asarray(logits[0], np.float64)
+  logprobs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(
+      -1, keepdims=True)
+  by_hand = float(sum(logprobs[len(context) - 1 + i, token] for i, token in enumerate(option)))
+  assert len(option) > 1 and score == pytest.approx(by_hand, abs=1e-4)
 
 
 def test_a_model_taught_the_right_options_scores_one_and_the_wrong_ones_zero(right_model, wrong_model, tmp_path):
@@ -52,9 +46,9 @@ def test_a_model_taught_the_right_options_scores_one_and_the_wrong_ones_zero(rig
   assert right["mc_chance"] == 0.25 and right["mc_questions"] == 4
 
 
-def test_an_untrained_model_scores_near_chance_on_the_shipped_questions(untrained):
+def test_a_model_that_never_saw_the_shipped_questions_scores_near_chance(right_model):
   config = eval_config()
-  result = multiple_choice.evaluate_multiple_choice(config, ModelRun(untrained, [Run("base", config, "pretrain")]))
+  result = multiple_choice.evaluate_multiple_choice(config, chat_run(right_model[2], config))
   assert result["mc_questions"] == 60 and result["mc_chance"] == 0.25
   assert 0.05 <= result["mc_accuracy"] <= 0.45  # 0.25 ± 3.5 binomial standard errors of 60 questions
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from lmjax import cli
-from lmjax.eval import model_run
+from lmjax.eval import model_run, stage
 from lmjax.train import checkpoint
 from tests.conftest import REPO
 from tests.train.conftest import uninterrupted  # noqa: F401 (the tiny pretraining run)
@@ -42,15 +42,18 @@ def _save_as_sft_run(workdir, taught, base_workdir) -> None:
   (workdir / "config.json").write_text(config.to_json_best_effort())
 
 
-def test_a_chat_run_gets_math_pass1_and_every_chat_task(right_model, uninterrupted, tmp_path):  # noqa: F811
+def test_a_chat_run_gets_math_pass1_and_val_bpb_and_chooses_the_chat_tasks(right_model, uninterrupted, tmp_path):  # noqa: F811
   run = tmp_path / "sft"
   _save_as_sft_run(run, right_model, uninterrupted)
-  result = _eval(tmp_path / "eval", run, *TINY_EVAL)
+  result = _eval(tmp_path / "eval", run, *TINY_EVAL, "--config.eval.tasks=('math', 'loss')")
   assert result["kind"] == "sft" and result["lineage"] == [str(run), str(uninterrupted)]
-  assert result["tasks"] == ["math", "abstention", "multiple_choice", "loss"]
-  assert result["math_greedy"] == 1.0 and result["math_pass1"] >= 0.5
-  assert result["abstention_rate"] == result["answerable_accuracy"] == 1.0
-  assert result["val_bpb"] > 0 and result["val_tokens"] > 0
+  assert result["math_greedy"] == 1.0 and result["math_pass1"] >= 0.5 and result["tool_call_validity"] >= 0.9
+  assert result["val_bpb"] > 0 and result["val_tokens"] > 0  # on the shards of the pretraining run it came from
+  runs = model_run.lineage(str(run))
+  chat = model_run.ModelRun(None, runs)
+  assert stage.choose_tasks((), chat, "tokens") == ("math", "abstention", "multiple_choice", "loss")
+  assert stage.choose_tasks((), chat, None) == ("math", "abstention", "multiple_choice")  # no shards: no loss
+  assert stage.choose_tasks((), model_run.ModelRun(None, runs[1:]), "tokens") == ("loss", "multiple_choice")
 
 
 def test_relative_base_workdirs_are_found_next_to_the_run(tmp_path):
