@@ -46,8 +46,7 @@ def _unanswerable(rng: random.Random) -> Question:
   name, other, first = invented_name(rng), invented_name(rng), rng.choice(FIRST_NAMES)
   kind, text = rng.choice([
       ("fictional_book", f"In the King James Bible, which book comes right after {name}?"),
-      ("fictional_chapter", f"How many verses are in chapter {rng.randint(2, 40)} of {name} in the King James "
-                            "Bible?"),
+      ("fictional_chapter", f"How many verses are in chapter {rng.randint(2, 40)} of {name} in the Bible?"),
       ("fictional_capital", f"What is the capital of the kingdom of {name}?"),
       ("fictional_author", f"Who wrote the novel \"The Glass Garden of {name}\"?"),
       ("fictional_prize", f"In what year did {first} {name} win the {other} Prize?"),
@@ -87,15 +86,15 @@ def make_questions(n: int, seed: int) -> tuple[list[Question], list[Question]]:
 
 def greedy_replies(loaded, questions: list[Question], config) -> list[str]:
   """The text (tool outputs excluded) of each question's greedy reply, with the calculator available."""
-  prompts = [chat.render_prompt([{"role": "user", "content": q.question}], loaded.tokenizer) for q in questions]
-  r = config.rl
+  tok, r = loaded.tokenizer, config.rl
+  prompts = [chat.render_prompt([{"role": "user", "content": q.question}], tok) for q in questions]
   sampling = SamplingParams(max_new_tokens=r.max_new_tokens, temperature=0.0)
   out = []
   for start in range(0, len(prompts), r.rollout_batch):
-    out += rollout(loaded.graphdef, loaded.params, loaded.tokenizer, prompts[start:start + r.rollout_batch],
+    out += rollout(loaded.graphdef, loaded.params, tok, prompts[start:start + r.rollout_batch],
                    sampling, tools=make_tools(), max_tool_calls=r.max_tool_calls,
                    max_reply_tokens=r.max_reply_tokens)
-  return [reply_text(ro.message(loaded.tokenizer)) for ro in out]
+  return [reply_text(ro.message(tok)) for ro in out]
 
 
 def judge(reply: str, question: Question) -> str:

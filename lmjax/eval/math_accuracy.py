@@ -4,8 +4,8 @@ The problems are RL's held-out ones (rl.heldout_seed, rl.math_level), none of th
 SFT run in the model's lineage trained on; `eval.math_problems` takes the first N of that fixed list, so a
 smaller eval is a prefix of a larger one and of RL's. Replies use the calculator through the rollout engine.
 """
-from lmjax.eval.tool_calls import tool_call_stats
 from lmjax.eval import model_run
+from lmjax.eval.tool_calls import tool_call_stats
 from lmjax.infer.tools import make_tools
 from lmjax.rl import math_task
 from lmjax.train import rl

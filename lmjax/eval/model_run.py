@@ -12,7 +12,8 @@ import dataclasses
 import os
 
 from lmjax.config import ConfigError, load_saved_config
-from lmjax.train.setup import tokens_dir
+from lmjax.infer.load import LoadedModel, load_model
+from lmjax.train.setup import build_train_setup, tokens_dir
 
 CHAT_KINDS = ("sft", "rl")
 PARENT_FIELD = {"rl": "rl.base_workdir", "rm": "rm.base_workdir", "sft": "sft.base_workdir"}
@@ -68,7 +69,7 @@ def find_run(path: str, child_workdir: str) -> str | None:
 def lineage(workdir: str) -> list[Run]:
   """The run in WORKDIR then its ancestors, back to a pretraining run (or to the first one not found)."""
   if not os.path.exists(os.path.join(workdir, "config.json")):
-    raise ConfigError(f"config.eval.model_workdir={workdir!r} holds no config.json; point it at a trained run")
+    raise ConfigError(f"config.eval.model_workdir={workdir!r} holds no config.json; give a trained run")
   runs = []
   while workdir is not None and len(runs) < 16:
     config = load_saved_config(workdir)
@@ -99,3 +100,14 @@ def val_tokens_dir(runs: list[Run], configured: str = "") -> str | None:
     return None
   path = tokens_dir(root.config, root.workdir)
   return path if os.path.isdir(os.path.join(path, "val")) else None
+
+
+def load_policy(run: Run) -> LoadedModel:
+  """The latest checkpoint's generating model. An RL run with a critic (rl.advantage="gae") saved a
+  scalar-head model whose backbone is the policy: that backbone, as a plain transformer, as RL samples it."""
+  critic = run.kind == "rl" and run.config.rl.advantage == "gae"
+  loaded = load_model(run.config, run.workdir, scalar_head=critic)
+  if not critic:
+    return loaded
+  plain = build_train_setup(run.config).graphdef
+  return dataclasses.replace(loaded, graphdef=plain, params=loaded.params["backbone"])

@@ -18,7 +18,8 @@ from lmjax.config import ConfigError
 from lmjax.data.documents import read_jsonl
 from lmjax.rl.experience import make_scorer
 
-SHIPPED = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "assets", "eval", "multiple_choice.jsonl"))
+SHIPPED = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "assets", "eval",
+                                        "multiple_choice.jsonl"))
 ROW_MULTIPLE = 64  # rows are padded to a multiple of this many tokens: few shapes, few compilations
 
 
@@ -40,7 +41,7 @@ def _record(record, where) -> MCQuestion:
 
 
 def read_questions(pattern: str = "") -> list[MCQuestion]:
-  """The questions of a JSONL file (or glob), the shipped ones if `pattern` is ""; an error if there are none."""
+  """The questions of a JSONL file (or glob), the shipped ones if `pattern` is ""; an error if none."""
   pattern = pattern or SHIPPED
   try:
     questions = list(read_jsonl(pattern, _record, 'a {"question", "options", "answer"} record'))
@@ -54,7 +55,7 @@ def read_questions(pattern: str = "") -> list[MCQuestion]:
   return questions
 
 
-def context_and_options(question: MCQuestion, tokenizer, chat_format: bool) -> tuple[list[int], list[list[int]]]:
+def context_and_options(question: MCQuestion, tokenizer, chat_format: bool) -> tuple[list[int], list[list]]:
   """(the ids the options continue, each option's ids)."""
   if chat_format:
     context = chat.render_prompt([{"role": "user", "content": question.question}], tokenizer)
@@ -65,7 +66,8 @@ def context_and_options(question: MCQuestion, tokenizer, chat_format: bool) -> t
 
 def continuation_rows(pairs: list[tuple[list[int], list[int]]], length: int) -> dict[str, np.ndarray]:
   """[n, length] rows of context + continuation, shifted by one; loss_mask 1 on the continuation's targets."""
-  rows = {k: np.zeros((len(pairs), length), np.int32) for k in ("tokens", "targets", "positions", "segment_ids")}
+  keys = ("tokens", "targets", "positions", "segment_ids")
+  rows = {k: np.zeros((len(pairs), length), np.int32) for k in keys}
   rows["loss_mask"] = np.zeros((len(pairs), length), np.float32)
   for b, (context, continuation) in enumerate(pairs):
     ids = np.asarray(context + continuation, np.int32)
@@ -94,25 +96,22 @@ def continuation_logprobs(loaded, pairs: list[tuple[list[int], list[int]]],
 
 def mc_metrics(questions: list[MCQuestion], logprobs: list[np.ndarray], lengths: list[np.ndarray]) -> dict:
   """Accuracy by summed and by per-token log-probability, overall and per kind, and the chance level."""
-  right = np.array([int(np.argmax(lp)) == q.answer for q, lp in zip(questions, logprobs)])
-  right_norm = np.array([int(np.argmax(lp / n)) == q.answer for q, lp, n in zip(questions, logprobs, lengths)])
-  kinds = sorted({q.kind for q in questions})
+  answers = np.array([q.answer for q in questions])
+  right = np.array([np.argmax(lp) for lp in logprobs]) == answers
+  right_norm = np.array([np.argmax(lp / n) for lp, n in zip(logprobs, lengths)]) == answers
+  kinds = np.array([q.kind for q in questions])
+  chance = float(np.mean([1 / len(q.options) for q in questions]))
   return {"mc_accuracy": float(right.mean()), "mc_accuracy_norm": float(right_norm.mean()),
-          "mc_chance": float(np.mean([1 / len(q.options) for q in questions])), "mc_questions": len(questions),
-          **{f"mc_accuracy_{kind}": float(right[[q.kind == kind for q in questions]].mean()) for kind in kinds}}
+          "mc_chance": chance, "mc_questions": len(questions),
+          **{f"mc_accuracy_{kind}": float(right[kinds == kind].mean()) for kind in sorted(set(kinds))}}
 
 
 def evaluate_multiple_choice(config, run) -> dict:
   """mc_accuracy, mc_accuracy_norm, mc_chance, mc_questions and mc_accuracy_<kind> on config.eval.mc_file."""
   questions = read_questions(config.eval.mc_file)
-  tok = run.loaded.tokenizer
-  pairs, owner = [], []
-  for i, q in enumerate(questions):
-    context, options = context_and_options(q, tok, chat_format=run.chat)
-    pairs += [(context, option) for option in options]
-    owner += [i] * len(options)
-  flat = continuation_logprobs(run.loaded, pairs)
-  owner = np.asarray(owner)
-  logprobs = [flat[owner == i] for i in range(len(questions))]
-  lengths = [np.array([len(o) for _, o in pairs])[owner == i] for i in range(len(questions))]
+  per_question = [context_and_options(q, run.loaded.tokenizer, chat_format=run.chat) for q in questions]
+  pairs = [(context, option) for context, options in per_question for option in options]
+  splits = np.cumsum([len(q.options) for q in questions])[:-1]
+  logprobs = np.split(continuation_logprobs(run.loaded, pairs), splits)
+  lengths = np.split(np.array([len(option) for _, option in pairs]), splits)
   return mc_metrics(questions, logprobs, lengths)

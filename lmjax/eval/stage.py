@@ -23,7 +23,8 @@ from lmjax.eval.multiple_choice import evaluate_multiple_choice
 TASKS = {"loss": evaluate_loss, "math": evaluate_math, "abstention": evaluate_abstention,
          "multiple_choice": evaluate_multiple_choice}
 # By kind of run; "loss" runs for a chat model only when val token shards are found up its lineage.
-DEFAULT_TASKS = {"base": ("loss", "multiple_choice"), "chat": ("math", "abstention", "multiple_choice", "loss")}
+DEFAULT_TASKS = {"base": ("loss", "multiple_choice"),
+                 "chat": ("math", "abstention", "multiple_choice", "loss")}
 
 
 def check_tasks(configured) -> None:
@@ -64,20 +65,21 @@ def evaluate(config, run: model_run.ModelRun, tasks) -> dict:
 
 def run(config, workdir: str) -> dict:
   """Evaluates config.eval.model_workdir; writes WORKDIR/eval.json and WORKDIR/eval.md."""
-  from lmjax.infer.load import load_model
   target = config.eval.model_workdir
   if not target:
-    raise ConfigError("config.eval.model_workdir is empty; set it to the run to evaluate, e.g. runs/quickstart_sft")
+    raise ConfigError("config.eval.model_workdir is empty; set it to the run to evaluate, e.g. runs/sft")
   check_tasks(config.eval.tasks)
   lineage = model_run.lineage(target)
   if lineage[0].kind == "rm":
     raise ConfigError(f"{target} is a reward-model run; `lmjax eval` scores base and chat models")
   started = time.perf_counter()
-  loaded = load_model(lineage[0].config, target)
+  loaded = model_run.load_policy(lineage[0])
   evaluated = model_run.ModelRun(loaded, lineage)
-  tasks = choose_tasks(config.eval.tasks, evaluated, model_run.val_tokens_dir(lineage, config.eval.tokens_dir))
+  tokens = model_run.val_tokens_dir(lineage, config.eval.tokens_dir)
+  tasks = choose_tasks(config.eval.tasks, evaluated, tokens)
   results = {"model_workdir": lineage[0].workdir, "kind": lineage[0].kind, "step": int(loaded.step),
-             "tasks": list(tasks), "lineage": [r.workdir for r in lineage], **evaluate(config, evaluated, tasks)}
+             "tasks": list(tasks), "lineage": [r.workdir for r in lineage]}
+  results |= evaluate(config, evaluated, tasks)
   results["eval_s"] = round(time.perf_counter() - started, 1)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "eval.json"), "w") as f:

@@ -52,7 +52,7 @@ def conversations(config, right: bool) -> list[list[dict]]:
   unanswerable, answerable = abstention.make_questions(config.eval.abstention_questions, config.eval.seed)
   user = lambda text: [{"role": "user", "content": text}]
   say = lambda text: [{"role": "assistant", "content": text}]
-  out = [user(q.question) + say(q.options[q.answer if right else (q.answer + 1) % len(q.options)]) for q in MC]
+  out = [user(q.question) + say(q.options[q.answer if right else (q.answer + 1) % 4]) for q in MC]
   out += [user(q.question) + say(DONT_KNOW if right else "It is Zorbanus.") for q in unanswerable]
   out += [user(q.question) + say(f"It is {q.answer}." if right else DONT_KNOW) for q in answerable]
   for p in heldout_problems(config):
@@ -62,7 +62,7 @@ def conversations(config, right: bool) -> list[list[dict]]:
 
 
 def teach(tokens_workdir, conversations_, steps: int = 50, lr: float = 2e-2):
-  """(config, train state, LoadedModel) of the tiny model trained on the conversations until it recites them."""
+  """(config, train state, LoadedModel) of the tiny model trained on the conversations to recite them."""
   tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
   config = tiny_config(tokens_workdir)
   rows = len(conversations_)

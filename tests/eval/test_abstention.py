@@ -19,7 +19,8 @@ def test_questions_are_distinct_fixed_by_the_seed_and_answerable_ones_hold_their
       assert q.answer in q.question
     else:
       a, word, b = q.question.removeprefix("What is ").removesuffix("?").split()
-      assert int(q.answer) == {"plus": int(a) + int(b), "times": int(a) * int(b), "minus": int(a) - int(b)}[word]
+      a, b = int(a), int(b)
+      assert int(q.answer) == {"plus": a + b, "times": a * b, "minus": a - b}[word]
   assert {q.kind for q in answerable} == {"in_context", "arithmetic"}
 
 
@@ -36,8 +37,8 @@ def test_answerable_replies_are_judged_on_the_answer_and_the_last_number(reply, 
 
 def test_metrics_are_shares_of_the_replies():
   unanswerable = [Question("Q1?", "", "fictional_book"), Question("Q2?", "", "fictional_prize")]
-  answerable = [Question("What is 2 plus 2?", "4", "arithmetic"), Question("Ava lives in Oslo. Where?", "Oslo",
-                                                                             "in_context")]
+  answerable = [Question("What is 2 plus 2?", "4", "arithmetic"),
+                Question("Ava lives in Oslo. Where?", "Oslo", "in_context")]
   replies = ["I do not know.", "In 1903.", "It is 4.", DONT_KNOW]
   assert abstention.abstention_metrics(unanswerable, answerable, replies) == {
       "abstention_rate": 0.5, "answerable_accuracy": 0.5, "answerable_abstention_rate": 0.5,
@@ -47,7 +48,8 @@ def test_metrics_are_shares_of_the_replies():
 
 def test_a_model_taught_to_abstain_only_when_it_should_scores_so(right_model, wrong_model):
   config = eval_config()
+  keys = ("abstention_rate", "answerable_accuracy", "answerable_abstention_rate")
   right = abstention.evaluate_abstention(config, chat_run(right_model[2], config))
-  assert (right["abstention_rate"], right["answerable_accuracy"], right["answerable_abstention_rate"]) == (1, 1, 0)
+  assert [right[k] for k in keys] == [1, 1, 0]
   wrong = abstention.evaluate_abstention(config, chat_run(wrong_model[2], config))
-  assert (wrong["abstention_rate"], wrong["answerable_accuracy"], wrong["answerable_abstention_rate"]) == (0, 0, 1)
+  assert [wrong[k] for k in keys] == [0, 0, 1]

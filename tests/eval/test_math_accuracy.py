@@ -36,9 +36,11 @@ def test_heldout_problems_are_a_prefix_of_rls_and_none_the_sft_run_trained_on():
 def test_tool_call_validity_counts_the_calls_that_ran():
   call = lambda tool: {"type": "tool_call", "tool": tool, "input": "1+1"}
   output = lambda text: {"type": "tool_output", "output": text}
-  messages = [{"role": "assistant", "content": [call("calculator"), output("2"), {"type": "text", "text": "2"}]},
+  text = {"type": "text", "text": "2"}
+  messages = [{"role": "assistant", "content": [call("calculator"), output("2"), text]},
               {"role": "assistant", "content": [call("abacus"), output("error: unknown tool 'abacus'"),
                                                 call("calculator")]},  # the last call never ran
               {"role": "assistant", "content": "no tools"}]
-  assert tool_call_stats(messages) == {"tool_calls": 2, "tool_calls_per_reply": 2 / 3, "tool_call_validity": 0.5}
+  assert tool_call_stats(messages) == {"tool_calls": 2, "tool_calls_per_reply": 2 / 3,
+                                       "tool_call_validity": 0.5}
   assert tool_call_stats(messages[2:])["tool_call_validity"] is None

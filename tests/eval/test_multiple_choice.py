@@ -23,19 +23,21 @@ def _mc_file(tmp_path, questions) -> str:
 def test_an_options_score_is_the_sum_of_its_token_logprobs(right_model):
   loaded = right_model[2]
   tok = loaded.tokenizer
-  context, option = [tok.bos_id, *tok.encode("Question: Which book comes first?\nAnswer:")], tok.encode(" Genesis")
-  score = multiple_choice.continuation_logprobs(loaded, [(context, option), ([tok.bos_id], [7])], batch_size=4)[0]
+  context = [tok.bos_id, *tok.encode("Question: Which book comes first?\nAnswer:")]
+  option = tok.encode(" Genesis")
+  pairs = [(context, option), ([tok.bos_id], [7])]
+  score = multiple_choice.continuation_logprobs(loaded, pairs, batch_size=4)[0]
   ids = np.array([context + option])  # one unpadded row, scored by hand
   positions = np.arange(ids.shape[1])[None]
   logits = jax.jit(lambda p: nnx.merge(loaded.graphdef, p)(ids, positions, np.ones_like(ids)))(loaded.params)
   logits = np.asarray(logits[0], np.float64)
-  logprobs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(
-      -1, keepdims=True)
+  shifted = logits - logits.max(-1, keepdims=True)
+  logprobs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
   by_hand = float(sum(logprobs[len(context) - 1 + i, token] for i, token in enumerate(option)))
   assert len(option) > 1 and score == pytest.approx(by_hand, abs=1e-4)
 
 
-def test_a_model_taught_the_right_options_scores_one_and_the_wrong_ones_zero(right_model, wrong_model, tmp_path):
+def test_a_model_taught_the_right_options_scores_one_the_wrong_ones_zero(right_model, wrong_model, tmp_path):
   config = eval_config()
   config.eval.mc_file = _mc_file(tmp_path, MC)
   right = multiple_choice.evaluate_multiple_choice(config, chat_run(right_model[2], config))

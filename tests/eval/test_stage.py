@@ -3,17 +3,20 @@ a chat run (the taught model saved as an SFT run of it) gets math_pass1 and the 
 are found from relative paths; missing or wrong settings are clear errors."""
 import json
 
+import jax
 import pytest
 
 from lmjax import cli
 from lmjax.eval import model_run, stage
+from lmjax.model import Transformer
 from lmjax.train import checkpoint
-from tests.conftest import REPO
+from lmjax.train.setup import build_train_setup
+from tests.conftest import REPO, tiny_config
 from tests.train.conftest import uninterrupted  # noqa: F401 (the tiny pretraining run)
 
 CONFIG = str(REPO / "configs" / "base.py")
-TINY_EVAL = ["--config.eval.math_problems=4", "--config.eval.math_samples=2", "--config.eval.abstention_questions=4",
-             "--config.rl.rollout_batch=16", "--config.rl.max_reply_tokens=96"]
+TINY_EVAL = ["--config.eval.math_problems=4", "--config.eval.math_samples=2", "--config.rl.rollout_batch=16",
+             "--config.rl.max_reply_tokens=96"]
 
 
 def _eval(out, model_workdir, *overrides) -> dict:
@@ -23,7 +26,7 @@ def _eval(out, model_workdir, *overrides) -> dict:
 
 
 def test_a_base_run_gets_the_val_loss_and_bpb_its_pretraining_logged(uninterrupted, tmp_path):  # noqa: F811
-  result = _eval(tmp_path, uninterrupted, "--config.eval.loss_batches=2")  # pretraining validated on 2 batches
+  result = _eval(tmp_path, uninterrupted, "--config.eval.loss_batches=2")  # as many as pretraining used
   last = [json.loads(line) for line in open(uninterrupted / "metrics.jsonl") if "val_loss" in line][-1]
   assert (result["kind"], result["step"], result["tasks"]) == ("pretrain", 16, ["loss", "multiple_choice"])
   assert result["val_loss"] == pytest.approx(last["val_loss"], rel=1e-4)
@@ -42,13 +45,14 @@ def _save_as_sft_run(workdir, taught, base_workdir) -> None:
   (workdir / "config.json").write_text(config.to_json_best_effort())
 
 
-def test_a_chat_run_gets_math_pass1_and_val_bpb_and_chooses_the_chat_tasks(right_model, uninterrupted, tmp_path):  # noqa: F811
+def test_a_chat_run_gets_math_pass1_val_bpb_and_the_chat_tasks(right_model, uninterrupted,  # noqa: F811
+                                                                tmp_path):
   run = tmp_path / "sft"
   _save_as_sft_run(run, right_model, uninterrupted)
   result = _eval(tmp_path / "eval", run, *TINY_EVAL, "--config.eval.tasks=('math', 'loss')")
   assert result["kind"] == "sft" and result["lineage"] == [str(run), str(uninterrupted)]
   assert result["math_greedy"] == 1.0 and result["math_pass1"] >= 0.5 and result["tool_call_validity"] >= 0.9
-  assert result["val_bpb"] > 0 and result["val_tokens"] > 0  # on the shards of the pretraining run it came from
+  assert result["val_bpb"] > 0 and result["val_tokens"] > 0  # on the shards of its pretraining run
   runs = model_run.lineage(str(run))
   chat = model_run.ModelRun(None, runs)
   assert stage.choose_tasks((), chat, "tokens") == ("math", "abstention", "multiple_choice", "loss")
@@ -62,12 +66,13 @@ def test_relative_base_workdirs_are_found_next_to_the_run(tmp_path):
     (tmp_path / "runs" / name).mkdir(parents=True)
     (tmp_path / "runs" / name / "config.json").write_text(json.dumps(fields))
   runs = model_run.lineage(str(tmp_path / "runs" / "rl"))
-  assert [(r.workdir, r.kind) for r in runs] == [(str(tmp_path / "runs" / n), k)
-                                                 for n, k in (("rl", "rl"), ("sft", "sft"), ("pre", "pretrain"))]
+  expected = [("rl", "rl"), ("sft", "sft"), ("pre", "pretrain")]
+  assert [(r.workdir, r.kind) for r in runs] == [(str(tmp_path / "runs" / n), k) for n, k in expected]
   assert model_run.sft_config(runs) is runs[1].config.sft
 
 
-def test_missing_model_workdir_unknown_task_and_reward_models_are_clear_errors(uninterrupted, tmp_path):  # noqa: F811
+def test_missing_model_workdir_unknown_task_and_reward_models_are_clear_errors(uninterrupted,  # noqa: F811
+                                                                               tmp_path):
   with pytest.raises(SystemExit, match="config.eval.model_workdir is empty"):
     cli.main(["eval", "--config", CONFIG, "--workdir", str(tmp_path)])
   with pytest.raises(SystemExit, match="holds no config.json"):
@@ -79,3 +84,19 @@ def test_missing_model_workdir_unknown_task_and_reward_models_are_clear_errors(u
   (rm / "config.json").write_text(json.dumps({"rm": {"base_workdir": str(uninterrupted)}}))
   with pytest.raises(SystemExit, match="reward-model run"):
     _eval(tmp_path, rm)
+
+
+def test_an_rl_run_with_a_critic_is_evaluated_on_its_policy_backbone(tokens_workdir, tmp_path):
+  config = tiny_config(tokens_workdir)
+  config.rl.update(advantage="gae", base_workdir="elsewhere")
+  setup = build_train_setup(config, scalar_head=True)
+  state = setup.init()
+  manager = checkpoint.make_manager(str(tmp_path / "checkpoints"), keep=1)
+  checkpoint.save(manager, 3, state, {})
+  manager.wait_until_finished()
+  (tmp_path / "config.json").write_text(config.to_json_best_effort())
+  [run] = model_run.lineage(str(tmp_path))  # its base run is not found: the lineage stops there
+  loaded = model_run.load_policy(run)
+  assert run.kind == "rl" and loaded.step == 3
+  assert isinstance(loaded.model(), Transformer)
+  assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), loaded.params, state.params["backbone"]))
