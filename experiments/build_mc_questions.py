@@ -39,7 +39,9 @@ def wrong_answers(problem: math_problems.Problem, rng: random.Random) -> list[in
   out = []
   for group in (other_ops, in_question, near):
     rng.shuffle(group)
-    out += [v for v in group if v >= 0 and v != problem.answer and v not in out]
+    for v in group:
+      if v >= 0 and v != problem.answer and v not in out:
+        out.append(v)
   return out[:3]
 
 
