@@ -30,7 +30,7 @@ class Run:
 @dataclasses.dataclass(frozen=True)
 class ModelRun:
   """What every eval task receives: the loaded model and its lineage (the evaluated run first)."""
-  loaded: object  # lmjax.infer.load.LoadedModel
+  loaded: LoadedModel
   lineage: list[Run]
 
   @property
@@ -39,6 +39,7 @@ class ModelRun:
 
 
 def run_kind(config) -> str:
+  """pretrain | sft | rm | rl, by which base_workdir the saved config sets."""
   for kind, field in PARENT_FIELD.items():
     if _get(config, field):
       return kind
