@@ -6,8 +6,8 @@
 The model, its tokenizer and its architecture come from the evaluated run (its saved config); the eval
 config gives the eval.* sizes and the rl.* settings of the math task (held-out seed, level, reply lengths).
 WORKDIR/eval.json is one flat dict: the run, its kind and step, the tasks, every task's numbers and the
-seconds each took; eval.md is the same as a table. A task is one function `(config, run) -> dict` and one
-entry of TASKS.
+seconds each took; eval.md is the same as a table; for a chat model, samples.md shows a few of its replies.
+A task is one function `(config, run) -> dict` and one entry of TASKS.
 """
 import json
 import os
@@ -19,6 +19,7 @@ from lmjax.eval.abstention import evaluate_abstention
 from lmjax.eval.loss import evaluate_loss
 from lmjax.eval.math_accuracy import evaluate_math
 from lmjax.eval.multiple_choice import evaluate_multiple_choice
+from lmjax.eval.samples import samples_markdown
 
 TASKS = {"loss": evaluate_loss, "math": evaluate_math, "abstention": evaluate_abstention,
          "multiple_choice": evaluate_multiple_choice}
@@ -64,7 +65,7 @@ def evaluate(config, run: model_run.ModelRun, tasks) -> dict:
 
 
 def run(config, workdir: str) -> dict:
-  """Evaluates config.eval.model_workdir; writes WORKDIR/eval.json and WORKDIR/eval.md."""
+  """Evaluates config.eval.model_workdir; writes WORKDIR/eval.json, eval.md (and samples.md for chat)."""
   target = config.eval.model_workdir
   if not target:
     raise ConfigError("config.eval.model_workdir is empty; set it to the run to evaluate, e.g. runs/sft")
@@ -80,8 +81,11 @@ def run(config, workdir: str) -> dict:
   results = {"model_workdir": lineage[0].workdir, "kind": lineage[0].kind, "step": int(loaded.step),
              "tasks": list(tasks), "lineage": [r.workdir for r in lineage]}
   results |= evaluate(config, evaluated, tasks)
-  results["eval_s"] = round(time.perf_counter() - started, 1)
   os.makedirs(workdir, exist_ok=True)
+  if evaluated.chat:
+    with open(os.path.join(workdir, "samples.md"), "w") as f:
+      f.write(samples_markdown(config, evaluated))
+  results["eval_s"] = round(time.perf_counter() - started, 1)
   with open(os.path.join(workdir, "eval.json"), "w") as f:
     json.dump(results, f, indent=2)
   report = format_report(results)

@@ -32,7 +32,7 @@ def test_a_base_run_gets_the_val_loss_and_bpb_its_pretraining_logged(uninterrupt
   assert result["val_loss"] == pytest.approx(last["val_loss"], rel=1e-4)
   assert result["val_bpb"] == pytest.approx(last["val_bpb"], rel=1e-4)
   assert 0 <= result["mc_accuracy"] <= 1 and result["mc_chance"] == 0.25
-  assert "| val_bpb |" in (tmp_path / "eval.md").read_text()
+  assert "| val_bpb |" in (tmp_path / "eval.md").read_text() and not (tmp_path / "samples.md").exists()
 
 
 def _save_as_sft_run(workdir, taught, base_workdir) -> None:
@@ -53,6 +53,8 @@ def test_a_chat_run_gets_math_pass1_val_bpb_and_the_chat_tasks(right_model, unin
   assert result["kind"] == "sft" and result["lineage"] == [str(run), str(uninterrupted)]
   assert result["math_greedy"] == 1.0 and result["math_pass1"] >= 0.5 and result["tool_call_validity"] >= 0.9
   assert result["val_bpb"] > 0 and result["val_tokens"] > 0  # on the shards of its pretraining run
+  samples = (tmp_path / "eval" / "samples.md").read_text()
+  assert samples.count("**user:**") == 5 and "[calculator]" in samples  # its worked solutions call the tool
   runs = model_run.lineage(str(run))
   chat = model_run.ModelRun(None, runs)
   assert stage.choose_tasks((), chat, "tokens") == ("math", "abstention", "multiple_choice", "loss")
