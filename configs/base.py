@@ -121,6 +121,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval = ev = ml_collections.ConfigDict()
   ev.every_steps = 50  # validation loss and bits per byte this often (and at the end); 0 disables
   ev.batches = 4  # validation batches per evaluation (same ones each time)
+  # `lmjax eval`: the fields below; the model comes from model_workdir's own saved config.
+  ev.model_workdir = ""  # the run to evaluate (its latest checkpoint, saved config and tokenizer)
+  ev.tasks = ()  # names in lmjax.eval.stage.TASKS; () = by the run's kind (lmjax.eval.stage.DEFAULT_TASKS)
+  ev.tokens_dir = ""  # val token shards for val_loss/val_bpb; "" = those of the pretraining run it comes from
+  ev.loss_batches = 0  # val batches (of the run's train.batch_size × seq_len) to score; 0 = the whole split
+  ev.math_problems = 64  # held-out problems: the first N of RL's (rl.heldout_seed, rl.math_level; none SFT's)
+  ev.math_samples = 4  # k: samples per problem at rl.temperature, for math_pass1 and math_pass_at_k
+  ev.abstention_questions = 32  # unanswerable questions, and as many answerable ones (lmjax.eval.abstention)
+  ev.mc_file = ""  # JSONL {"question", "options", "answer": index}; "" = the shipped assets/eval/ questions
+  ev.seed = 0  # seeds the generated abstention questions
 
   c.sft = sft = ml_collections.ConfigDict()
   sft.base_workdir = ""  # the pretraining run to fine-tune (its latest checkpoint and its tokenizer)

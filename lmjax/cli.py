@@ -8,6 +8,7 @@
     lmjax rm        --config configs/quickstart.py --workdir runs/rm --config.rm.base_workdir=runs/sft
     lmjax rl        --config configs/rl_quickstart.py --workdir runs/rl --config.rl.base_workdir=runs/sft
     lmjax probe     --config configs/quickstart.py --workdir runs/probe --config.probe.model_workdir=runs/sft
+    lmjax eval      --config configs/quickstart.py --workdir runs/eval --config.eval.model_workdir=runs/sft
     lmjax sample    --workdir runs/quickstart --prompt "Once upon a time"
     lmjax chat      --workdir runs/sft --system "You are a helpful assistant." --search 'docs/*.jsonl.gz'
     lmjax tokens    --workdir runs/quickstart "How does text become tokens?"
@@ -41,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
                           ("sft", "fine-tune a pretrained run on conversations (assistant tokens only)"),
                           ("rm", "train a reward model on preference pairs (Bradley-Terry)"),
                           ("probe", "ask a run questions with known answers; write \"I don't know\" data"),
-                          ("rl", "reinforce correct answers to math problems (PPO / group-relative)")]:
+                          ("rl", "reinforce correct answers to math problems (PPO / group-relative)"),
+                          ("eval", "score a run: val loss/bpb, math pass@k, tools, abstention, multiple choice")]:
     command = commands.add_parser(name, help=help_text)
     command.add_argument("--config", required=True, help="a config file under configs/")
     command.add_argument("--workdir", required=True)
@@ -149,7 +151,7 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 STAGES = {"tokenizer": "lmjax.data.tokenizer", "tokenize": "lmjax.data.shards", "pretrain": "lmjax.train.pretrain",
           "sft": "lmjax.train.sft", "rm": "lmjax.train.reward_model", "rl": "lmjax.train.rl",
-          "probe": "lmjax.infer.probe"}
+          "probe": "lmjax.infer.probe", "eval": "lmjax.eval.stage"}
 
 
 def _run_config(args, overrides):

@@ -201,13 +201,21 @@ def update(actors: Actors, train_step, state, rows: dict, iteration: int) -> tup
   return state, {k: v / steps for k, v in sums.items()}
 
 
-def evaluate_heldout(actors: Actors, params, critic: bool) -> dict:
-  """Held-out accuracy: pass@1 (the mean accuracy of rl.eval_samples samples at the RL temperature, the
-  unbiased estimate), pass@G (solved by any of them) and greedy accuracy."""
+def heldout_rollouts(actors: Actors, params, critic: bool) -> tuple[list, list]:
+  """(one greedy reply per held-out problem, rl.eval_samples replies each at the RL temperature)."""
   r, problems = actors.config.rl, actors.task.heldout
   gen = generation_params(params, critic)
   greedy = sample_replies(actors, gen, problems, samples=1, temperature=0.0, seed=0)
   sampled = sample_replies(actors, gen, problems, samples=r.eval_samples, temperature=r.temperature, seed=1)
+  return greedy, sampled
+
+
+def evaluate_heldout(actors: Actors, params, critic: bool, rollouts: tuple[list, list] | None = None) -> dict:
+  """Held-out accuracy: pass@1 (the mean accuracy of rl.eval_samples samples at the RL temperature, the
+  unbiased estimate), pass@G (solved by any of them) and greedy accuracy; of `rollouts` if given (those of
+  `heldout_rollouts`, which `lmjax eval` also reads tool calls from)."""
+  r, problems = actors.config.rl, actors.task.heldout
+  greedy, sampled = rollouts or heldout_rollouts(actors, params, critic)
   sampled_rewards = rewards_of(actors, sampled, problems, r.eval_samples).reshape(len(problems), -1)
   return {"heldout_pass1": float(sampled_rewards.mean()),
           "heldout_pass_at_g": float((sampled_rewards.max(axis=1) > 0).mean()),

@@ -1,0 +1,114 @@
+"""The run `lmjax eval` scores: its model, what kind of run it is, and the runs it descends from.
+
+A run's kind comes from its saved config: `rl.base_workdir` set → an RL run, `rm.base_workdir` → a reward
+model, `sft.base_workdir` → an SFT run, none → pretraining. "chat" models are SFT and RL runs. The ancestors
+matter twice: the math held-out problems exclude those the SFT run trained on (found up the chain, as RL
+does), and a chat model's val_bpb reads the token shards of the pretraining run at the root.
+
+Saved base_workdirs are usually relative to the directory the run was trained from (`runs/quickstart`); they
+are looked up next to the child run first (each of its parent folders, nearest first), then from here.
+"""
+import dataclasses
+import os
+
+from lmjax.config import ConfigError, load_saved_config
+from lmjax.infer.load import LoadedModel, load_model
+from lmjax.train.setup import build_train_setup, tokens_dir
+
+CHAT_KINDS = ("sft", "rl")
+PARENT_FIELD = {"rl": "rl.base_workdir", "rm": "rm.base_workdir", "sft": "sft.base_workdir"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One run of a lineage: where it is, its saved config and its kind (pretrain | sft | rm | rl)."""
+  workdir: str
+  config: object
+  kind: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRun:
+  """What every eval task receives: the loaded model and its lineage (the evaluated run first)."""
+  loaded: LoadedModel
+  lineage: list[Run]
+
+  @property
+  def chat(self) -> bool:
+    return self.lineage[0].kind in CHAT_KINDS
+
+
+def run_kind(config) -> str:
+  """pretrain | sft | rm | rl, by which base_workdir the saved config sets."""
+  for kind, field in PARENT_FIELD.items():
+    if _get(config, field):
+      return kind
+  return "pretrain"
+
+
+def _get(config, dotted: str):
+  section, name = dotted.split(".")
+  return config.get(section, {}).get(name, "")
+
+
+def find_run(path: str, child_workdir: str) -> str | None:
+  """`path` as a run folder (one with a config.json): absolute, or relative to a folder above the child
+  run (nearest first), or to the current directory; None if there is none."""
+  if os.path.isabs(path):
+    candidates = [path]
+  else:
+    folder, candidates = os.path.dirname(os.path.abspath(child_workdir)), []
+    while True:
+      candidates.append(os.path.join(folder, path))
+      if os.path.dirname(folder) == folder:
+        break
+      folder = os.path.dirname(folder)
+    candidates.append(os.path.abspath(path))
+  return next((c for c in candidates if os.path.exists(os.path.join(c, "config.json"))), None)
+
+
+def lineage(workdir: str) -> list[Run]:
+  """The run in WORKDIR then its ancestors, back to a pretraining run (or to the first one not found)."""
+  if not os.path.exists(os.path.join(workdir, "config.json")):
+    raise ConfigError(f"config.eval.model_workdir={workdir!r} holds no config.json; give a trained run")
+  runs = []
+  while workdir is not None and len(runs) < 16:
+    config = load_saved_config(workdir)
+    runs.append(Run(os.path.abspath(workdir), config, run_kind(config)))
+    kind = runs[-1].kind
+    workdir = find_run(_get(config, PARENT_FIELD[kind]), workdir) if kind != "pretrain" else None
+  return runs
+
+
+def sft_config(runs: list[Run]):
+  """The `sft` section of the nearest SFT run in the lineage, or None (then no problem counts as seen)."""
+  for run in runs:
+    if run.kind == "sft":
+      return run.config.sft
+  if any(run.kind == "rl" for run in runs):
+    raise ConfigError(f"cannot find the SFT run {runs[-1].config.rl.base_workdir!r} that the RL run "
+                      f"{runs[-1].workdir} started from, so its held-out problems cannot exclude SFT's; run "
+                      "`lmjax eval` from the directory the runs were trained in")
+  return None
+
+
+def val_tokens_dir(runs: list[Run], configured: str = "") -> str | None:
+  """`configured`, else the token shards of the pretraining run at the lineage's root (None if not found)."""
+  if configured:
+    return configured
+  root = runs[-1]
+  if root.kind != "pretrain":
+    return None
+  path = tokens_dir(root.config, root.workdir)
+  return path if os.path.isdir(os.path.join(path, "val")) else None
+
+
+def load_policy(run: Run) -> LoadedModel:
+  """The latest checkpoint's generating model. An RL run with a critic (rl.advantage="gae") saved a
+  scalar-head model whose backbone is the policy: that backbone, as a plain transformer, as RL samples it."""
+  critic = run.kind == "rl" and run.config.rl.advantage == "gae"
+  loaded = load_model(run.config, run.workdir, scalar_head=critic)
+  if not critic:
+    return loaded
+  plain = build_train_setup(run.config).graphdef
+  return dataclasses.replace(loaded, graphdef=plain, params=loaded.params["backbone"])
