@@ -65,9 +65,10 @@ def test_a_killed_chain_resumes_at_the_interrupted_stage_from_its_checkpoint(swe
 
 def test_a_sweep_computes_the_stages_its_variants_share_once(sweep):
   second = _chain(sweep / "eps_0.3")
-  assert [s for s in second if not second[s]["cached"]] == ["rl"]
+  assert [s for s in second if not second[s]["cached"]] == ["rl", "eval_rl"]
   folders = sorted(p.name.split("-")[0] for p in (sweep / "stages").iterdir())
-  assert folders == ["clean", "pretrain", "rl", "rl", "rm", "sft", "tokenize", "tokenizer"]
+  assert folders == ["clean", "eval_pretrain", "eval_rl", "eval_rl", "eval_sft", "pretrain", "rl", "rl", "rm",
+                     "sft", "tokenize", "tokenizer"]
   table = (sweep / "sweep.md").read_text()
   assert "| rl.clip_eps | 0.1 | 0.3 |" in table and "rl.heldout_pass1" in table
 
@@ -86,6 +87,10 @@ def test_the_report_has_every_stages_numbers_and_plots(sweep):
     assert f"{value:.4g}" in text, (stage, key)
   for image in ("pretrain.png", "sft.png", "rm.png", "rl.png"):
     assert f"({image})" in text and (run / image).stat().st_size > 1000
+  for stage, key in (("eval_pretrain", "val_bpb"), ("eval_sft", "math_pass1"), ("eval_rl", "mc_accuracy")):
+    with open(os.path.join(dirs[stage], "eval.json")) as f:
+      assert f"{json.load(f)[key]:.4g}" in text, (stage, key)
+  assert "### Sample conversations (sft)" in text
   for stage in dirs:
     assert f"| {stage} |" in text
 
@@ -93,4 +98,4 @@ def test_the_report_has_every_stages_numbers_and_plots(sweep):
 def test_a_dry_run_lists_every_stage_as_cached_and_runs_nothing(sweep):
   result = _lmjax("run", "--config", TINY_CHAIN, "--workdir", str(sweep / "eps_0.1"), "--stage-root",
                   str(sweep / "stages"), "--config.rl.clip_eps=0.1", "--dry-run", check=True)
-  assert "7 stages, 7 cached" in result.stdout
+  assert "10 stages, 10 cached" in result.stdout

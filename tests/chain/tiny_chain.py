@@ -31,5 +31,5 @@ def get_config():
                    rollout_batch=16)
   config.stage.rl = dict(train=dict(batch_size=8, seq_len=128), optim=dict(lr=1e-3, weight_decay=0.0),
                          schedule=dict(warmup_steps=0, decay="constant"))
-  config.chain.stages = ("clean", "tokenizer", "tokenize", "pretrain", "sft", "rm", "rl")
+  config.eval.update(math_problems=4, math_samples=2, abstention_questions=4, loss_batches=2)
   return config
