@@ -170,7 +170,8 @@ def get_config() -> ml_collections.ConfigDict:
   rl.epochs = 1  # K passes over each iteration's rollouts (1 = every update on fresh samples)
   rl.reward = "verifier"  # verifier (1 for a correct final answer, else 0) | reward_model (its score)
   rl.reward_model_workdir = ""  # the `lmjax rm` run that scores replies when rl.reward = "reward_model"
-  rl.advantage = "group_relative"  # group_relative (GRPO-style, no critic) | gae (PPO with a value head)
+  rl.advantage = "group_relative"  # group_relative (GRPO-style, no critic) | group_positive (its positive part:
+  #                                   reinforce the better replies, push none down) | gae (PPO with a value head)
   rl.scale_advantages = True  # group_relative: divide by the group's reward std (False: only subtract the mean)
   rl.gamma = 1.0  # GAE discount per token
   rl.lam = 0.95  # GAE lambda

@@ -1,5 +1,5 @@
-"""Advantage estimators, chosen by name: GAE with a learned value (PPO's critic) or group-relative
-normalisation of rewards among the G samples of one prompt (GRPO-style, no critic).
+"""Advantage estimators, chosen by name: GAE with a learned value (PPO's critic), group-relative
+normalisation of rewards among the G samples of one prompt (GRPO-style, no critic), or its positive part.
 
 Shapes: b sequences, t positions; `mask_bt` is 1 on response tokens (the tokens the policy generated).
 """
@@ -44,4 +44,16 @@ def group_relative(rewards_b, group_size: int, *, eps: float = 1e-6, scale: bool
   return centred_gk.reshape(-1)
 
 
-ESTIMATORS = {"gae": gae, "group_relative": group_relative}
+def group_positive(rewards_b, group_size: int, *, eps: float = 1e-6, scale: bool = True):
+  """Group-relative advantages with the negative ones set to 0: reinforce the replies better than their
+  group's mean, push nothing down ("sample many solutions, reinforce the correct ones").
+
+  Without the push-down a weak policy's many wrong replies cannot spread its probability mass (raise its
+  entropy), which is what made group_relative unstable at higher learning rates here.
+  """
+  return jnp.maximum(group_relative(rewards_b, group_size, eps=eps, scale=scale), 0.0)
+
+
+ESTIMATORS = {"gae": gae, "group_relative": group_relative, "group_positive": group_positive}
+# Estimators of one advantage per sequence from the group's rewards (no critic).
+SEQUENCE_ESTIMATORS = ("group_relative", "group_positive")

@@ -34,7 +34,7 @@ from lmjax.train.metrics import MetricsLog
 from lmjax.train.setup import build_train_setup, tokenizer_path
 from lmjax.train.step import make_train_step
 
-ADVANTAGES = ("group_relative", "gae")
+ADVANTAGES = tuple(advantage_estimators.ESTIMATORS)
 REWARDS = ("verifier", "reward_model")
 
 
@@ -154,8 +154,8 @@ def collect(actors: Actors, params, iteration: int, critic: bool) -> tuple[dict,
     explained = experience.explained_variance(values_bt, rows["returns"], mask_bt)
     metrics |= {"explained_variance": explained} if np.isfinite(explained) else {}
   else:
-    adv_b = np.asarray(advantage_estimators.group_relative(jnp.asarray(rewards_b), r.group_size,
-                                                           scale=r.scale_advantages))
+    estimator = advantage_estimators.ESTIMATORS[r.advantage]
+    adv_b = np.asarray(estimator(jnp.asarray(rewards_b), r.group_size, scale=r.scale_advantages))
     rows["advantages"] = (adv_b[:, None] * mask_bt).astype(np.float32)
   groups = rewards_b.reshape(-1, r.group_size)
   metrics |= {"reward": float(rewards_b.mean()), "correct": float(correct_b.mean()),

@@ -1,12 +1,9 @@
 """Tiny chat models taught in-process to do every eval task right (or all wrong), and the eval config sized
 for them: 4 math problems, 4 + 4 abstention questions, 4 multiple-choice questions."""
 import jax
-import numpy as np
 import pytest
 
 from configs import base
-from lmjax import losses
-from lmjax.data.chat_pipeline import render_examples
 from lmjax.data.posttrain.conversations import DONT_KNOW
 from lmjax.data.posttrain.math_problems import problem_conversation
 from lmjax.data.tokenizer import Tokenizer
@@ -16,9 +13,8 @@ from lmjax.eval.multiple_choice import MCQuestion
 from lmjax.infer.load import LoadedModel
 from lmjax.infer.tools import TOOLS, run_tool
 from lmjax.rl import math_task
-from lmjax.train.setup import build_train_setup
-from lmjax.train.step import make_train_step
 from tests.conftest import tiny_config
+from tests.recite import recite
 
 MC = [MCQuestion("Which book comes first in the Bible?", ("Exodus", "Genesis", "Ruth", "Job"), 1, "bible"),
       MCQuestion("How many legs has a spider?", ("8", "6", "4", "10"), 0, "animals"),
@@ -68,22 +64,7 @@ def teach(tokens_workdir, conversations_, steps: int = 50, lr: float = 2e-2):
   rows = len(conversations_)
   config.train.update(steps=steps, batch_size=rows, seq_len=SEQ_LEN)
   config.optim.update(lr=lr, weight_decay=0.0)
-  config.mesh.fsdp = 1
-  setup = build_train_setup(config, devices=jax.devices()[:1])
-  batch = {k: np.zeros((rows, SEQ_LEN), np.float32 if k == "loss_mask" else np.int32)
-           for k in ("tokens", "targets", "loss_mask", "positions", "segment_ids")}
-  for row, example in enumerate(render_examples(conversations_, tok, seq_len=SEQ_LEN)):
-    n = len(example["tokens"])
-    assert n < SEQ_LEN, "a conversation does not fit the row"
-    for key in ("tokens", "targets", "loss_mask"):
-      batch[key][row, :n] = example[key]
-    batch["positions"][row, :n], batch["segment_ids"][row, :n] = np.arange(n), 1
-  step = make_train_step(setup.graphdef, losses.next_token, setup.optimizer, setup.shardings,
-                         batch_sharding=setup.batch_sharding)
-  state, batch = setup.init(), jax.device_put(batch, setup.batch_sharding)
-  for _ in range(steps):
-    state, metrics = step(state, batch, jax.random.key(0))
-  assert float(metrics["loss"]) < 0.05, float(metrics["loss"])
+  setup, state = recite(config, tok, conversations_, max_loss=0.05)
   return config, state, LoadedModel(setup.graphdef, state.params, tok, steps)
 
 

@@ -4,22 +4,20 @@ answer one question, abstain on another and get a third wrong."""
 import json
 
 import jax
-import numpy as np
 import pytest
 
 from configs import base
-from lmjax import chat, cli, losses
+from lmjax import chat, cli
 from lmjax.config import ConfigError
-from lmjax.data.chat_pipeline import read_conversations, render_examples
+from lmjax.data.chat_pipeline import read_conversations
 from lmjax.data.posttrain.conversations import DONT_KNOW
 from lmjax.data.posttrain.qa_facts import QA
 from lmjax.data.posttrain.sources import load_sources
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.infer import probe
 from lmjax.infer.load import LoadedModel
-from lmjax.train.setup import build_train_setup
-from lmjax.train.step import make_train_step
 from tests.conftest import tiny_config
+from tests.recite import recite
 
 
 @pytest.mark.parametrize("reply, answer, expected", [
@@ -132,24 +130,9 @@ def taught_model(tokens_workdir):
   config = tiny_config()
   config.train.update(steps=40, batch_size=4, seq_len=32)
   config.optim.update(lr=1e-2, weight_decay=0.0)
-  config.mesh.fsdp = 1
-  setup = build_train_setup(config, devices=jax.devices()[:1])
   conversations = [probe.messages_for(qa["question"]) + [{"role": "assistant", "content": reply}]
                    for qa, reply in TAUGHT]
-  examples = render_examples(conversations, tok, seq_len=32)
-  batch = {k: np.zeros((4, 32), np.float32 if k == "loss_mask" else np.int32)
-           for k in ("tokens", "targets", "loss_mask", "positions", "segment_ids")}
-  for row, example in enumerate(examples):
-    n = len(example["tokens"])
-    for key in ("tokens", "targets", "loss_mask"):
-      batch[key][row, :n] = example[key]
-    batch["positions"][row, :n], batch["segment_ids"][row, :n] = np.arange(n), 1
-  step = make_train_step(setup.graphdef, losses.next_token, setup.optimizer, setup.shardings,
-                         batch_sharding=setup.batch_sharding)
-  state, batch = setup.init(), jax.device_put(batch, setup.batch_sharding)
-  for _ in range(config.train.steps):
-    state, metrics = step(state, batch, jax.random.key(0))
-  assert float(metrics["loss"]) < 0.02
+  setup, state = recite(config, tok, conversations, max_loss=0.02)
   return LoadedModel(setup.graphdef, state.params, tok, config.train.steps)
 
 

@@ -1,9 +1,9 @@
 """Advantage estimators: GAE against a hand-written loop (response tokens in the middle of a row), and
-group-relative normalisation."""
+group-relative normalisation and its positive part."""
 import numpy as np
 import pytest
 
-from lmjax.rl.advantages import gae, group_relative
+from lmjax.rl.advantages import gae, group_positive, group_relative
 
 
 def gae_loop(rewards, values, mask, gamma, lam):
@@ -47,3 +47,10 @@ def test_group_relative_advantages_are_normalised_within_each_group():
   assert advantages[7] > 0 > advantages[4] and np.allclose(advantages[4:7], advantages[4])
   np.testing.assert_allclose(group_relative(np.array([2, 2], np.float32), 2), [0, 0])  # all equal: no signal
   np.testing.assert_allclose(group_relative(rewards, 4, scale=False)[:4], [0.5, -0.5, -0.5, 0.5])
+
+
+def test_group_positive_reinforces_only_replies_above_their_groups_mean():
+  rewards = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0], np.float32)  # groups of 4: one right; all right
+  relative, positive = np.asarray(group_relative(rewards, 4)), np.asarray(group_positive(rewards, 4))
+  np.testing.assert_allclose(positive, np.maximum(relative, 0.0))
+  assert positive[0] > 0 and np.all(positive[1:] == 0)  # the rare right reply; nothing pushed down
