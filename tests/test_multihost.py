@@ -97,7 +97,6 @@ def two_processes(tokens_workdir, tmp_path_factory):
   return pretrain(workdir, tokens_workdir, *MESH_2x2x2, processes=2, devices=4)
 
 
-@pytest.mark.slow  # ~3 minutes together on 2 cores: `pytest -m slow`
 def test_two_processes_train_exactly_like_one_process_with_all_devices(one_process, two_processes):
   one, two = _metrics(one_process), _metrics(two_processes)
   assert [m["step"] for m in two] == list(range(1, 9))  # one line per step: only process 0 writes
@@ -114,7 +113,6 @@ def test_two_processes_train_exactly_like_one_process_with_all_devices(one_proce
   assert sorted(data["iterator"]) == ["0", "1"]  # each process's stream position, gathered into one
 
 
-@pytest.mark.slow  # ~3 minutes together on 2 cores: `pytest -m slow`
 def test_two_process_checkpoint_continues_on_one_device(one_process, two_processes, tokens_workdir, tmp_path):
   resumed = _interrupted_copy(two_processes, tmp_path / "resumed")
   pretrain(resumed, tokens_workdir, *ONE_DEVICE, processes=1, devices=1)
@@ -122,7 +120,6 @@ def test_two_process_checkpoint_continues_on_one_device(one_process, two_process
   _assert_same_losses(logged_losses(resumed), logged_losses(one_process), range(5, 9))
 
 
-@pytest.mark.slow  # ~3 minutes together on 2 cores: `pytest -m slow`
 def test_2x2x2_checkpoint_continues_on_one_device(one_process, tokens_workdir, tmp_path):
   resumed = _interrupted_copy(one_process, tmp_path / "resumed")
   pretrain(resumed, tokens_workdir, *ONE_DEVICE, processes=1, devices=1)
@@ -130,7 +127,6 @@ def test_2x2x2_checkpoint_continues_on_one_device(one_process, tokens_workdir, t
   _assert_same_losses(logged_losses(resumed), logged_losses(one_process), range(5, 9))
 
 
-@pytest.mark.slow  # ~3 minutes together on 2 cores: `pytest -m slow`
 def test_one_process_checkpoint_continues_on_two_processes(one_process, tokens_workdir, tmp_path):
   resumed = _interrupted_copy(one_process, tmp_path / "resumed")
   pretrain(resumed, tokens_workdir, *MESH_2x2x2, processes=2, devices=4, via_env=True)
