@@ -5,7 +5,6 @@ hyperparameter changes only RL's key (and its evaluation's), while a web-filter 
 downstream of cleaning. A folder is complete when its DONE marker exists; one without the marker is an
 interrupted stage, which resumes in place.
 """
-import glob
 import hashlib
 import json
 import os
@@ -13,6 +12,8 @@ import socket
 import time
 
 import ml_collections
+
+from lmjax.data.documents import matching_files
 
 DONE = "DONE.json"
 LOCK = ".lock"
@@ -26,9 +27,7 @@ def data_fingerprint(pattern: str) -> list:
 
   Not their paths: the same shipped data in another checkout gives the same key.
   """
-  files = sorted({f for p in pattern.split(",") if p for f in glob.glob(os.path.expanduser(p), recursive=True)
-                  if os.path.isfile(f)})
-  return [[os.path.basename(f), _file_identity(f)] for f in files]
+  return [[os.path.basename(f), _file_identity(f)] for f in matching_files(pattern)]
 
 
 def _file_identity(path: str) -> str:
@@ -81,12 +80,16 @@ def read_done(stage_dir: str) -> dict:
     return json.load(f)
 
 
+def write_atomically(path: str, text: str) -> None:
+  """Writes a file through a temporary and a rename, so a reader never sees it half-written."""
+  with open(path + ".tmp", "w") as f:
+    f.write(text)
+  os.replace(path + ".tmp", path)
+
+
 def mark_done(stage_dir: str, record: dict) -> None:
   """Writes the DONE marker atomically: a folder is never marked complete by a half-written file."""
-  path = os.path.join(stage_dir, DONE)
-  with open(path + ".tmp", "w") as f:
-    json.dump(record, f, indent=2, default=list)
-  os.replace(path + ".tmp", path)
+  write_atomically(os.path.join(stage_dir, DONE), json.dumps(record, indent=2, default=list))
 
 
 def acquire(stage_dir: str, poll_seconds: float = 10.0) -> None:

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 
-from lmjax.chain import plots
+from lmjax.chain import cache, plots
 
 EVAL_STAGES = ("eval_pretrain", "eval_sft", "eval_rl")
 
@@ -204,10 +204,7 @@ def render(workdir: str) -> str:
 def write(workdir: str) -> str:
   """Writes WORKDIR/report.md; returns its path."""
   path = os.path.join(workdir, "report.md")
-  text = render(workdir)
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
+  cache.write_atomically(path, render(workdir))
   print(f"report: {path}")
   return path
 

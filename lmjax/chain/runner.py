@@ -130,7 +130,5 @@ def _run_stage(config, p: PlannedStage) -> dict:
 
 
 def _write_chain(workdir: str, config, records: list[dict]) -> None:
-  path = os.path.join(workdir, "chain.json")
-  with open(path + ".tmp", "w") as f:
-    json.dump({"config_hash": cache.config_hash(config), "stages": records}, f, indent=2)
-  os.replace(path + ".tmp", path)
+  cache.write_atomically(os.path.join(workdir, "chain.json"),
+                         json.dumps({"config_hash": cache.config_hash(config), "stages": records}, indent=2))

@@ -12,10 +12,15 @@ import os
 from collections.abc import Iterator
 
 
+def matching_files(pattern: str) -> list[str]:
+  """Sorted files matching a glob (or comma-separated globs); empty if none match."""
+  return sorted({f for p in pattern.split(",") if p for f in glob.glob(os.path.expanduser(p), recursive=True)
+                 if os.path.isfile(f)})
+
+
 def expand(pattern: str) -> list[str]:
   """Sorted files matching a glob (or comma-separated globs); an error if none match."""
-  files = sorted({f for p in pattern.split(",") if p for f in glob.glob(os.path.expanduser(p), recursive=True)
-                  if os.path.isfile(f)})
+  files = matching_files(pattern)
   if not files:
     raise FileNotFoundError(f"no files match {pattern!r}; set config.data.documents to a glob of "
                             ".txt/.jsonl/.jsonl.gz/.jsonl.zst files")
