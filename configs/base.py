@@ -90,6 +90,7 @@ def get_config() -> ml_collections.ConfigDict:
   tok.num_threads = 2  # sentencepiece trainer threads
 
   c.optim = optim = ml_collections.ConfigDict()
+  optim.name = "adamw"  # adamw | sgd (plain gradient steps: no per-weight normalisation; b1, b2, eps unused)
   optim.lr = 3e-3  # peak learning rate
   optim.b1 = 0.9  # AdamW beta1
   optim.b2 = 0.95  # AdamW beta2

@@ -25,10 +25,20 @@ def decay_mask(params):
   return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
+OPTIMIZERS = ("adamw", "sgd")
+
+
 def make_optimizer(optim_config, schedule: optax.Schedule) -> optax.GradientTransformation:
-  """AdamW(schedule) preceded by clipping the global gradient norm at optim.clip_norm (0 = no clipping)."""
-  adamw = optax.adamw(schedule, b1=optim_config.b1, b2=optim_config.b2, eps=optim_config.eps,
-                      weight_decay=optim_config.weight_decay, mask=decay_mask)
+  """optim.name (AdamW, or SGD whose step is proportional to the gradient) with decoupled weight decay,
+  preceded by clipping the global gradient norm at optim.clip_norm (0 = no clipping)."""
+  if optim_config.name == "adamw":
+    update = optax.adamw(schedule, b1=optim_config.b1, b2=optim_config.b2, eps=optim_config.eps,
+                         weight_decay=optim_config.weight_decay, mask=decay_mask)
+  elif optim_config.name == "sgd":
+    update = optax.chain(optax.add_decayed_weights(optim_config.weight_decay, mask=decay_mask),
+                         optax.sgd(schedule))
+  else:
+    raise ValueError(f"config.optim.name={optim_config.name!r}; use one of {', '.join(OPTIMIZERS)}")
   if optim_config.clip_norm <= 0:
-    return adamw
-  return optax.chain(optax.clip_by_global_norm(optim_config.clip_norm), adamw)
+    return update
+  return optax.chain(optax.clip_by_global_norm(optim_config.clip_norm), update)
