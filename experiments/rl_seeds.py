@@ -8,19 +8,19 @@ stopped), then prints held-out pass@1 (mean accuracy of a sample), pass@G and gr
 order, the rollouts and the minibatches; the held-out problems are the same for every seed.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
 
 import numpy as np
 
+from lmjax.train.metrics import read_metrics
+
 KEYS = ("heldout_pass1", "heldout_pass_at_g", "heldout_greedy")
 
 
 def evaluations(workdir: str) -> list[dict]:
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [m for m in map(json.loads, f) if "heldout_pass1" in m]
+  return [m for m in read_metrics(workdir) if "heldout_pass1" in m]
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from lmjax import distributed
 from lmjax.train import checkpoint
+from lmjax.train.metrics import read_metrics
 from tests.conftest import REPO
 from tests.train.conftest import command, logged_losses
 
@@ -68,7 +69,7 @@ def pretrain(workdir, tokens_workdir, *overrides, processes: int, devices: int, 
 
 
 def _metrics(workdir) -> list[dict]:
-  return [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+  return read_metrics(str(workdir))
 
 
 def _interrupted_copy(workdir, to):

@@ -11,6 +11,7 @@ import os
 import subprocess
 
 from lmjax.chain import cache, plots
+from lmjax.train.metrics import read_metrics
 
 EVAL_STAGES = ("eval_pretrain", "eval_sft", "eval_rl")
 
@@ -20,15 +21,6 @@ def _load(path: str, default=None):
     return default
   with open(path) as f:
     return json.load(f)
-
-
-def metrics(stage_dir: str) -> list[dict]:
-  """The stage's metrics.jsonl records (empty if it has none)."""
-  path = os.path.join(stage_dir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 def last(records: list[dict], key: str):
@@ -63,7 +55,7 @@ def headline(workdir: str) -> dict[str, float]:
                 "rl": ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref")}
   for stage, keys in final_keys.items():
     if stage in dirs:
-      records = metrics(dirs[stage])
+      records = read_metrics(dirs[stage])
       out |= {f"{stage}.{k}": last(records, k) for k in keys}
       if stage == "pretrain":
         out |= {f"pretrain.{k}": median(records, k) for k in ("tokens_per_s", "mfu")}
@@ -82,12 +74,12 @@ def stage_flops(workdir: str) -> dict[str, float]:
     return {}
   flops = {}
   for stage in ("pretrain", "sft", "rm"):
-    tokens = last(metrics(dirs.get(stage, "")), "tokens_seen") if stage in dirs else None
+    tokens = last(read_metrics(dirs.get(stage, "")), "tokens_seen") if stage in dirs else None
     if tokens:
       flops[stage] = 6.0 * params * tokens
   if "rl" in dirs:
     config = _load(os.path.join(dirs["rl"], "config.json"), {})
-    iterations = [r for r in metrics(dirs["rl"]) if "response_length" in r]
+    iterations = [r for r in read_metrics(dirs["rl"]) if "response_length" in r]
     if config and iterations:
       rows = config["rl"]["prompts_per_iteration"] * config["rl"]["group_size"]
       trained = len(iterations) * rows * config["train"]["seq_len"]
@@ -141,7 +133,7 @@ def _tokenizer_section(dirs: dict) -> list[str]:
 
 def _training_section(title: str, stage: str, stage_dir: str, workdir: str,
                       keys: tuple[str, ...]) -> list[str]:
-  records = metrics(stage_dir)
+  records = read_metrics(stage_dir)
   if not records:
     return [f"## {title}", "(no metrics yet)"]
   image = plots.training_curves(records, keys, os.path.join(workdir, f"{stage}.png"), title)
@@ -152,7 +144,7 @@ def _training_section(title: str, stage: str, stage_dir: str, workdir: str,
 
 
 def _rl_section(stage_dir: str, workdir: str) -> list[str]:
-  records = metrics(stage_dir)
+  records = read_metrics(stage_dir)
   if not records:
     return ["## RL", "(no metrics yet)"]
   keys = ("reward", "heldout_pass1", "heldout_pass_at_g", "kl_ref", "response_length", "clip_fraction")

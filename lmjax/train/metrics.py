@@ -6,6 +6,15 @@ import time
 from tqdm import tqdm
 
 
+def read_metrics(workdir: str) -> list[dict]:
+  """The records of WORKDIR/metrics.jsonl, whole lines only (a live run may be mid-line); [] if none."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f.read().split("\n")[:-1] if line.strip()]
+
+
 class MetricsLog:
   """Appends one JSON object per logged step to `path` and mirrors scalars to TensorBoard.
 

@@ -1,5 +1,4 @@
 """Training tests share one tiny pretraining run, made through the real CLI in a subprocess."""
-import json
 import os
 import signal
 import subprocess
@@ -9,6 +8,7 @@ import time
 
 import pytest
 
+from lmjax.train.metrics import read_metrics
 from tests.conftest import REPO
 
 CONFIG = str(REPO / "tests" / "train" / "tiny_config.py")
@@ -31,9 +31,7 @@ def run_stage(stage, workdir, tokens_workdir, *overrides, check=True):
 
 def logged_losses(workdir) -> dict[int, float]:
   """{step: training loss} from WORKDIR/metrics.jsonl, whole lines only (a live run may be mid-line)."""
-  with open(workdir / "metrics.jsonl") as f:
-    lines = f.read().split("\n")[:-1]
-  return {m["step"]: m["loss"] for m in map(json.loads, lines)}
+  return {m["step"]: m["loss"] for m in read_metrics(str(workdir))}
 
 
 def kill_9_after_checkpoint(stage, workdir, tokens_workdir, *overrides, step: int) -> int:

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from lmjax import cli
+from lmjax.train.metrics import read_metrics
 from tests.conftest import REPO
 from tests.train.conftest import command, run_stage, subprocess_env
 
@@ -27,11 +28,11 @@ def _run(workdir, tokens_workdir, *overrides, check=True):
 
 
 def _losses(workdir):
-  return {m["step"]: m["loss"] for m in map(json.loads, open(workdir / "metrics.jsonl"))}
+  return {m["step"]: m["loss"] for m in read_metrics(str(workdir))}
 
 
 def test_training_logs_every_step_and_validation_loss_falls(uninterrupted):
-  metrics = [json.loads(line) for line in open(uninterrupted / "metrics.jsonl")]
+  metrics = read_metrics(str(uninterrupted))
   assert [m["step"] for m in metrics] == list(range(1, 17))
   for m in metrics:
     assert {"loss", "grad_norm", "param_norm", "lr", "tokens_seen", "tokens_per_s"} <= set(m)

@@ -11,6 +11,7 @@ from lmjax import chat
 from lmjax.config import ConfigError
 from lmjax.data.pairs_pipeline import pair_row
 from lmjax.data.tokenizer import Tokenizer
+from lmjax.train.metrics import read_metrics
 from lmjax.train.reward_model import preference_pairs
 from tests.train.conftest import kill_9_after_checkpoint, logged_losses, run_stage
 
@@ -57,7 +58,7 @@ def reward_model(rm_flags, tokens_workdir, tmp_path_factory):
 def test_reward_model_learns_a_separable_preference(reward_model):
   workdir, stdout = reward_model
   assert "validation pairs" in stdout
-  metrics = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+  metrics = read_metrics(str(workdir))
   evaluated = [m for m in metrics if "val_accuracy" in m]
   assert evaluated[-1]["val_accuracy"] >= 0.9 and evaluated[-1]["val_loss"] < 0.5
   assert metrics[-1]["loss"] < metrics[0]["loss"]

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from lmjax.train.metrics import read_metrics
 from tests.train.conftest import run_stage
 from tests.train.test_reward_model import reward_model, rm_flags  # noqa: F401 (fixtures)
 
@@ -15,7 +16,7 @@ TINY_RL = ["--config.train.seq_len=128", "--config.train.batch_size=8", "--confi
 
 
 def _metrics(workdir):
-  return [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+  return read_metrics(str(workdir))
 
 
 def _rl(workdir, base, tokens_workdir, *overrides, check=True):
