@@ -156,6 +156,11 @@ def parts(message: dict) -> list[dict]:
   return out
 
 
+def text_of(message: dict) -> str:
+  """The text parts of a message, joined: what the model wrote, never a tool call or a tool's output."""
+  return "".join(p["text"] for p in parts(message) if p["type"] == "text")
+
+
 def _tool_call_text(tool: str, tool_input: str) -> str:
   return f"{tool}\n{tool_input}"
 

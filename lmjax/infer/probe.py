@@ -68,11 +68,6 @@ def messages_for(question: str, system: str = "") -> list[dict]:
   return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
 
 
-def reply_text(message: dict) -> str:
-  """The text parts of an assistant message (probing runs no tools, so a tool call is no answer)."""
-  return "".join(p["text"] for p in chat.parts(message) if p["type"] == "text")
-
-
 def sample_replies(loaded, prompts: list[list[int]], samples: int, sampling: SamplingParams, batch_size: int,
                    desc: str | None = None) -> list[list[str]]:
   """`samples` reply texts per prompt. Rows (prompt × sample) go through `generate` `batch_size` at a time,
@@ -86,7 +81,7 @@ def sample_replies(loaded, prompts: list[list[int]], samples: int, sampling: Sam
     batch = rows[start:start + width]
     new = generate(loaded.graphdef, loaded.params, batch + [batch[-1]] * (width - len(batch)),
                    dataclasses.replace(sampling, seed=sampling.seed + i))
-    texts += [reply_text(chat.parse_reply(ids, tok)) for ids in new[:len(batch)]]
+    texts += [chat.text_of(chat.parse_reply(ids, tok)) for ids in new[:len(batch)]]  # a tool call: no answer
   return [texts[q * samples:(q + 1) * samples] for q in range(len(prompts))]
 
 

@@ -19,6 +19,7 @@ import random
 import re
 from collections.abc import Callable
 
+from lmjax import chat
 from lmjax.infer.tools import calculator as calculator_tool
 
 ANSWER_PREFIX = "Answer: "
@@ -309,10 +310,7 @@ def reply_text(reply) -> str:
   only, so a tool's output can never supply the answer)."""
   if isinstance(reply, str):
     return reply
-  content = reply["content"] if isinstance(reply, dict) else reply
-  if isinstance(content, str):
-    return content
-  return "".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text")
+  return chat.text_of(reply if isinstance(reply, dict) else {"content": reply})
 
 
 def is_correct(reply, answer: int) -> bool:
