@@ -30,10 +30,11 @@ def get_config():
   config.stage.rm = dict(train=dict(steps=100), optim=dict(lr=5e-4), schedule=dict(warmup_steps=10),
                          eval=dict(every_steps=50, batches=24))
 
-  config.rl.update(iterations=8, prompts_per_iteration=32, group_size=8, epochs=1, kl_coef=0.0,
-                   max_new_tokens=48, max_reply_tokens=72, rollout_batch=256, eval_every=8,
-                   heldout_problems=64, eval_samples=4)
-  config.stage.rl = dict(train=dict(batch_size=64, seq_len=112), optim=dict(lr=1e-4, weight_decay=0.0),
-                         schedule=dict(warmup_steps=8, decay="constant"))
+  # RL as in configs/rl_quickstart.py (SGD, the correct replies reinforced, 4 epochs per iteration), 8 iterations.
+  config.rl.update(iterations=8, prompts_per_iteration=32, group_size=8, epochs=4, kl_coef=0.0,
+                   advantage="group_positive", max_new_tokens=48, max_reply_tokens=72, rollout_batch=256,
+                   eval_every=8, heldout_problems=64, eval_samples=4)
+  config.stage.rl = dict(train=dict(batch_size=64, seq_len=112), optim=dict(name="sgd", lr=0.1, weight_decay=0.0),
+                         schedule=dict(warmup_steps=0, decay="constant"))
   config.eval.update(math_problems=64, math_samples=4, abstention_questions=32)  # RL's first 64 held-out
   return config

@@ -3,7 +3,7 @@
     python experiments/rl_update_probe.py --base runs/quickstart_sft [--config.optim.lr=2e-4 ...]
 
 Samples one iteration's rollouts to train on and a second, independent set of problems and rollouts to judge
-by; for each variant (optimizer, learning rate, advantages) it runs `--iterations` updates on the training
+by; for each variant (optimizer, learning rate, advantages) it runs `--passes` epochs on the training
 rollouts through the real train step, then re-scores the judging rollouts under the updated policy and prints
 the importance-weighted estimate of their expected reward (self-normalised per problem: no new sampling), the
 mean change of a reply's log-probability for right and for wrong replies, and the per-token KL it moved.
@@ -12,7 +12,6 @@ A recipe that does not raise the estimate on unseen problems will not raise held
 import argparse
 import time
 
-import jax
 import numpy as np
 
 from configs import rl_quickstart
@@ -23,29 +22,26 @@ from lmjax.train.base_run import fresh_state, load_base_run
 from lmjax.train.setup import build_train_setup, tokenizer_path
 from lmjax.train.step import make_train_step
 
-NO_WARMUP = {"schedule.warmup_steps": 0}
-SGD = {"optim.name": "sgd", **NO_WARMUP}
-VARIANTS = {
-    "adam lr1e-4": {},
-    "adam lr1e-4 b2=0.999": {"optim.b2": 0.999},
-    "adam lr1e-4 positive": {"rl.advantage": "group_positive"},
-    "adam lr1e-4 one update": {"train.batch_size": 256, "train.grad_accum_steps": 4, **NO_WARMUP},
+ADAM = {"optim.name": "adamw", "optim.lr": 1e-4, "schedule.warmup_steps": 8, "rl.advantage": "group_relative"}
+SGD = {"optim.name": "sgd", "optim.lr": 0.1, "schedule.warmup_steps": 0, "rl.advantage": "group_relative"}
+VARIANTS = {  # each a whole recipe; every variant runs one epoch per pass (--passes)
+    "adam lr1e-4": ADAM,
+    "adam lr1e-4 b2=0.999": {**ADAM, "optim.b2": 0.999},
+    "adam lr1e-4 positive": {**ADAM, "rl.advantage": "group_positive"},
+    "adam lr3e-5 no warm-up": {**ADAM, "optim.lr": 3e-5, "schedule.warmup_steps": 0},
     "sgd lr0.03": {**SGD, "optim.lr": 0.03},
-    "sgd lr0.1": {**SGD, "optim.lr": 0.1},
+    "sgd lr0.1": SGD,
     "sgd lr0.3": {**SGD, "optim.lr": 0.3},
     "sgd lr0.03 positive": {**SGD, "optim.lr": 0.03, "rl.advantage": "group_positive"},
-    "sgd lr0.1 positive": {**SGD, "optim.lr": 0.1, "rl.advantage": "group_positive"},
-    "sgd lr0.1 unscaled": {**SGD, "optim.lr": 0.1, "rl.scale_advantages": False},
-    "adam lr3e-5 const": {"optim.lr": 3e-5, **NO_WARMUP},
+    "sgd lr0.1 positive": {**SGD, "rl.advantage": "group_positive"},
+    "sgd lr0.1 unscaled": {**SGD, "rl.scale_advantages": False},
     "sgd lr1": {**SGD, "optim.lr": 1.0},
-    "sgd lr3": {**SGD, "optim.lr": 3.0},
-    "sgd lr3 positive": {**SGD, "optim.lr": 3.0, "rl.advantage": "group_positive"},
-    "sgd lr10": {**SGD, "optim.lr": 10.0},
 }
 
 
 def variant_config(base, overrides: dict):
   config = base.copy_and_resolve_references()
+  config.rl.epochs = 1
   for key, value in overrides.items():
     section, field = key.split(".")
     config[section][field] = value
@@ -53,7 +49,7 @@ def variant_config(base, overrides: dict):
 
 
 def sequence_logprob_change(score, params, rows, old_logprobs, place, chunk):
-  """Per reply: Σ over its sampled tokens of log π_new − log π_old, and the mean per-token KL estimate."""
+  """Per reply: Σ over its sampled tokens of log π_new − log π_old; and the mean per-token KL estimate."""
   (new,) = experience.score_in_chunks(score, params, rows, chunk, place)
   mask = rows["loss_mask"]
   delta = ((new - old_logprobs) * mask).sum(axis=1)
@@ -67,68 +63,54 @@ def weighted_reward(delta_b, rewards_b, group_size):
   return float(((w * rewards_b.reshape(-1, group_size)).sum(1) / w.sum(1)).mean())
 
 
-def probe(config, variant: dict, base, base_config, base_dir, train_rows, judge, iterations: int) -> dict:
+def probe(config, base, base_config, base_dir, train_rows, judge, passes: int) -> dict:
+  """Trains a fresh state on `train_rows` for `passes` epochs; what that did to the judging replies."""
   setup = build_train_setup(config, tokenizer_path(base_config, base_dir))
   actors = rl.make_actors(config, setup, base_config, base, critic=False)
   step = make_train_step(setup.graphdef, rl.policy_loss(config.rl)[1], setup.optimizer, setup.shardings,
                          batch_sharding=setup.batch_sharding, grad_accum_steps=config.train.grad_accum_steps,
                          lr_schedule=setup.schedule)
   state = fresh_state(setup, base.params)
-  rows, metrics = train_rows
-  rows = dict(rows)
+  rows, rewards_b = dict(train_rows[0]), train_rows[1]
   estimator = rl.advantage_estimators.ESTIMATORS[config.rl.advantage]
-  adv_b = np.asarray(estimator(rows.pop("rewards"), config.rl.group_size, scale=config.rl.scale_advantages))
+  adv_b = np.asarray(estimator(rewards_b, config.rl.group_size, scale=config.rl.scale_advantages))
   rows["advantages"] = (adv_b[:, None] * rows["loss_mask"]).astype(np.float32)
-  for i in range(iterations):
+  for i in range(passes):
     state, _ = rl.update(actors, step, state, rows, i + 1)
   delta, kl = sequence_logprob_change(actors.score_policy, state.params, judge["rows"], judge["old"],
                                       actors.place, 64)
   right = judge["rewards"] > 0
   trained, _ = sequence_logprob_change(actors.score_policy, state.params, rows, rows["old_logprobs"],
                                        actors.place, 64)
-  print(f"  on the training replies: Δlogp right {trained[adv_b > 0].mean():.3f}, "
-        f"wrong {trained[adv_b < 0].mean():.3f}, zero-advantage {trained[adv_b == 0].mean():.3f}")
-  return {"reward_is": weighted_reward(delta, judge["rewards"], config.rl.group_size),
-          "dlogp_right": float(delta[right].mean()), "dlogp_wrong": float(delta[~right].mean()), "kl": float(kl)}
-
-
-captured_rewards = []
-_rewards_of = rl.rewards_of
-
-
-def _capturing_rewards_of(*args):
-  captured_rewards.append(_rewards_of(*args))
-  return captured_rewards[-1]
-
-
-rl.rewards_of = _capturing_rewards_of  # collect() keeps per-reply rewards to itself; the probe needs them
+  by_sign = {name: f"{trained[pick].mean():.3f}" if pick.any() else "-"
+             for name, pick in (("advantage > 0", adv_b > 0), ("< 0", adv_b < 0), ("= 0", adv_b == 0))}
+  print("  Δlogp of the training replies with " + ", ".join(f"{k}: {v}" for k, v in by_sign.items()))
+  return {"reward_is": weighted_reward(delta, judge["rewards"], config.rl.group_size), "kl": float(kl),
+          "dlogp_right": float(delta[right].mean()), "dlogp_wrong": float(delta[~right].mean())}
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--base", required=True, help="the SFT run RL starts from")
-  parser.add_argument("--iterations", type=int, default=1, help="updates on the same rollouts per variant")
+  parser.add_argument("--passes", type=int, default=1, help="epochs over the training rollouts per variant")
   parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
   args, overrides = parser.parse_known_args()
-  base_cfg = load_config(rl_quickstart.__file__, [f"rl.base_workdir={args.base}", *(o.removeprefix("--config.") for o in overrides)])
+  overrides = [o.removeprefix("--config.") for o in overrides]
+  base_cfg = load_config(rl_quickstart.__file__, [f"rl.base_workdir={args.base}", *overrides])
   config = variant_config(base_cfg, {})
   base_config, base = load_base_run(config, args.base, "rl.base_workdir")
   setup = build_train_setup(config, tokenizer_path(base_config, args.base))
   actors = rl.make_actors(config, setup, base_config, base, critic=False)
   started = time.time()
-  samples = []
-  for iteration in (1, 10_001):  # the second set: other problems, other seeds
-    rows, metrics = rl.collect(actors, base.params, iteration, critic=False)
-    samples.append(({**rows, "rewards": captured_rewards[-1]}, metrics))
-  judge_rows = samples[1][0]
-  judge = {"rows": judge_rows, "old": judge_rows["old_logprobs"], "rewards": judge_rows["rewards"]}
-  print(f"rollouts in {time.time() - started:.0f} s; train reward {samples[0][1]['reward']:.3f}, "
-        f"judging reward {judge['rewards'].mean():.3f} on {len(judge['rewards'])} replies")
+  train_rows, _, train_rewards = rl.collect(actors, base.params, 1, critic=False)
+  judge_rows, _, judge_rewards = rl.collect(actors, base.params, 10_001, critic=False)  # other problems
+  judge = {"rows": judge_rows, "old": judge_rows["old_logprobs"], "rewards": judge_rewards}
+  print(f"rollouts in {time.time() - started:.0f} s; train reward {train_rewards.mean():.3f}, "
+        f"judging reward {judge_rewards.mean():.3f} on {len(judge_rewards)} replies")
   print(f"{'variant':<28} {'reward (IS)':>12} {'Δlogp right':>12} {'Δlogp wrong':>12} {'KL/token':>10}")
   for name in args.variants:
-    variant = VARIANTS[name]
-    result = probe(variant_config(base_cfg, variant), variant, base, base_config, args.base, samples[0], judge,
-                   args.iterations)
+    result = probe(variant_config(base_cfg, VARIANTS[name]), base, base_config, args.base,
+                   (train_rows, train_rewards), judge, args.passes)
     print(f"{name:<28} {result['reward_is']:>12.3f} {result['dlogp_right']:>12.3f} "
           f"{result['dlogp_wrong']:>12.3f} {result['kl']:>10.4f}", flush=True)
 

@@ -12,6 +12,7 @@ import shutil
 from lmjax.config import ConfigError, UserError, load_saved_config
 from lmjax.convert.hf import from_hf, to_hf
 from lmjax.data.tokenizer import Tokenizer
+from lmjax.infer.load import latest_params
 from lmjax.train import checkpoint
 from lmjax.train.base_run import fresh_state
 from lmjax.train.setup import build_train_setup, tokenizer_path
@@ -44,14 +45,9 @@ def import_hf(hf_dir: str, workdir: str) -> str:
 def export_hf(workdir: str, out_dir: str) -> str:
   """Writes the latest checkpoint of the run in `workdir` as a HuggingFace directory; returns a summary."""
   config = load_saved_config(workdir)
-  setup = build_train_setup(config)
-  manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
-  step = manager.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
-  state, _ = checkpoint.restore(manager, step, setup.abstract_state, setup.shardings)
+  params, step = latest_params(config, build_train_setup(config), workdir)  # a missing tokenizer is allowed
   tok_file = tokenizer_path(config, workdir)
-  to_hf(config, state.params, out_dir, tokenizer=Tokenizer(tok_file) if os.path.exists(tok_file) else None)
+  to_hf(config, params, out_dir, tokenizer=Tokenizer(tok_file) if os.path.exists(tok_file) else None)
   return f"{workdir} (step {step}) -> {out_dir}"
 
 

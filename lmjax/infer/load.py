@@ -24,12 +24,18 @@ def load_model(config, workdir: str, *, scalar_head: bool = False) -> LoadedMode
   """The latest checkpoint in WORKDIR/checkpoints, placed on the config's mesh (`scalar_head`: a reward model)."""
   tok_path = tokenizer_path(config, workdir)
   setup = build_train_setup(config, tok_path, scalar_head=scalar_head)
+  params, step = latest_params(config, setup, workdir)
+  return LoadedModel(setup.graphdef, params, Tokenizer(tok_path), step)
+
+
+def latest_params(config, setup, workdir: str):
+  """(parameters, step) of the latest checkpoint in WORKDIR/checkpoints, in the setup's shardings."""
   manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
   step = manager.latest_step()
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints; train a model there first")
   state, _ = checkpoint.restore(manager, step, setup.abstract_state, setup.shardings)
-  return LoadedModel(setup.graphdef, state.params, Tokenizer(tok_path), step)
+  return state.params, step
 
 
 def run_tokenizer(workdir: str) -> Tokenizer:

@@ -125,8 +125,9 @@ def rewards_of(actors: Actors, rollouts, problems, samples: int) -> np.ndarray:
   return np.array([math_task.reward(ro, p, actors.tokenizer) for ro, p in zip(rollouts, expanded)], np.float32)
 
 
-def collect(actors: Actors, params, iteration: int, critic: bool) -> tuple[dict, dict]:
-  """(rows with old/ref logprobs and advantages, rollout metrics) of one iteration's fresh samples."""
+def collect(actors: Actors, params, iteration: int, critic: bool) -> tuple[dict, dict, np.ndarray]:
+  """(rows with old/ref logprobs and advantages, rollout metrics, reward per reply) of one iteration's fresh
+  samples."""
   r, t = actors.config.rl, actors.config.train
   rng = np.random.default_rng([r.seed, iteration])
   problems = [actors.task.train[i] for i in rng.choice(len(actors.task.train), r.prompts_per_iteration,
@@ -163,7 +164,7 @@ def collect(actors: Actors, params, iteration: int, critic: bool) -> tuple[dict,
               "uniform_groups": float((groups.min(axis=1) == groups.max(axis=1)).mean()),
               "response_length": float(mask_bt.sum(axis=1).mean()),
               "tool_calls": float(np.mean([ro.tool_calls for ro in rollouts])), "rollout_s": rollout_s}
-  return rows, metrics
+  return rows, metrics, rewards_b
 
 
 def reward_model_scores(actors: Actors, rollouts) -> np.ndarray:
@@ -280,7 +281,7 @@ def run(config, workdir: str) -> dict:
   started = time.time()
   for iteration in range(start + 1, r.iterations + 1):
     tick = time.perf_counter()
-    rows, metrics = collect(actors, state.params, iteration, critic)
+    rows, metrics, _ = collect(actors, state.params, iteration, critic)
     train_tick = time.perf_counter()
     state, update_metrics = update(actors, train_step, state, rows, iteration)
     metrics |= update_metrics
