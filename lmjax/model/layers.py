@@ -25,6 +25,34 @@ def dense(x: jax.Array, kernel: jax.Array, in_dims: int = 1) -> jax.Array:
   return y.reshape(*lead, *out)
 
 
+def dense_wide(x_btd: jax.Array, kernel_dv: jax.Array) -> jax.Array:
+  """`dense` for a wide output (the unembedding), whose weight gradient multiplies a materialised xᵀ.
+
+  XLA's CPU matmul ran that gradient's transposed-operand form, [b·t, d]ᵀ @ [b·t, v], at half speed:
+  ~0.1 s of a 1.2 s train step at d=256, v=8192.
+  """
+  lead = x_btd.shape[:-1]
+  return _matmul_copying_transpose(x_btd.reshape(-1, x_btd.shape[-1]), kernel_dv).reshape(*lead, -1)
+
+
+@jax.custom_vjp
+def _matmul_copying_transpose(x_rd, w_dv):
+  return x_rd @ w_dv
+
+
+def _matmul_fwd(x_rd, w_dv):
+  return x_rd @ w_dv, (x_rd, w_dv)
+
+
+def _matmul_bwd(residuals, grad_rv):
+  x_rd, w_dv = residuals
+  x_dr = jax.lax.optimization_barrier(x_rd.T)  # the barrier keeps XLA from folding the transpose into the dot
+  return grad_rv @ w_dv.T, x_dr @ grad_rv
+
+
+_matmul_copying_transpose.defvjp(_matmul_fwd, _matmul_bwd)
+
+
 def param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], std: float, dtype) -> nnx.Param:
   """A normal(0, std) parameter labelled with its logical axes."""
   return nnx.Param(std * jax.random.normal(rngs.params(), shape, dtype), logical_axes=axes)
