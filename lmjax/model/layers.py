@@ -1,7 +1,7 @@
 """The Llama building blocks: RMSNorm, rotary embeddings, grouped-query attention, SwiGLU.
 
 Shape letters: b batch, t query positions, s key positions, d embed, n query heads, k key/value heads,
-g query heads per KV head (n = k·g), h head size, f MLP hidden, v vocabulary.
+g query heads per KV head (n = k·g), h head size, f MLP hidden, v vocabulary, r the b·t rows of a matmul.
 
 Every parameter carries `logical_axes` metadata (one name per dim) and every main activation passes
 through `shard(x, names)`; `lmjax.sharding` maps those names to mesh axes. Parameters are stored in
