@@ -1,7 +1,7 @@
 """The Llama building blocks: RMSNorm, rotary embeddings, grouped-query attention, SwiGLU.
 
 Shape letters: b batch, t query positions, s key positions, d embed, n query heads, k key/value heads,
-g query heads per KV head (n = k·g), h head size, f MLP hidden, v vocabulary.
+g query heads per KV head (n = k·g), h head size, f MLP hidden, v vocabulary, r the b·t rows of a matmul.
 
 Every parameter carries `logical_axes` metadata (one name per dim) and every main activation passes
 through `shard(x, names)`; `lmjax.sharding` maps those names to mesh axes. Parameters are stored in
@@ -23,6 +23,34 @@ def dense(x: jax.Array, kernel: jax.Array, in_dims: int = 1) -> jax.Array:
   out = kernel.shape[in_dims:]
   y = x.reshape(-1, math.prod(inner)) @ kernel.reshape(math.prod(inner), -1)
   return y.reshape(*lead, *out)
+
+
+def dense_wide(x_btd: jax.Array, kernel_dv: jax.Array) -> jax.Array:
+  """`dense` for a wide output (the unembedding), whose weight gradient multiplies a materialised xᵀ.
+
+  XLA's CPU matmul ran that gradient's transposed-operand form, [b·t, d]ᵀ @ [b·t, v], at half speed:
+  ~0.1 s of a 1.2 s train step at d=256, v=8192.
+  """
+  lead = x_btd.shape[:-1]
+  return _matmul_copying_transpose(x_btd.reshape(-1, x_btd.shape[-1]), kernel_dv).reshape(*lead, -1)
+
+
+@jax.custom_vjp
+def _matmul_copying_transpose(x_rd, w_dv):
+  return x_rd @ w_dv
+
+
+def _matmul_fwd(x_rd, w_dv):
+  return x_rd @ w_dv, (x_rd, w_dv)
+
+
+def _matmul_bwd(residuals, grad_rv):
+  x_rd, w_dv = residuals
+  x_dr = jax.lax.optimization_barrier(x_rd.T)  # the barrier keeps XLA from folding the transpose into the dot
+  return grad_rv @ w_dv.T, x_dr @ grad_rv
+
+
+_matmul_copying_transpose.defvjp(_matmul_fwd, _matmul_bwd)
 
 
 def param(rngs: nnx.Rngs, shape: tuple[int, ...], axes: tuple[str, ...], std: float, dtype) -> nnx.Param:
@@ -61,6 +89,42 @@ def attention_mask(segment_ids_bt: jax.Array) -> jax.Array:
   return causal_ts[None] & same_doc_bts
 
 
+def attend(q_btnh: jax.Array, k_bskh: jax.Array, v_bskh: jax.Array, mask_bts: jax.Array) -> jax.Array:
+  """softmax(q·kᵀ/√h) v over the keys `mask_bts` allows → [b, t, n, h]; a KV head serves g query heads.
+
+  Heads go before positions ([b, k, g, t, h]) so each head's scores are one plain matmul: on XLA's CPU
+  backend this runs forward and backward ~2× faster than jax.nn.dot_product_attention's layout.
+  """
+  b, t, n, h = q_btnh.shape
+  kv_heads = k_bskh.shape[2]
+  q_bkgth = q_btnh.reshape(b, t, kv_heads, n // kv_heads, h).transpose(0, 2, 3, 1, 4)
+  k_bksh, v_bksh = k_bskh.transpose(0, 2, 1, 3), v_bskh.transpose(0, 2, 1, 3)
+  scores_bkgts = jnp.einsum("bkgth,bksh->bkgts", q_bkgth, k_bksh, preferred_element_type=jnp.float32)
+  scores_bkgts = scores_bkgts * h**-0.5
+  scores_bkgts = jnp.where(mask_bts[:, None, None], scores_bkgts, jnp.finfo(jnp.float32).min)
+  probs_bkgts = jax.nn.softmax(scores_bkgts, axis=-1).astype(v_bskh.dtype)
+  out_bkgth = jnp.einsum("bkgts,bksh->bkgth", probs_bkgts, v_bksh)
+  return out_bkgth.transpose(0, 3, 1, 2, 4).reshape(b, t, n, h)
+
+
+def causal_attend(q_btnh, k_btkh, v_btkh, mask_btt: jax.Array, block: int) -> jax.Array:
+  """`attend` for `block` queries at a time against only the keys up to the block's end, [b, t, n, h].
+
+  The mask must be causal: the skipped keys are masked anyway, so only the cost changes (with 4 blocks the
+  score matmuls shrink to 10/16 of t·t). The blocks are static slices, so XLA sees smaller matmuls.
+  """
+  def block_out(a: int, e: int):
+    return attend(q_btnh[:, a:e], k_btkh[:, :e], v_btkh[:, :e], mask_btt[:, a:e, :e])
+  t = q_btnh.shape[1]
+  return jnp.concatenate([block_out(a, min(a + block, t)) for a in range(0, t, block)], axis=1)
+
+
+def query_block_size(t: int) -> int:
+  """Queries per `causal_attend` block: at least 64 (smaller blocks gained nothing at t=256 on CPU), and
+  at most 8 blocks, so the unrolled program stays small at long t (at t=1024, 128 beat 64 and 256)."""
+  return max(64, -(-t // 8))
+
+
 class Attention(nnx.Module):
   """Grouped-query self-attention with RoPE; k key/value heads each serve g = n/k query heads."""
 
@@ -77,17 +141,20 @@ class Attention(nnx.Module):
   def __call__(self, x_btd, positions_bt, mask_bts, cache: tuple | None = None):
     """Attention output [b, t, d]; with a KV cache ([b, S, k, h] keys and values), also the updated cache.
 
-    With a cache, the new keys/values are written at slots positions_bt[:, 0] onwards of each row, and
-    `mask_bts` ranges over all S cache slots.
+    Without a cache, `mask_bts` [b, t, t] must be causal (as `attention_mask` makes it). With a cache, the
+    new keys/values are written at slots positions_bt[:, 0] onwards of each row, and `mask_bts` ranges over
+    all S cache slots.
     """
     q_btnh = rope(dense(x_btd, self.q[...].astype(self.dtype)), positions_bt, self.theta)
     k_bskh = rope(dense(x_btd, self.k[...].astype(self.dtype)), positions_bt, self.theta)
     v_bskh = dense(x_btd, self.v[...].astype(self.dtype))
     q_btnh = self.shard(q_btnh, ("batch", "length", "act_heads", "head_dim"))
-    if cache is not None:
+    if cache is None:
+      out_btnh = causal_attend(q_btnh, k_bskh, v_bskh, mask_bts, query_block_size(x_btd.shape[1]))
+    else:
       k_bskh, v_bskh = (write_cache(c, new, positions_bt[:, 0]) for c, new in zip(cache, (k_bskh, v_bskh)))
       cache = (k_bskh, v_bskh)
-    out_btnh = jax.nn.dot_product_attention(q_btnh, k_bskh, v_bskh, mask=mask_bts[:, None])
+      out_btnh = attend(q_btnh, k_bskh, v_bskh, mask_bts)
     out_btd = dense(out_btnh, self.o[...].astype(self.dtype), in_dims=2)
     return out_btd if cache is None else (out_btd, cache)
 

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lmjax.model.layers import Attention, RMSNorm, SwiGLU, attention_mask, dense, param
+from lmjax.model.layers import Attention, RMSNorm, SwiGLU, attention_mask, dense_wide, param
 from lmjax.sharding import Shard
 
 
@@ -130,7 +130,7 @@ class Transformer(nnx.Module):
   def unembed_logits(self, x_btd):
     """Float32 logits [b, t, v] from final hidden states."""
     unembed_dv = self.embed[...].T if self.cfg.tie_embeddings else self.unembed[...]
-    logits_btv = dense(x_btd, unembed_dv.astype(self.cfg.dtype))
+    logits_btv = dense_wide(x_btd, unembed_dv.astype(self.cfg.dtype))
     return self.shard(logits_btv, ("batch", "length", "act_vocab")).astype(jnp.float32)
 
 
