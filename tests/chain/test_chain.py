@@ -10,6 +10,7 @@ import time
 import pytest
 
 from lmjax.chain import report
+from lmjax.train.metrics import read_metrics
 from tests.conftest import REPO
 
 TINY_CHAIN = str(REPO / "tests" / "chain" / "tiny_chain.py")
@@ -83,7 +84,7 @@ def test_the_report_has_every_stages_numbers_and_plots(sweep):
   with open(os.path.join(dirs["tokenizer"], "tokenizer_summary.json")) as f:
     assert f"{json.load(f)['held_out_bytes_per_token']:.4g}" in text
   for stage, key in (("pretrain", "val_bpb"), ("sft", "val_loss"), ("rm", "loss"), ("rl", "heldout_pass1")):
-    value = report.last(report.metrics(dirs[stage]), key)
+    value = report.last(read_metrics(dirs[stage]), key)
     assert f"{value:.4g}" in text, (stage, key)
   for image in ("pretrain.png", "sft.png", "rm.png", "rl.png"):
     assert f"({image})" in text and (run / image).stat().st_size > 1000
