@@ -11,7 +11,7 @@ Hardware: 2 CPU cores, ~30 minutes. README "The speedrun" has the measured repor
 import os
 
 import lmjax
-from configs import quickstart
+from configs import quickstart, rl_quickstart
 
 ASSETS = os.path.join(os.path.dirname(lmjax.__file__), "assets")
 
@@ -30,11 +30,10 @@ def get_config():
   config.stage.rm = dict(train=dict(steps=100), optim=dict(lr=5e-4), schedule=dict(warmup_steps=10),
                          eval=dict(every_steps=50, batches=24))
 
-  # RL as in configs/rl_quickstart.py (SGD, the correct replies reinforced, 4 epochs per iteration), 8 iterations.
-  config.rl.update(iterations=8, prompts_per_iteration=32, group_size=8, epochs=4, kl_coef=0.0,
-                   advantage="group_positive", max_new_tokens=48, max_reply_tokens=72, rollout_batch=256,
-                   eval_every=8, heldout_problems=64, eval_samples=4)
-  config.stage.rl = dict(train=dict(batch_size=64, seq_len=112), optim=dict(name="sgd", lr=0.1, weight_decay=0.0),
-                         schedule=dict(warmup_steps=0, decay="constant"))
+  recipe = rl_quickstart.get_config()  # the RL recipe of README "Post-training", shortened to 8 iterations
+  config.rl.update(recipe.rl.to_dict())
+  config.rl.update(iterations=8, eval_every=8, heldout_problems=64, eval_samples=4)
+  config.stage.rl = dict(train=dict(batch_size=recipe.train.batch_size, seq_len=recipe.train.seq_len),
+                         optim=recipe.optim.to_dict(), schedule=recipe.schedule.to_dict())
   config.eval.update(math_problems=64, math_samples=4, abstention_questions=32)  # RL's first 64 held-out
   return config

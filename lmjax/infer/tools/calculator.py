@@ -7,9 +7,10 @@ Nothing is ever passed to eval: the expression is parsed with `ast`, every node 
 (number literals, + - * / // % **, unary +/-, comparisons, a few math functions and constants), then walked by
 a small evaluator that refuses a power before computing it when its result would pass MAX_DIGITS. As a second
 wall, the evaluation runs in a fresh interpreter (`python -I -S` of this file, with CPU and memory rlimits)
-killed after `timeout` seconds, which works from any thread. The CPU limit, not the wall clock, decides
-what is too long, so a busy machine (RL rollouts beside other jobs) never turns a right answer into an error. Errors come back as "error: ..." strings for the
-model to read; refusals found by the static check cost no process.
+killed after `timeout` seconds, which works from any thread. The CPU limit, not the wall clock, decides what
+is too long, so a busy machine (RL rollouts beside other jobs) never turns a right answer into an error.
+Errors come back as "error: ..." strings for the model to read; refusals found by the static check cost no
+process.
 """
 import ast
 import math
@@ -21,7 +22,7 @@ MAX_INPUT_CHARS = 1_000
 MAX_OUTPUT_CHARS = 1_000
 MAX_DIGITS = 10_000  # largest integer result, in decimal digits
 CPU_SECONDS = 2  # the child's CPU-time limit: what decides that an expression takes too long
-TIMEOUT_SECONDS = 60.0  # the parent's wall-clock backstop: a child that never gets the CPU on a loaded machine
+TIMEOUT_SECONDS = 60.0  # the parent's wall-clock backstop, for a child a loaded machine never runs
 MEMORY_BYTES = 512 * 2**20
 
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -185,7 +186,8 @@ def calculator(expression: str, timeout: float = TIMEOUT_SECONDS) -> str:
 def _child() -> None:
   """The child's side: limits on itself, the expression from stdin, the answer to stdout."""
   import resource
-  limits = ((resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS + 1)), (resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES)))
+  limits = ((resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS + 1)),
+            (resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES)))
   for limit, value in limits:
     try:
       resource.setrlimit(limit, value)
