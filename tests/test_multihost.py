@@ -68,10 +68,6 @@ def pretrain(workdir, tokens_workdir, *overrides, processes: int, devices: int, 
   return workdir
 
 
-def _metrics(workdir) -> list[dict]:
-  return read_metrics(str(workdir))
-
-
 def _interrupted_copy(workdir, to):
   """A copy of a finished run as if its machine died right after the step-4 checkpoint."""
   shutil.copytree(workdir, to)
@@ -99,7 +95,7 @@ def two_processes(tokens_workdir, tmp_path_factory):
 
 
 def test_two_processes_train_exactly_like_one_process_with_all_devices(one_process, two_processes):
-  one, two = _metrics(one_process), _metrics(two_processes)
+  one, two = read_metrics(one_process), read_metrics(two_processes)
   assert [m["step"] for m in two] == list(range(1, 9))  # one line per step: only process 0 writes
   for a, b in zip(one, two):
     for key in ("loss", "grad_norm", "param_norm", "tokens"):

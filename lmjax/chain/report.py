@@ -74,7 +74,7 @@ def stage_flops(workdir: str) -> dict[str, float]:
     return {}
   flops = {}
   for stage in ("pretrain", "sft", "rm"):
-    tokens = last(read_metrics(dirs.get(stage, "")), "tokens_seen") if stage in dirs else None
+    tokens = last(read_metrics(dirs[stage]), "tokens_seen") if stage in dirs else None
     if tokens:
       flops[stage] = 6.0 * params * tokens
   if "rl" in dirs:

@@ -6,7 +6,7 @@ import time
 from tqdm import tqdm
 
 
-def read_metrics(workdir: str) -> list[dict]:
+def read_metrics(workdir: str | os.PathLike) -> list[dict]:
   """The records of WORKDIR/metrics.jsonl, whole lines only (a live run may be mid-line); [] if none."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):

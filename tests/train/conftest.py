@@ -31,7 +31,7 @@ def run_stage(stage, workdir, tokens_workdir, *overrides, check=True):
 
 def logged_losses(workdir) -> dict[int, float]:
   """{step: training loss} from WORKDIR/metrics.jsonl, whole lines only (a live run may be mid-line)."""
-  return {m["step"]: m["loss"] for m in read_metrics(str(workdir))}
+  return {m["step"]: m["loss"] for m in read_metrics(workdir)}
 
 
 def kill_9_after_checkpoint(stage, workdir, tokens_workdir, *overrides, step: int) -> int:

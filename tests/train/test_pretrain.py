@@ -28,11 +28,11 @@ def _run(workdir, tokens_workdir, *overrides, check=True):
 
 
 def _losses(workdir):
-  return {m["step"]: m["loss"] for m in read_metrics(str(workdir))}
+  return {m["step"]: m["loss"] for m in read_metrics(workdir)}
 
 
 def test_training_logs_every_step_and_validation_loss_falls(uninterrupted):
-  metrics = read_metrics(str(uninterrupted))
+  metrics = read_metrics(uninterrupted)
   assert [m["step"] for m in metrics] == list(range(1, 17))
   for m in metrics:
     assert {"loss", "grad_norm", "param_norm", "lr", "tokens_seen", "tokens_per_s"} <= set(m)

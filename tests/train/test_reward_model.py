@@ -58,7 +58,7 @@ def reward_model(rm_flags, tokens_workdir, tmp_path_factory):
 def test_reward_model_learns_a_separable_preference(reward_model):
   workdir, stdout = reward_model
   assert "validation pairs" in stdout
-  metrics = read_metrics(str(workdir))
+  metrics = read_metrics(workdir)
   evaluated = [m for m in metrics if "val_accuracy" in m]
   assert evaluated[-1]["val_accuracy"] >= 0.9 and evaluated[-1]["val_loss"] < 0.5
   assert metrics[-1]["loss"] < metrics[0]["loss"]

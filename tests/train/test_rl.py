@@ -15,10 +15,6 @@ TINY_RL = ["--config.train.seq_len=128", "--config.train.batch_size=8", "--confi
            "--config.schedule.warmup_steps=0", "--config.optim.lr=1e-3"]
 
 
-def _metrics(workdir):
-  return read_metrics(str(workdir))
-
-
 def _rl(workdir, base, tokens_workdir, *overrides, check=True):
   return run_stage("rl", workdir, tokens_workdir, f"--config.rl.base_workdir={base}", *TINY_RL, *overrides,
                    check=check)
@@ -32,7 +28,7 @@ def three_iterations(uninterrupted, tokens_workdir, tmp_path_factory):
 
 
 def test_rl_logs_reward_heldout_accuracy_kl_and_clipping(three_iterations):
-  metrics = _metrics(three_iterations)
+  metrics = read_metrics(three_iterations)
   assert [m["step"] for m in metrics] == [0, 1, 2, 3]  # step 0: held-out accuracy before any update
   for m in metrics[1:]:
     for key in ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref", "clip_fraction", "approx_kl",
@@ -47,7 +43,7 @@ def test_rl_logs_reward_heldout_accuracy_kl_and_clipping(three_iterations):
 def test_rl_stopped_and_rerun_continues_exactly(three_iterations, uninterrupted, tokens_workdir, tmp_path):
   _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.iterations=2")
   _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.iterations=3")
-  resumed, straight = _metrics(tmp_path), _metrics(three_iterations)
+  resumed, straight = read_metrics(tmp_path), read_metrics(three_iterations)
   drop = ("iteration_s", "rollout_s", "train_s")
   assert [{k: v for k, v in m.items() if k not in drop} for m in resumed] == \
          [{k: v for k, v in m.items() if k not in drop} for m in straight]
@@ -55,7 +51,7 @@ def test_rl_stopped_and_rerun_continues_exactly(three_iterations, uninterrupted,
 
 def test_rl_with_a_critic_uses_gae_and_the_value_loss(uninterrupted, tokens_workdir, tmp_path):
   _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.iterations=1", "--config.rl.advantage=gae")
-  last = _metrics(tmp_path)[-1]
+  last = read_metrics(tmp_path)[-1]
   assert last["value_loss"] >= 0 and last["updates"] == 2  # the tiny model earns no reward: see test_experience
 
 
@@ -64,7 +60,7 @@ def test_rl_can_take_its_reward_from_a_reward_model_run(reward_model, uninterrup
   rm_workdir, _ = reward_model
   _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.iterations=1", "--config.rl.reward=reward_model",
       f"--config.rl.reward_model_workdir={rm_workdir}", "--config.train.seq_len=96")
-  last = _metrics(tmp_path)[-1]
+  last = read_metrics(tmp_path)[-1]
   assert last["updates"] == 2 and 0 <= last["correct"] <= 1
   assert last["reward"] not in (0.0, 1.0)  # a reward model's mean score, not the verifier's share correct
 

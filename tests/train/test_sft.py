@@ -66,7 +66,7 @@ def fine_tuned(sft_flags, tokens_workdir, tmp_path_factory):
 def test_sft_stage_fine_tunes_the_pretrained_run(fine_tuned):
   workdir, stdout = fine_tuned
   assert "validation conversations" in stdout
-  metrics = read_metrics(str(workdir))
+  metrics = read_metrics(workdir)
   assert [m["step"] for m in metrics] == list(range(1, 13))
   assert metrics[-1]["loss"] < metrics[0]["loss"] - 1.0
   assert [m for m in metrics if "val_loss" in m][-1]["val_loss"] < 3.0
