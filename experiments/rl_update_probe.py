@@ -78,10 +78,10 @@ def probe(config, base, base_config, base_dir, train_rows, judge, passes: int) -
   for i in range(passes):
     state, _ = rl.update(actors, step, state, rows, i + 1)
   delta, kl = sequence_logprob_change(actors.score_policy, state.params, judge["rows"], judge["old"],
-                                      actors.place, 64)
+                                      actors.place, config.train.batch_size)
   right = judge["rewards"] > 0
   trained, _ = sequence_logprob_change(actors.score_policy, state.params, rows, rows["old_logprobs"],
-                                       actors.place, 64)
+                                       actors.place, config.train.batch_size)
   by_sign = {name: f"{trained[pick].mean():.3f}" if pick.any() else "-"
              for name, pick in (("advantage > 0", adv_b > 0), ("< 0", adv_b < 0), ("= 0", adv_b == 0))}
   print("  Δlogp of the training replies with " + ", ".join(f"{k}: {v}" for k, v in by_sign.items()))
