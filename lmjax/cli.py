@@ -27,6 +27,7 @@ import importlib
 import os
 import sys
 
+from lmjax.allocator import keep_freed_memory
 from lmjax.config import ConfigError, UserError, explicit_mesh_size, load_config, load_saved_config
 
 DEFAULT_CLEAN_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -160,6 +161,7 @@ def _run_config(args, overrides):
 
 
 def main(argv: list[str] | None = None) -> None:
+  keep_freed_memory()  # before JAX computes anything: see lmjax/allocator.py
   try:
     args_list, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(args_list)

@@ -1,10 +1,12 @@
-"""python experiments/benchmarks/train_throughput.py [--steps 20] [--threads 2] [--no-torch]
+"""python experiments/benchmarks/train_throughput.py [--steps 20] [--threads 2] [--no-torch] [--glibc-malloc]
 
 Training throughput of lmjax's train step on a fixed small config (d=256, 4 layers, seq 256, batch 8,
 vocab 8192), as tokens/s and model-FLOPs utilisation against the float32 matmul peak measured in the
 same run, next to the same architecture in plain PyTorch (eager, float32, SDPA) timed in the same run.
 float32 is compared with float32 (PyTorch bfloat16 is emulated and very slow on CPUs without it);
 JAX bfloat16 compute is reported separately. Needs `pip install -e '.[bench]'` for the PyTorch side.
+Both run in this one process with the allocator setting the `lmjax` CLI uses (`lmjax/allocator.py`);
+`--glibc-malloc` keeps glibc's defaults instead, for both.
 """
 import argparse
 import json
@@ -20,6 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from configs import base  # noqa: E402
 from lmjax import losses  # noqa: E402
+from lmjax.allocator import keep_freed_memory  # noqa: E402
 from lmjax.train.hardware import measure_matmul_flops  # noqa: E402
 from lmjax.train.setup import build_train_setup  # noqa: E402
 from lmjax.train.step import make_train_step  # noqa: E402
@@ -84,11 +87,13 @@ def main():
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch intra-op threads")
   parser.add_argument("--no-torch", action="store_true")
+  parser.add_argument("--glibc-malloc", action="store_true", help="keep glibc's malloc defaults (both sides)")
   args = parser.parse_args()
-  print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at start")
+  allocator = "glibc defaults" if args.glibc_malloc or not keep_freed_memory() else "freed memory kept"
+  print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at start; malloc: {allocator}")
   peak = measure_matmul_flops()
   print(f"peak float32 matmul (JAX, 2048^3): {peak / 1e9:.1f} GFLOP/s")
-  results = {"machine": machine(), "peak_flops": peak}
+  results = {"machine": machine(), "peak_flops": peak, "malloc": allocator}
   for dtype in ("float32", "bfloat16"):
     r = time_jax(dtype, args.steps)
     r["mfu"] = r["tokens_per_s"] * r["flops_per_token"] / peak
