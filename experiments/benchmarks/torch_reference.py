@@ -129,10 +129,10 @@ class Decoder(nn.Module):
         return x @ self.embed.weight.T if self.out is None else self.out(x)
 
 
-def time_torch_training(*, vocab_size, embed_dim, num_layers, num_heads, num_kv_heads, head_dim,
-                        mlp_dim, batch_size, seq_len, steps, warmup_steps, threads=None,
-                        tie_embeddings=False, rope_theta=10000.0, seed=0, torch_compile=False):
-    """Train on random (batch, seq_len + 1) tokens; return tokens/s, median step s, params, loss.
+def torch_trainer(*, vocab_size, embed_dim, num_layers, num_heads, num_kv_heads, head_dim, mlp_dim,
+                  batch_size, seq_len, threads=None, tie_embeddings=False, rope_theta=10000.0, seed=0,
+                  torch_compile=False):
+    """(step, facts): step(i) trains on the i-th random (batch, seq_len + 1) batch and returns the loss.
 
     threads=None keeps torch's default; torch_compile=True wraps the model in torch.compile.
     """
@@ -143,17 +143,17 @@ def time_torch_training(*, vocab_size, embed_dim, num_layers, num_heads, num_kv_
                     num_heads=num_heads, num_kv_heads=num_kv_heads, head_dim=head_dim,
                     mlp_dim=mlp_dim, max_seq_len=seq_len, tie_embeddings=tie_embeddings,
                     rope_theta=rope_theta)
-    param_count = sum(p.numel() for p in model.parameters())
     matrices = [p for p in model.parameters() if p.ndim >= 2]
     scales = [p for p in model.parameters() if p.ndim < 2]
     groups = [{"params": matrices, "weight_decay": 0.1}, {"params": scales, "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.95), fused=True)
     forward = torch.compile(model) if torch_compile else model
-    data = torch.randint(0, vocab_size, (warmup_steps + steps, batch_size, seq_len + 1),
-                         generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
 
-    def train_step(batch):
-        """One full step on (batch, seq_len + 1) tokens; returns the loss."""
+    def train_step(i: int) -> float:
+        """One full step (forward, backward, clipping, AdamW) on a fresh random batch; the loss."""
+        del i
+        batch = torch.randint(0, vocab_size, (batch_size, seq_len + 1), generator=generator)
         logits = forward(batch[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, vocab_size), batch[:, 1:].reshape(-1))
         loss.backward()
@@ -162,17 +162,24 @@ def time_torch_training(*, vocab_size, embed_dim, num_layers, num_heads, num_kv_
         optimizer.zero_grad(set_to_none=True)
         return loss.item()
 
+    facts = {"param_count": sum(p.numel() for p in model.parameters()),
+             "torch_version": torch.__version__, "threads": torch.get_num_threads()}
+    return train_step, facts
+
+
+def time_torch_training(*, steps, warmup_steps, **shape_and_options):
+    """Median seconds per step of `torch_trainer`'s step, as tokens/s and step_s, with its facts."""
+    step, facts = torch_trainer(**shape_and_options)
     for i in range(warmup_steps):
-        train_step(data[i])
+        step(i)
     times = []
-    for i in range(warmup_steps, warmup_steps + steps):
+    for i in range(steps):
         start = time.perf_counter()
-        loss = train_step(data[i])
+        loss = step(i)
         times.append(time.perf_counter() - start)
     step_s = statistics.median(times)
-    return {"tokens_per_s": batch_size * seq_len / step_s, "step_s": step_s,
-            "param_count": param_count, "final_loss": loss, "torch_version": torch.__version__,
-            "threads": torch.get_num_threads()}
+    tokens = shape_and_options["batch_size"] * shape_and_options["seq_len"]
+    return {"tokens_per_s": tokens / step_s, "step_s": step_s, "final_loss": loss, **facts}
 
 
 if __name__ == "__main__":

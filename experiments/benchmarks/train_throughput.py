@@ -51,35 +51,54 @@ def random_batch(rng: np.random.Generator, setup) -> dict:
   return {k: jax.device_put(v, setup.batch_sharding) for k, v in batch.items()}
 
 
-def time_jax(dtype: str, steps: int, warmup: int = 3) -> dict:
-  """Median seconds per step of the real train step (next_token loss, AdamW, clipping)."""
-  config = bench_config(dtype)
-  setup = build_train_setup(config)
-  state = setup.init()
+def jax_trainer(dtype: str):
+  """(step, facts) of the real train step (next_token loss, AdamW, clipping); step(i) runs batch i % 4."""
+  setup = build_train_setup(bench_config(dtype))
   step = make_train_step(setup.graphdef, losses.next_token, setup.optimizer, setup.shardings,
                          batch_sharding=setup.batch_sharding, lr_schedule=setup.schedule)
   rng, key = np.random.default_rng(0), jax.random.key(0)
-  batches = [random_batch(rng, setup) for _ in range(warmup + steps)]
-  times = []
-  for i, batch in enumerate(batches):
-    start = time.perf_counter()
-    state, metrics = step(state, batch, key)
-    jax.block_until_ready(metrics)
-    if i >= warmup:
-      times.append(time.perf_counter() - start)
-  step_s = statistics.median(times)
-  return {"tokens_per_s": BATCH * SEQ / step_s, "step_s": step_s, "flops_per_token": setup.flops_per_token,
-          "param_count": setup.param_count, "final_loss": float(metrics["loss"])}
+  batches = [random_batch(rng, setup) for _ in range(4)]
+  state = setup.init()
+
+  def train_step(i: int) -> float:
+    nonlocal state
+    state, metrics = step(state, batches[i % len(batches)], key)
+    return float(metrics["loss"])  # waits for the step
+
+  return train_step, {"flops_per_token": setup.flops_per_token, "param_count": setup.param_count}
 
 
-def time_torch(steps: int, threads: int) -> dict | None:
+def torch_trainer(threads: int):
+  """(step, facts) of the PyTorch reference, or None without torch."""
   try:
-    from experiments.benchmarks.torch_reference import time_torch_training
+    from experiments.benchmarks.torch_reference import torch_trainer as make
   except ImportError as e:
     print(f"PyTorch reference skipped ({e}); pip install -e '.[bench]'")
     return None
   shape = dict(SHAPE, head_dim=SHAPE["embed_dim"] // SHAPE["num_heads"])
-  return time_torch_training(**shape, batch_size=BATCH, seq_len=SEQ, steps=steps, warmup_steps=3, threads=threads)
+  return make(**shape, batch_size=BATCH, seq_len=SEQ, threads=threads)
+
+
+def time_interleaved(trainers: dict, steps: int, warmup: int = 3) -> dict:
+  """Median seconds per step of each trainer, their steps taken in turn (order alternating each round),
+  so a change in the machine's speed during the run reaches every implementation alike."""
+  for step, _ in trainers.values():
+    for i in range(warmup):
+      step(i)
+  times = {name: [] for name in trainers}
+  losses_seen = {}
+  for round_index in range(steps):
+    order = list(trainers) if round_index % 2 == 0 else list(reversed(trainers))
+    for name in order:
+      start = time.perf_counter()
+      losses_seen[name] = trainers[name][0](warmup + round_index)
+      times[name].append(time.perf_counter() - start)
+  results = {}
+  for name, (_, facts) in trainers.items():
+    step_s = statistics.median(times[name])
+    results[name] = {"tokens_per_s": BATCH * SEQ / step_s, "step_s": step_s, "final_loss": losses_seen[name],
+                     **facts}
+  return results
 
 
 def main():
@@ -91,25 +110,25 @@ def main():
   args = parser.parse_args()
   allocator = "glibc defaults" if args.glibc_malloc or not keep_freed_memory() else "freed memory kept"
   print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at start; malloc: {allocator}")
-  peak = measure_matmul_flops()
+  peak = measure_matmul_flops(repeats=10)  # best of 10: a busy moment must not lower the peak
   print(f"peak float32 matmul (JAX, 2048^3): {peak / 1e9:.1f} GFLOP/s")
-  results = {"machine": machine(), "peak_flops": peak, "malloc": allocator}
-  for dtype in ("float32", "bfloat16"):
-    r = time_jax(dtype, args.steps)
-    r["mfu"] = r["tokens_per_s"] * r["flops_per_token"] / peak
-    results[f"jax_{dtype}"] = r
-    print(f"jax {dtype:<9} {r['tokens_per_s']:>8,.0f} tokens/s  {r['step_s'] * 1e3:7.1f} ms/step  "
-          f"MFU {r['mfu']:.1%} (of the float32 peak)  params {r['param_count']:,}")
-  torch_result = None if args.no_torch else time_torch(args.steps, args.threads)
-  if torch_result:
-    torch_result["mfu"] = torch_result["tokens_per_s"] * results["jax_float32"]["flops_per_token"] / peak
-    results["torch_float32"] = torch_result
-    ratio = results["jax_float32"]["tokens_per_s"] / torch_result["tokens_per_s"]
+  trainers = {f"jax_{dtype}": jax_trainer(dtype) for dtype in ("float32", "bfloat16")}
+  reference = None if args.no_torch else torch_trainer(args.threads)
+  if reference:
+    trainers["torch_float32"] = reference
+  results = {"machine": machine(), "peak_flops": peak, "malloc": allocator,
+             **time_interleaved(trainers, args.steps)}
+  flops_per_token = results["jax_float32"]["flops_per_token"]
+  for name in trainers:
+    r = results[name]
+    r["mfu"] = r["tokens_per_s"] * flops_per_token / peak
+    extra = f"  (torch {r['torch_version']}, {r['threads']} threads)" if "torch_version" in r else ""
+    print(f"{name.replace('_', ' '):<14} {r['tokens_per_s']:>8,.0f} tokens/s  {r['step_s'] * 1e3:7.1f} ms/step  "
+          f"MFU {r['mfu']:.1%} (of the float32 peak)  params {r['param_count']:,}{extra}")
+  if reference:
+    ratio = results["jax_float32"]["tokens_per_s"] / results["torch_float32"]["tokens_per_s"]
     results["jax_over_torch_float32"] = ratio
-    print(f"torch float32 {torch_result['tokens_per_s']:>8,.0f} tokens/s  {torch_result['step_s'] * 1e3:7.1f} ms/step  "
-          f"MFU {torch_result['mfu']:.1%}  params {torch_result['param_count']:,}  (torch {torch_result['torch_version']}, "
-          f"{torch_result['threads']} threads)")
-    print(f"ratio jax/torch (float32): {ratio:.2f}x")
+    print(f"ratio jax/torch (float32): {ratio:.2f}x (steps interleaved, medians of {args.steps})")
   print(f"load average {os.getloadavg()[0]:.2f} at end (other processes distort the figures)")
   print(json.dumps(results))
 
