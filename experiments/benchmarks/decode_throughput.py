@@ -12,7 +12,8 @@ the median of a few calls after a warm-up call (the XLA compile is reported sepa
 prefill. The recompute reference is slow (N steps over an N-sized buffer), so it is timed once without a
 warm-up and its XLA compile time (from jax.monitoring) is subtracted. Greedy tokens of the KV-cache sampler
 must equal the recompute reference (asserted); agreement with transformers on the copied weights (logits and
-greedy tokens) is reported, not asserted.
+greedy tokens) is reported, not asserted. The process uses the allocator setting of the `lmjax` CLI
+(`lmjax/allocator.py`), for every method alike.
 """
 import argparse
 import json
@@ -27,6 +28,7 @@ import numpy as np
 from flax import nnx
 
 from configs import base
+from lmjax.allocator import keep_freed_memory
 from lmjax.convert import to_hf
 from lmjax.infer.sampler import PROMPT_BUCKET, SamplingParams, generate, generate_recompute, sample_next
 from lmjax.model.transformer import ModelConfig, Transformer
@@ -179,6 +181,7 @@ def main():
   parser.add_argument("--recompute-repeats", type=int, default=1, help="timed recompute calls (no warm-up)")
   parser.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch intra-op threads")
   args = parser.parse_args()
+  keep_freed_memory()
   import torch
   import transformers
 
