@@ -5,7 +5,8 @@ train step). Allocated from a worker thread, glibc serves a block that large wit
 unmaps it on free, so every step faults in ~100k new pages that the kernel zeroes first: a quarter of the
 step's CPU time went to the kernel (train step 640 → 510 ms with this; `experiments/benchmarks/
 train_throughput.py`). One arena, no mmap for large blocks and no trimming make glibc reuse the block.
-The price: memory freed by the process stays mapped (its peak, not its current use, is its footprint).
+The price: memory freed by the process stays mapped (its peak, not its current use, is its footprint),
+and large blocks come from the reused heap rather than fresh mappings that could get huge pages.
 """
 import ctypes
 import platform
