@@ -2,7 +2,7 @@
 
 XLA:CPU allocates each executable's temporary buffer afresh on every call (~400 MB for the benchmark's
 train step). Allocated from a worker thread, glibc serves a block that large with a fresh `mmap` and
-unmaps it on free, so every step faults in ~100k new pages that the kernel zeroes first: a quarter of the
+unmaps it on free, so every step faults in ~100k new pages that the kernel zeroes first: a fifth of the
 step's CPU time went to the kernel (train step 640 → 510 ms with this; `experiments/benchmarks/
 train_throughput.py`). One arena, no mmap for large blocks and no trimming make glibc reuse the block.
 The price: memory freed by the process stays mapped (its peak, not its current use, is its footprint),
