@@ -60,9 +60,15 @@ def field_values(config: ml_collections.ConfigDict, fields, wiring, data_fields=
   return values
 
 
+# Raised when a stage's output changes for the same config (a fixed bug), so no folder made before is reused.
+# 2: the documents of a chain stage are exactly its input's document files, with path-free ids.
+KEY_VERSION = 2
+
+
 def stage_key(name: str, values: dict, input_keys: dict[str, str]) -> str:
-  """12 hex digits of SHA-256 over the stage name, its field values and its inputs' keys."""
-  blob = json.dumps({"stage": name, "fields": values, "inputs": input_keys}, sort_keys=True, default=list)
+  """12 hex digits of SHA-256 over the stage name, its field values, its inputs' keys and KEY_VERSION."""
+  blob = json.dumps({"stage": name, "fields": values, "inputs": input_keys, "version": KEY_VERSION},
+                    sort_keys=True, default=list)
   return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

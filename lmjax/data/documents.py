@@ -1,7 +1,10 @@
-"""Read documents ({'id', 'text'}) from .txt, .jsonl, .jsonl.gz or .jsonl.zst files matched by a glob.
+"""Read documents ({'id', 'text'}) from .txt, .jsonl(.gz/.zst) or .parquet files matched by globs.
 
 Which split (train or validation) a document belongs to is a hash of its id, so it does not depend on
-the order or number of input files, and the tokenizer holds out the same documents as the shards.
+the order or number of input files, and the tokenizer holds out the same documents as the shards. An id never
+holds a path (a record's own "id", else "<file name>:<line>"), and files come in the order of the globs, so
+the same files give the same documents and splits wherever they live. Any other file a glob matches (a
+marker, a stats file) is an error, never a document.
 """
 import glob
 import hashlib
@@ -12,10 +15,19 @@ import os
 from collections.abc import Iterator
 
 
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
+DOCUMENT_SUFFIXES = (".txt", *JSONL_SUFFIXES, ".parquet")
+
+
 def matching_files(pattern: str) -> list[str]:
-  """Sorted files matching a glob (or comma-separated globs); empty if none match."""
-  return sorted({f for p in pattern.split(",") if p for f in glob.glob(os.path.expanduser(p), recursive=True)
-                 if os.path.isfile(f)})
+  """Files matching comma-separated globs: glob by glob in the order given, each glob's matches sorted, every
+  file once; empty if none match. The order never depends on where the globs' folders are."""
+  files = {}
+  for part in pattern.split(","):
+    if part:
+      matches = (f for f in glob.glob(os.path.expanduser(part), recursive=True) if os.path.isfile(f))
+      files.update(dict.fromkeys(sorted(matches)))
+  return list(files)
 
 
 def expand(pattern: str) -> list[str]:
@@ -56,16 +68,35 @@ def read_jsonl(files: str | list[str], parse, what: str) -> Iterator:
 
 
 def read_file(path: str, text_field: str = "text") -> Iterator[dict]:
-  """Documents of one file: a .txt file is one document; JSON lines give one each (ids default to path:line)."""
-  if not any(path.endswith(s) for s in (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")):
+  """Documents of one file: a .txt file is one document (its id the file name); JSON lines and parquet rows
+  give one each (ids default to "<file name>:<line>" or "<file name>:<row>")."""
+  name = os.path.basename(path)
+  if path.endswith(".txt"):
     with open_text(path) as f:
-      yield {"id": path, "text": f.read()}
-    return
-  def document(record, where):
-    if not isinstance(record[text_field], str):
-      raise TypeError(f"{text_field!r} is not a string")
-    return {"id": str(record.get("id", where)), "text": record[text_field]}
-  yield from read_jsonl([path], document, f"a JSON object with a {text_field!r} string")
+      yield {"id": name, "text": f.read()}
+  elif path.endswith(".parquet"):
+    yield from _read_parquet(path, text_field)
+  elif path.endswith(JSONL_SUFFIXES):
+    def document(record, where):  # where = "<path>:<line>"
+      if not isinstance(record[text_field], str):
+        raise TypeError(f"{text_field!r} is not a string")
+      line = where.rpartition(":")[2]
+      return {"id": str(record.get("id", f"{name}:{line}")), "text": record[text_field]}
+    yield from read_jsonl([path], document, f"a JSON object with a {text_field!r} string")
+  else:
+    raise ValueError(f"{path} is not a document file (documents are {', '.join(DOCUMENT_SUFFIXES)}); "
+                     "narrow the glob in config.data.documents (or config.chain.corpus) to document files")
+
+
+def _read_parquet(path: str, text_field: str) -> Iterator[dict]:
+  import pyarrow.parquet as pq  # the cleaner's parquet output format; pyarrow is a dependency
+  row = 0
+  for batch in pq.ParquetFile(path).iter_batches(columns=None):
+    for record in batch.to_pylist():
+      if not isinstance(record.get(text_field), str):
+        raise ValueError(f"{path}:{row}: not a row with a {text_field!r} string")
+      yield {"id": str(record.get("id") or f"{os.path.basename(path)}:{row}"), "text": record[text_field]}
+      row += 1
 
 
 def read_documents(pattern: str, text_field: str = "text") -> Iterator[dict]:

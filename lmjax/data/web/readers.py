@@ -3,6 +3,10 @@
 Readers never raise on bad input: a truncated file, a non-HTML WARC record, a corrupt gzip/deflate/
 chunked HTTP body, undecodable bytes or a line that is not JSON is counted in `InputProblems` (with one
 example message per kind) and skipped.
+
+Document ids and sources name the input file, never its path (`pages.warc.gz#<record id>`, `a.jsonl:3`), so
+the cleaned corpus and every split decided by an id are the same wherever the input lives. Problem messages
+keep the full path: they tell a person which file to fix.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import dataclasses
 import gzip
 import io
 import json
+import os
 import pathlib
 from typing import Iterator
 
@@ -60,33 +65,33 @@ def read_warc(path: str, problems: InputProblems) -> Iterator[Document]:
       for record in ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True,
                                     auto_decode="none"):
         record_id = record.record_id
-        source = f"{path}#{record_id}"
+        where, source = f"{path}#{record_id}", f"{os.path.basename(path)}#{record_id}"
         content_type = (record.http_headers.get("Content-Type") or "").lower()
         body = record.reader.read()
         if len(body) < record.content_length:
-          problems.add("truncated_record", f"{source}: {len(body)} of {record.content_length} bytes "
+          problems.add("truncated_record", f"{where}: {len(body)} of {record.content_length} bytes "
                        "(file cut short? re-download or re-compress it)")
           continue
         if "html" not in content_type:
-          problems.add("not_html_record", f"{source}: Content-Type {content_type!r} is not HTML")
+          problems.add("not_html_record", f"{where}: Content-Type {content_type!r} is not HTML")
           continue
         try:
           body = decode_body(body, record.http_headers.get("Transfer-Encoding"),
                              record.http_headers.get("Content-Encoding"))
         except BodyError as error:
-          problems.add("corrupt_http_body", f"{source}: {error}; record skipped")
+          problems.add("corrupt_http_body", f"{where}: {error}; record skipped")
           continue
         url = (record.headers.get("WARC-Target-URI") or "").strip("<>")
-        yield Document(id=record_id, text=decode_html(body, source, problems), url=url, source=source,
+        yield Document(id=record_id, text=decode_html(body, where, problems), url=url, source=source,
                        is_html=True)
     except Exception as error:  # fastwarc raises on corrupt framing; keep what was read
       problems.add("corrupt_warc", f"{path}: {type(error).__name__}: {error}")
 
 
 def read_html(path: str, problems: InputProblems) -> Iterator[Document]:
-  """A single HTML file as one document; its id is the path."""
-  data = pathlib.Path(path).read_bytes()
-  yield Document(id=path, text=decode_html(data, path, problems), url="", source=path, is_html=True)
+  """A single HTML file as one document; its id is the file's name."""
+  data, name = pathlib.Path(path).read_bytes(), os.path.basename(path)
+  yield Document(id=name, text=decode_html(data, path, problems), url="", source=name, is_html=True)
 
 
 def _open_text_lines(path: str) -> io.BufferedReader:
@@ -98,7 +103,7 @@ def _open_text_lines(path: str) -> io.BufferedReader:
 
 
 def read_jsonl(path: str, problems: InputProblems) -> Iterator[Document]:
-  """One JSON object per line with `text` and optional `id`, `url`; ids default to "<path>:<line>"."""
+  """One JSON object per line with `text` and optional `id`, `url`; ids default to "<file name>:<line>"."""
   line_number = 0
   try:
     with _open_text_lines(path) as lines:
@@ -117,14 +122,15 @@ def read_jsonl(path: str, problems: InputProblems) -> Iterator[Document]:
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
           problems.add("missing_text", f"{where}: no string field 'text'; line skipped")
           continue
-        yield Document(id=str(row.get("id", where)), text=row["text"], url=str(row.get("url", "")),
-                       source=where)
+        name = f"{os.path.basename(path)}:{line_number}"
+        yield Document(id=str(row.get("id", name)), text=row["text"], url=str(row.get("url", "")),
+                       source=name)
   except (OSError, EOFError, zstandard.ZstdError) as error:
     problems.add("truncated_file", f"{path}: {type(error).__name__}: {error} after line {line_number}")
 
 
 def read_parquet(path: str, problems: InputProblems, text_column: str = "text") -> Iterator[Document]:
-  """Rows of a parquet file with a text column (pyarrow needed); ids default to "<path>:<row>"."""
+  """Rows of a parquet file with a text column (pyarrow needed); ids default to "<file name>:<row>"."""
   try:
     import pyarrow.parquet as pq
   except ImportError as error:
@@ -135,13 +141,13 @@ def read_parquet(path: str, problems: InputProblems, text_column: str = "text") 
     for batch in table.iter_batches():
       rows = batch.to_pylist()
       for row in rows:
-        where = f"{path}:{row_number}"
+        where, name = f"{path}:{row_number}", f"{os.path.basename(path)}:{row_number}"
         row_number += 1
         if not isinstance(row.get(text_column), str):
           problems.add("missing_text", f"{where}: no string column {text_column!r}; row skipped")
           continue
-        yield Document(id=str(row.get("id") or where), text=row[text_column], url=str(row.get("url") or ""),
-                       source=where)
+        yield Document(id=str(row.get("id") or name), text=row[text_column], url=str(row.get("url") or ""),
+                       source=name)
   except Exception as error:  # pyarrow raises ArrowInvalid/OSError on damaged files
     problems.add("corrupt_parquet", f"{path}: {type(error).__name__}: {error}")
 
