@@ -127,8 +127,8 @@ def get_config() -> ml_collections.ConfigDict:
   ev.tasks = ()  # names in lmjax.eval.stage.TASKS; () = by the run's kind (lmjax.eval.stage.DEFAULT_TASKS)
   ev.tokens_dir = ""  # val token shards for val_loss/val_bpb; "" = those of the pretraining run it comes from
   ev.loss_batches = 0  # val batches (of the run's train.batch_size × seq_len) to score; 0 = the whole split
-  ev.math_problems = 64  # held-out problems: the first N of RL's (rl.heldout_seed, rl.math_level; none SFT's)
-  ev.math_samples = 4  # k: samples per problem at rl.temperature, for math_pass1 and math_pass_at_k
+  ev.math_problems = 64  # held-out problems: the first N of the math task's (math.*; none of SFT's)
+  ev.math_samples = 4  # k: samples per problem at rollout.temperature, for math_pass1 and math_pass_at_k
   ev.abstention_questions = 32  # unanswerable questions, and as many answerable ones (lmjax.eval.abstention)
   ev.mc_file = ""  # JSONL {"question", "options", "answer": index}; "" = the shipped assets/eval/ questions
   ev.seed = 0  # seeds the generated abstention questions
@@ -157,14 +157,28 @@ def get_config() -> ml_collections.ConfigDict:
   rm.math_seed = 1  # seeds those problems and their wrong solutions (SFT's use seed sft.seed)
   rm.val_fraction = 0.1  # share of pairs held out for val_accuracy (chosen by a hash of the pair)
 
+  # The verifiable math task: RL trains on its problems, and RL's held-out evaluation and `lmjax eval` score
+  # the same held-out ones. Both stages hash this section, so their numbers always compare.
+  c.math = math = ml_collections.ConfigDict()
+  math.level = 1  # difficulty of the generated word problems, 1 (one small step) to 4
+  math.heldout_seed = 1_000  # fixes the held-out problems, independently of rl.seed
+
+  # How replies are generated, by RL's rollouts and by `lmjax eval` alike (math samples, abstention, the
+  # sample conversations); both stages hash this section.
+  c.rollout = rollout = ml_collections.ConfigDict()
+  rollout.temperature = 1.0  # sampling temperature (1 keeps RL's importance ratio on-policy); evals' greedy is 0
+  rollout.top_k = 0  # 0 samples from the whole vocabulary (the policy the loss sees)
+  rollout.max_new_tokens = 48  # tokens per generation round (a round ends at a tool call or the reply's end)
+  rollout.max_reply_tokens = 96  # a reply's total length cap, tool outputs included
+  rollout.max_tool_calls = 4  # tool calls a reply may make; a further call ends the reply
+  rollout.batch = 128  # rows generated together
+
   # RL (`lmjax rl`). train.batch_size is the PPO minibatch (rows); train.steps is derived (iterations ×
   # epochs × minibatches) and sets the LR schedule's length; optim.* and schedule.* apply as usual.
   c.rl = rl = ml_collections.ConfigDict()
   rl.base_workdir = ""  # the run (usually SFT) to start from; its parameters are also the frozen KL reference
-  rl.math_level = 1  # difficulty of the generated word problems, 1 (one small step) to 4
   rl.train_problems = 2000  # the pool of training problems (seeded by rl.seed)
   rl.heldout_problems = 128  # evaluation problems, none of them among RL's or the SFT run's training problems
-  rl.heldout_seed = 1_000  # fixes the held-out problems, independently of rl.seed
   rl.iterations = 30  # sample -> score -> update rounds
   rl.prompts_per_iteration = 16  # problems per iteration
   rl.group_size = 8  # G replies sampled per problem
@@ -181,12 +195,6 @@ def get_config() -> ml_collections.ConfigDict:
   rl.entropy_coef = 0.0  # weight of the entropy bonus per token
   rl.value_clip = 0.2  # gae: how far the value may move from the rollout's before its loss is clipped
   rl.value_coef = 0.5  # gae: weight of the value loss
-  rl.temperature = 1.0  # sampling temperature of the rollouts (1 keeps the importance ratio on-policy)
-  rl.top_k = 0  # 0 samples from the whole vocabulary (the policy the loss sees)
-  rl.max_new_tokens = 48  # tokens per generation round (a round ends at a tool call or the reply's end)
-  rl.max_reply_tokens = 96  # a reply's total length cap, tool outputs included
-  rl.max_tool_calls = 4  # tool calls a reply may make; a further call ends the reply
-  rl.rollout_batch = 128  # rows generated together
   rl.eval_every = 5  # iterations between held-out evaluations (also before the first and after the last)
   rl.eval_samples = 8  # samples per held-out problem for pass@G
   rl.seed = 0  # seeds the problems, their order, the rollouts and the minibatches

@@ -20,6 +20,6 @@ def get_config():
   config.optim.update(name="sgd", lr=0.1, weight_decay=0.0)
   config.schedule.update(warmup_steps=0, decay="constant")
   config.rl.update(iterations=12, prompts_per_iteration=32, group_size=8, epochs=4, kl_coef=0.0,
-                   advantage="group_positive", max_new_tokens=48, max_reply_tokens=72, rollout_batch=256,
-                   eval_every=12, heldout_problems=128, eval_samples=8)
+                   advantage="group_positive", eval_every=12, heldout_problems=128, eval_samples=8)
+  config.rollout.update(max_new_tokens=48, max_reply_tokens=72, batch=256)
   return config

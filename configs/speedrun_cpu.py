@@ -32,6 +32,7 @@ def get_config():
 
   recipe = rl_quickstart.get_config()  # the RL recipe of README "Post-training", shortened to 8 iterations
   config.rl.update(recipe.rl.to_dict())
+  config.rollout.update(recipe.rollout.to_dict())  # RL's rollouts and the evaluations generate alike
   config.rl.update(iterations=8, eval_every=8, heldout_problems=64, eval_samples=4)
   config.stage.rl = dict(train=dict(batch_size=recipe.train.batch_size, seq_len=recipe.train.seq_len),
                          optim=recipe.optim.to_dict(), schedule=recipe.schedule.to_dict())

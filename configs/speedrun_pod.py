@@ -40,9 +40,10 @@ def get_config():
   config.rm.math_problems = 100_000
   config.stage.rm = dict(train=dict(steps=1000, batch_size=128), optim=dict(lr=1e-5),
                          schedule=dict(warmup_steps=50), eval=dict(every_steps=200, batches=16))
-  config.rl.update(iterations=100, prompts_per_iteration=512, group_size=16, math_level=2,
-                   rollout_batch=2048, eval_every=10, heldout_problems=1024, eval_samples=16,
-                   max_new_tokens=256, max_reply_tokens=512)
+  config.rl.update(iterations=100, prompts_per_iteration=512, group_size=16, eval_every=10,
+                   heldout_problems=1024, eval_samples=16)
+  config.math.level = 2
+  config.rollout.update(batch=2048, max_new_tokens=256, max_reply_tokens=512)
   config.stage.rl = dict(train=dict(batch_size=512, seq_len=1024), optim=dict(lr=1e-6, weight_decay=0.0),
                          schedule=dict(warmup_steps=10, decay="constant"))
   return config

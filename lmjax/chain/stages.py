@@ -2,7 +2,9 @@
 
 A stage runs on its own config: the chain config with `config.stage.<name>` overrides applied (e.g. SFT's
 own train.steps) and its inputs' folders wired into the path fields (WIRING), which are never hashed: an
-input is identified by its key, not by where it lives.
+input is identified by its key, not by where it lives. A stage's key covers every config field it reads:
+its own `fields`, its inputs' keys, and nothing else but WIRING and UNKEYED (how a stage runs, never what it
+computes); tests/chain/test_stage_inputs.py fails when a stage reads a field outside them.
 """
 import dataclasses
 import os
@@ -20,6 +22,12 @@ DATA = ("chain.web_input", "chain.corpus")
 # What decides a trained model: architecture, optimizer, schedule, batches, the in-training validation.
 TRAINING = ("model", "optim", "schedule", "train", "eval.every_steps", "eval.batches")
 DOCUMENTS = ("chain.corpus", "data.text_field", "data.val_fraction")
+# What generated replies are judged on: the math task and the generation settings, shared by RL's held-out
+# evaluation and `lmjax eval`, so the SFT and RL numbers of one chain are always measured alike.
+HELDOUT = ("math", "rollout")
+# Fields stages read that decide how they run, not what they compute: the device mesh and its sharding rules,
+# checkpoint and logging cadence (resume is exact), worker and prefetch counts (outputs are in input order).
+UNKEYED = ("mesh", "rules", "checkpoint", "log", "data.workers", "data.prefetch")
 
 
 # How a stage runs when the chain spans several processes (hosts).
@@ -38,8 +46,10 @@ class Stage:
 
 
 def _documents(config, dirs) -> str:
-  """The cleaned web pages, plus config.chain.corpus (curated documents mixed in) when set."""
-  docs = os.path.join(dirs["clean"], "docs", "*")
+  """The cleaned web pages (exactly the clean stage's document shards, never its markers or stats), plus
+  config.chain.corpus (curated documents mixed in) when set."""
+  from lmjax.data.web.shards import DOC_SUFFIXES
+  docs = os.path.join(dirs["clean"], "docs", "*" + DOC_SUFFIXES[config.clean.output_format])
   return f"{docs},{config.chain.corpus}" if config.chain.corpus else docs
 
 
@@ -104,7 +114,7 @@ def _evaluate(model_stage: str):
 
 
 def _evaluation(model_stage: str) -> Stage:
-  return Stage(f"eval_{model_stage}", ("eval",), lambda c: (model_stage,), _evaluate(model_stage),
+  return Stage(f"eval_{model_stage}", ("eval", *HELDOUT), lambda c: (model_stage,), _evaluate(model_stage),
                SINGLE_HOST)
 
 
@@ -118,7 +128,7 @@ STAGES = {s.name: s for s in [
           ALL_PROCESSES),
     Stage("sft", (*TRAINING, "data.streams", "sft"), lambda c: ("pretrain",), _sft, ALL_PROCESSES),
     Stage("rm", (*TRAINING, "data.streams", "rm"), lambda c: ("sft",), _reward_model, ALL_PROCESSES),
-    Stage("rl", (*TRAINING, "rl"), _rl_needs, _rl, SINGLE_HOST),
+    Stage("rl", (*TRAINING, "data.streams", "rl", *HELDOUT), _rl_needs, _rl, SINGLE_HOST),
     _evaluation("pretrain"), _evaluation("sft"), _evaluation("rl"),
 ]}
 

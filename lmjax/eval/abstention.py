@@ -86,14 +86,14 @@ def make_questions(n: int, seed: int) -> tuple[list[Question], list[Question]]:
 
 def greedy_replies(loaded, questions: list[Question], config) -> list[str]:
   """The text (tool outputs excluded) of each question's greedy reply, with the calculator available."""
-  tok, r = loaded.tokenizer, config.rl
+  tok, g = loaded.tokenizer, config.rollout
   prompts = [chat.render_prompt([{"role": "user", "content": q.question}], tok) for q in questions]
-  sampling = SamplingParams(max_new_tokens=r.max_new_tokens, temperature=0.0)
+  sampling = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=0.0)
   out = []
-  for start in range(0, len(prompts), r.rollout_batch):
-    out += rollout(loaded.graphdef, loaded.params, tok, prompts[start:start + r.rollout_batch],
-                   sampling, tools=make_tools(), max_tool_calls=r.max_tool_calls,
-                   max_reply_tokens=r.max_reply_tokens)
+  for start in range(0, len(prompts), g.batch):
+    out += rollout(loaded.graphdef, loaded.params, tok, prompts[start:start + g.batch],
+                   sampling, tools=make_tools(), max_tool_calls=g.max_tool_calls,
+                   max_reply_tokens=g.max_reply_tokens)
   return [reply_text(ro.message(tok)) for ro in out]
 
 

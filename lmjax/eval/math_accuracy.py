@@ -1,8 +1,9 @@
 """Held-out math accuracy of a chat model, exactly as `lmjax rl` measures it, plus its tool-call validity.
 
-The problems are RL's held-out ones (rl.heldout_seed, rl.math_level), none of them among the problems the
-SFT run in the model's lineage trained on; `eval.math_problems` takes the first N of that fixed list, so a
-smaller eval is a prefix of a larger one and of RL's. Replies use the calculator through the rollout engine.
+The problems are the math task's held-out ones (config.math: level, heldout_seed), none of them among the
+problems the SFT run in the model's lineage trained on; `eval.math_problems` takes the first N of that fixed
+list, so a smaller eval is a prefix of a larger one and of RL's. Replies are generated as config.rollout says,
+with the calculator, through the rollout engine.
 """
 from lmjax.eval import model_run
 from lmjax.eval.tool_calls import tool_call_stats
@@ -11,26 +12,22 @@ from lmjax.rl import math_task
 from lmjax.train import rl
 
 
-def heldout_config(config):
-  """A copy of the config whose rl section asks for eval.math_problems problems, eval.math_samples each."""
-  config = config.copy_and_resolve_references()
-  config.rl.update(heldout_problems=config.eval.math_problems, eval_samples=config.eval.math_samples,
-                   train_problems=0)
-  return config
+def heldout_task(config, sft_config) -> math_task.MathTask:
+  """The first eval.math_problems held-out problems of the math task (no training problems)."""
+  return math_task.make_math_task(config.math, heldout_problems=config.eval.math_problems, sft_config=sft_config)
 
 
 def evaluate_math(config, run) -> dict:
-  """`math_pass1` (mean accuracy of k samples at rl.temperature), `math_pass_at_k` (any of the k right),
+  """`math_pass1` (mean accuracy of k samples at rollout.temperature), `math_pass_at_k` (any of the k right),
   `math_greedy`, `math_k`, `math_problems`, and the tool-call stats of all those replies."""
-  config = heldout_config(config)
-  task = math_task.make_math_task(config.rl, model_run.sft_config(run.lineage))
+  task, samples = heldout_task(config, model_run.sft_config(run.lineage)), config.eval.math_samples
   loaded = run.loaded
   # Held-out evaluation only generates: RL's scorers, reference and batch placement are not needed.
   actors = rl.Actors(config=config, task=task, tokenizer=loaded.tokenizer, gen_graphdef=loaded.graphdef,
                      ref_params=None, score_policy=None, score_ref=None, place=None, tools=make_tools())
-  rollouts = rl.heldout_rollouts(actors, loaded.params, critic=False)
-  accuracy = rl.evaluate_heldout(actors, loaded.params, critic=False, rollouts=rollouts)
+  rollouts = rl.heldout_rollouts(actors, loaded.params, critic=False, samples=samples)
+  accuracy = rl.evaluate_heldout(actors, loaded.params, critic=False, samples=samples, rollouts=rollouts)
   messages = [r.message(loaded.tokenizer) for replies in rollouts for r in replies]
   return {"math_pass1": accuracy["heldout_pass1"], "math_pass_at_k": accuracy["heldout_pass_at_g"],
-          "math_greedy": accuracy["heldout_greedy"], "math_k": config.eval.math_samples,
+          "math_greedy": accuracy["heldout_greedy"], "math_k": samples,
           "math_problems": len(task.heldout), **tool_call_stats(messages)}

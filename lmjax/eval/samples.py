@@ -2,28 +2,27 @@
 them): two held-out math problems, one unanswerable and one answerable question, and who it says it is."""
 from lmjax import chat
 from lmjax.eval import abstention, model_run
-from lmjax.eval.math_accuracy import heldout_config
+from lmjax.eval.math_accuracy import heldout_task
 from lmjax.infer.engine import format_reply
 from lmjax.infer.sampler import SamplingParams
 from lmjax.infer.tools import make_tools
-from lmjax.rl import math_task
 from lmjax.rl.rollout import rollout
 
 
 def sample_questions(config, run) -> list[str]:
-  problems = math_task.make_math_task(heldout_config(config).rl, model_run.sft_config(run.lineage)).heldout
+  problems = heldout_task(config, model_run.sft_config(run.lineage)).heldout
   unanswerable, answerable = abstention.make_questions(1, config.eval.seed)
   return [p.question for p in problems[:2]] + [unanswerable[0].question, answerable[0].question, "Who are you?"]
 
 
 def samples_markdown(config, run) -> str:
   """Each question and the model's greedy reply (tool calls and outputs marked), as markdown."""
-  tok, r = run.loaded.tokenizer, config.rl
+  tok, g = run.loaded.tokenizer, config.rollout
   questions = sample_questions(config, run)
   prompts = [chat.render_prompt([{"role": "user", "content": q}], tok) for q in questions]
   replies = rollout(run.loaded.graphdef, run.loaded.params, tok, prompts,
-                    SamplingParams(max_new_tokens=r.max_new_tokens, temperature=0.0), tools=make_tools(),
-                    max_tool_calls=r.max_tool_calls, max_reply_tokens=r.max_reply_tokens)
+                    SamplingParams(max_new_tokens=g.max_new_tokens, temperature=0.0), tools=make_tools(),
+                    max_tool_calls=g.max_tool_calls, max_reply_tokens=g.max_reply_tokens)
   blocks = [f"**user:** {q}\n\n**assistant:**\n\n```\n{format_reply(reply.message(tok))}\n```"
             for q, reply in zip(questions, replies)]
   return "\n\n".join(blocks) + "\n"

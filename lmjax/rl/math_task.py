@@ -3,7 +3,8 @@ for a reply whose final "Answer: N" is right and 0 otherwise.
 
 Held-out problems never appear among the training problems or among the problems the SFT run trained on
 (regenerated from the SFT run's saved config), so held-out accuracy measures generalisation, not recall; they
-depend only on rl.heldout_seed, so runs with different rl.seed are scored on the same problems.
+depend only on config.math (level, heldout_seed), so runs with different rl.seed, and `lmjax eval`, are scored
+on the same problems.
 """
 import dataclasses
 
@@ -25,19 +26,21 @@ def sft_questions(sft_config) -> set[str]:
   return {p.question for p in problems}
 
 
-def make_math_task(rl_config, sft_config=None) -> MathTask:
-  """`rl.heldout_problems` problems fixed by rl.heldout_seed (the same for every rl.seed, so runs compare),
-  none of which the SFT run trained on, and `rl.train_problems` training problems from rl.seed, none held out."""
-  r = rl_config
-  sft_seen = sft_questions(sft_config)
-  stream = math_problems.generate_problems(50 * r.heldout_problems, r.math_level, seed=r.heldout_seed)
-  heldout = _distinct(stream, sft_seen, r.heldout_problems)
-  if len(heldout) < r.heldout_problems:
-    raise ValueError(f"only {len(heldout)} level-{r.math_level} problems differ from the SFT run's; "
-                     f"lower config.rl.heldout_problems={r.heldout_problems}")
-  pool = math_problems.generate_problems(2 * r.train_problems, r.math_level, seed=r.seed)
+def make_math_task(math_config, *, heldout_problems: int, train_problems: int = 0, seed: int = 0,
+                   sft_config=None) -> MathTask:
+  """`heldout_problems` problems of level math.level fixed by math.heldout_seed (the same for every seed, so
+  runs compare), none of which the SFT run trained on, and `train_problems` training problems from `seed`,
+  none held out."""
+  level, sft_seen = math_config.level, sft_questions(sft_config)
+  stream = math_problems.generate_problems(50 * heldout_problems, level, seed=math_config.heldout_seed)
+  heldout = _distinct(stream, sft_seen, heldout_problems)
+  if len(heldout) < heldout_problems:
+    raise ValueError(f"only {len(heldout)} level-{level} problems differ from the SFT run's; ask for fewer "
+                     f"held-out problems than {heldout_problems} (config.rl.heldout_problems or "
+                     "config.eval.math_problems)")
+  pool = math_problems.generate_problems(2 * train_problems, level, seed=seed) if train_problems else []
   excluded = {p.question for p in heldout}
-  train = [p for p in pool if p.question not in excluded][: r.train_problems]
+  train = [p for p in pool if p.question not in excluded][:train_problems]
   return MathTask(tuple(train), tuple(heldout))
 
 

@@ -62,8 +62,8 @@ def check_rl_config(config) -> None:
        f"prompts_per_iteration×group_size={rows_per_iteration(r)} rollouts must split into minibatches of "
        f"train.batch_size={t.batch_size}; change one of them"),
       (r.iterations > 0 and r.epochs > 0, "config.rl.iterations and config.rl.epochs must be positive"),
-      (r.max_reply_tokens < t.seq_len,
-       f"config.rl.max_reply_tokens={r.max_reply_tokens} leaves no room for the prompt in "
+      (config.rollout.max_reply_tokens < t.seq_len,
+       f"config.rollout.max_reply_tokens={config.rollout.max_reply_tokens} leaves no room for the prompt in "
        f"train.seq_len={t.seq_len}"),
   ]
   for ok, message in checks:
@@ -108,15 +108,15 @@ def generation_params(params, critic: bool):
 
 
 def sample_replies(actors: Actors, params, problems, *, samples: int, temperature: float, seed: int) -> list:
-  """`samples` rollouts per problem (problem-major), in chunks of rl.rollout_batch rows."""
-  r = actors.config.rl
+  """`samples` rollouts per problem (problem-major), in chunks of rollout.batch rows (config.rollout)."""
+  g = actors.config.rollout
   prompts = [math_task.prompt_ids(p, actors.tokenizer) for p in problems for _ in range(samples)]
-  sampling = SamplingParams(max_new_tokens=r.max_new_tokens, temperature=temperature, top_k=r.top_k, seed=seed)
+  sampling = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=temperature, top_k=g.top_k, seed=seed)
   out = []
-  for start in range(0, len(prompts), r.rollout_batch):
-    out += rollout(actors.gen_graphdef, params, actors.tokenizer, prompts[start:start + r.rollout_batch],
+  for start in range(0, len(prompts), g.batch):
+    out += rollout(actors.gen_graphdef, params, actors.tokenizer, prompts[start:start + g.batch],
                    dataclasses.replace(sampling, seed=seed + start), tools=actors.tools,
-                   max_tool_calls=r.max_tool_calls, max_reply_tokens=r.max_reply_tokens)
+                   max_tool_calls=g.max_tool_calls, max_reply_tokens=g.max_reply_tokens)
   return out
 
 
@@ -134,7 +134,8 @@ def collect(actors: Actors, params, iteration: int, critic: bool) -> tuple[dict,
                                                         replace=False)]
   started = time.perf_counter()
   rollouts = sample_replies(actors, generation_params(params, critic), problems, samples=r.group_size,
-                            temperature=r.temperature, seed=(r.seed * 100_003 + iteration) % 2**24)
+                            temperature=actors.config.rollout.temperature,
+                            seed=(r.seed * 100_003 + iteration) % 2**24)
   rollout_s = time.perf_counter() - started
   correct_b = rewards_of(actors, rollouts, problems, r.group_size)
   rewards_b = correct_b if actors.reward_model is None else reward_model_scores(actors, rollouts)
@@ -202,22 +203,23 @@ def update(actors: Actors, train_step, state, rows: dict, iteration: int) -> tup
   return state, {k: v / steps for k, v in sums.items()}
 
 
-def heldout_rollouts(actors: Actors, params, critic: bool) -> tuple[list, list]:
-  """(one greedy reply per held-out problem, rl.eval_samples replies each at the RL temperature)."""
-  r, problems = actors.config.rl, actors.task.heldout
-  gen = generation_params(params, critic)
+def heldout_rollouts(actors: Actors, params, critic: bool, samples: int) -> tuple[list, list]:
+  """(one greedy reply per held-out problem, `samples` replies each at rollout.temperature)."""
+  problems, gen = actors.task.heldout, generation_params(params, critic)
   greedy = sample_replies(actors, gen, problems, samples=1, temperature=0.0, seed=0)
-  sampled = sample_replies(actors, gen, problems, samples=r.eval_samples, temperature=r.temperature, seed=1)
+  sampled = sample_replies(actors, gen, problems, samples=samples, temperature=actors.config.rollout.temperature,
+                           seed=1)
   return greedy, sampled
 
 
-def evaluate_heldout(actors: Actors, params, critic: bool, rollouts: tuple[list, list] | None = None) -> dict:
-  """Held-out accuracy: pass@1 (the mean accuracy of rl.eval_samples samples at the RL temperature, the
-  unbiased estimate), pass@G (solved by any of them) and greedy accuracy; of `rollouts` if given (those of
+def evaluate_heldout(actors: Actors, params, critic: bool, samples: int,
+                     rollouts: tuple[list, list] | None = None) -> dict:
+  """Held-out accuracy: pass@1 (the mean accuracy of `samples` samples at rollout.temperature, the unbiased
+  estimate), pass@G (solved by any of them) and greedy accuracy; of `rollouts` if given (those of
   `heldout_rollouts`, which `lmjax eval` also reads tool calls from)."""
-  r, problems = actors.config.rl, actors.task.heldout
-  greedy, sampled = rollouts or heldout_rollouts(actors, params, critic)
-  sampled_rewards = rewards_of(actors, sampled, problems, r.eval_samples).reshape(len(problems), -1)
+  problems = actors.task.heldout
+  greedy, sampled = rollouts or heldout_rollouts(actors, params, critic, samples)
+  sampled_rewards = rewards_of(actors, sampled, problems, samples).reshape(len(problems), -1)
   return {"heldout_pass1": float(sampled_rewards.mean()),
           "heldout_pass_at_g": float((sampled_rewards.max(axis=1) > 0).mean()),
           "heldout_greedy": float(rewards_of(actors, greedy, problems, 1).mean())}
@@ -232,12 +234,14 @@ def _print_table(rows: list[dict]) -> None:
 
 def make_actors(config, setup, base_config, base, critic: bool) -> Actors:
   """The task, scorers and tools of a run, checking that its prompts and replies fit train.seq_len."""
-  r = config.rl
-  task = math_task.make_math_task(r, base_config.get("sft"))
+  r, reply_tokens = config.rl, config.rollout.max_reply_tokens
+  task = math_task.make_math_task(config.math, heldout_problems=r.heldout_problems,
+                                  train_problems=r.train_problems, seed=r.seed, sft_config=base_config.get("sft"))
   longest = max(len(math_task.prompt_ids(p, base.tokenizer)) for p in task.train + task.heldout)
-  if longest + r.max_reply_tokens > config.train.seq_len + 1:
-    raise ConfigError(f"prompts of up to {longest} tokens plus rl.max_reply_tokens={r.max_reply_tokens} exceed "
-                      f"train.seq_len={config.train.seq_len}; raise train.seq_len or lower rl.max_reply_tokens")
+  if longest + reply_tokens > config.train.seq_len + 1:
+    raise ConfigError(f"prompts of up to {longest} tokens plus rollout.max_reply_tokens={reply_tokens} exceed "
+                      f"train.seq_len={config.train.seq_len}; raise train.seq_len or lower "
+                      "rollout.max_reply_tokens")
   return Actors(config=config, task=task, tokenizer=base.tokenizer, gen_graphdef=base.graphdef,
                 ref_params=base.params, score_policy=experience.make_scorer(setup.graphdef, with_values=critic),
                 score_ref=experience.make_scorer(base.graphdef, with_values=False),
@@ -274,7 +278,7 @@ def run(config, workdir: str) -> dict:
         f"{total_updates(config)} updates; {len(actors.task.heldout)} held-out problems")
   history = []
   if not start:
-    first = {"step": 0, **evaluate_heldout(actors, state.params, critic)}
+    first = {"step": 0, **evaluate_heldout(actors, state.params, critic, r.eval_samples)}
     log.write(0, {k: v for k, v in first.items() if k != "step"})
     history.append(first)
   bar = tqdm(total=r.iterations, initial=start, desc="rl", unit="iter", dynamic_ncols=True)
@@ -291,7 +295,7 @@ def run(config, workdir: str) -> dict:
                                f"checkpointing it. The last good checkpoint is in {workdir}/checkpoints; "
                                "lower optim.lr or rl.clip_eps and rerun to resume.")
     if iteration == r.iterations or (r.eval_every and iteration % r.eval_every == 0):
-      metrics |= evaluate_heldout(actors, state.params, critic)
+      metrics |= evaluate_heldout(actors, state.params, critic, r.eval_samples)
     metrics |= {"updates": int(state.step), "iteration_s": time.perf_counter() - tick}
     log.write(iteration, metrics)
     history.append({"step": iteration, **metrics})

@@ -26,9 +26,9 @@ def get_config():
   config.rm.val_fraction = 0.25
   config.stage.rm = dict(train=dict(steps=4, seq_len=192), optim=dict(lr=1e-3), schedule=dict(warmup_steps=1),
                          eval=dict(every_steps=4, batches=1))
-  config.rl.update(iterations=1, prompts_per_iteration=4, group_size=4, max_new_tokens=16, max_reply_tokens=32,
-                   max_tool_calls=1, heldout_problems=4, eval_samples=2, eval_every=1, train_problems=64,
-                   rollout_batch=16)
+  config.rl.update(iterations=1, prompts_per_iteration=4, group_size=4, heldout_problems=4, eval_samples=2,
+                   eval_every=1, train_problems=64)
+  config.rollout.update(max_new_tokens=16, max_reply_tokens=32, max_tool_calls=1, batch=16)
   config.stage.rl = dict(train=dict(batch_size=8, seq_len=128), optim=dict(lr=1e-3, weight_decay=0.0),
                          schedule=dict(warmup_steps=0, decay="constant"))
   config.eval.update(math_problems=4, math_samples=2, abstention_questions=4, loss_batches=2)

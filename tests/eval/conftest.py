@@ -12,7 +12,6 @@ from lmjax.eval.model_run import ModelRun, Run
 from lmjax.eval.multiple_choice import MCQuestion
 from lmjax.infer.load import LoadedModel
 from lmjax.infer.tools import TOOLS, run_tool
-from lmjax.rl import math_task
 from tests.conftest import tiny_config
 from tests.recite import recite
 
@@ -27,12 +26,12 @@ def eval_config():
   """The base config with eval sizes for the taught models (mc_file is set by the tests that need it)."""
   config = base.get_config()
   config.eval.update(math_problems=4, math_samples=2, abstention_questions=4)
-  config.rl.update(max_new_tokens=48, max_reply_tokens=96, rollout_batch=16)
+  config.rollout.update(max_new_tokens=48, max_reply_tokens=96, batch=16)
   return config
 
 
 def heldout_problems(config):
-  return math_task.make_math_task(math_accuracy.heldout_config(config).rl).heldout
+  return math_accuracy.heldout_task(config, None).heldout
 
 
 def _bad_math_reply(problem) -> dict:

@@ -2,7 +2,7 @@
 pass@k / greedy of a model that solves them and of one that answers wrong, and tool-call validity."""
 from configs import base
 from lmjax.data.posttrain.math_problems import generate_problems
-from lmjax.eval.math_accuracy import evaluate_math, heldout_config
+from lmjax.eval.math_accuracy import evaluate_math, heldout_task
 from lmjax.eval.tool_calls import tool_call_stats
 from lmjax.rl import math_task
 from tests.eval.conftest import chat_run, eval_config
@@ -28,8 +28,9 @@ def test_heldout_problems_are_a_prefix_of_rls_and_none_the_sft_run_trained_on():
   config.eval.math_problems = 16
   sft = base.get_config().sft
   sft.mixture.math, sft.math_problems = 1.0, 3000
-  ours = math_task.make_math_task(heldout_config(config).rl, sft).heldout
-  assert ours == math_task.make_math_task(config.rl, sft).heldout[:16]
+  ours = heldout_task(config, sft).heldout
+  assert ours == math_task.make_math_task(config.math, heldout_problems=config.rl.heldout_problems,
+                                          sft_config=sft).heldout[:16]
   assert not {p.question for p in ours} & {p.question for p in generate_problems(3000, 1, seed=0)}
 
 

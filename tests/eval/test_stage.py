@@ -15,8 +15,8 @@ from tests.conftest import REPO, tiny_config
 from tests.train.conftest import uninterrupted  # noqa: F401 (the tiny pretraining run)
 
 CONFIG = str(REPO / "configs" / "base.py")
-TINY_EVAL = ["--config.eval.math_problems=4", "--config.eval.math_samples=2", "--config.rl.rollout_batch=16",
-             "--config.rl.max_reply_tokens=96"]
+TINY_EVAL = ["--config.eval.math_problems=4", "--config.eval.math_samples=2", "--config.rollout.batch=16",
+             "--config.rollout.max_reply_tokens=96"]
 
 
 def _eval(out, model_workdir, *overrides) -> dict:

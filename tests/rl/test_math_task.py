@@ -8,15 +8,14 @@ from lmjax.rl.rollout import Rollout
 from configs import base
 
 
-def _rl(seed: int):
-  rl = base.get_config().rl
-  rl.update(seed=seed, train_problems=300, heldout_problems=40)
-  return rl
+def _task(seed: int, sft):
+  return math_task.make_math_task(base.get_config().math, heldout_problems=40, train_problems=300, seed=seed,
+                                  sft_config=sft)
 
 
 def test_heldout_problems_do_not_depend_on_the_rl_seed_and_are_never_trained_on():
   sft = ml_collections.ConfigDict(dict(mixture={"math": 1.0}, math_problems=500, math_level=1, seed=0))
-  a, b = math_task.make_math_task(_rl(0), sft), math_task.make_math_task(_rl(1), sft)
+  a, b = _task(0, sft), _task(1, sft)
   assert a.heldout == b.heldout and a.train != b.train
   heldout = {p.question for p in a.heldout}
   assert len(heldout) == 40 and len(a.train) == 300

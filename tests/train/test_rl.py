@@ -9,8 +9,8 @@ from tests.train.conftest import run_stage
 from tests.train.test_reward_model import reward_model, rm_flags  # noqa: F401 (fixtures)
 
 TINY_RL = ["--config.train.seq_len=128", "--config.train.batch_size=8", "--config.rl.prompts_per_iteration=4",
-           "--config.rl.group_size=4", "--config.rl.max_new_tokens=16", "--config.rl.max_reply_tokens=32",
-           "--config.rl.max_tool_calls=1", "--config.rl.heldout_problems=4", "--config.rl.eval_samples=2",
+           "--config.rl.group_size=4", "--config.rollout.max_new_tokens=16",
+           "--config.rollout.max_reply_tokens=32", "--config.rollout.max_tool_calls=1", "--config.rl.heldout_problems=4", "--config.rl.eval_samples=2",
            "--config.rl.eval_every=1", "--config.rl.train_problems=64", "--config.schedule.decay=constant",
            "--config.schedule.warmup_steps=0", "--config.optim.lr=1e-3"]
 
