@@ -21,6 +21,8 @@ import jax.numpy as jnp
 class Loss:
   fn: Callable
   batch_keys: tuple[str, ...]
+  reads_logits: bool = True  # False: only a scalar head is read, so the step never computes the logits
+  scalar_head: bool = False  # the model is a WithScalarHead (reward model, PPO critic)
 
 
 def token_logprobs(logits_btv: jax.Array, targets_bt: jax.Array) -> jax.Array:
@@ -128,9 +130,10 @@ _POLICY = (*_SEQUENCE, "targets", "loss_mask", "old_logprobs", "advantages", "re
 
 LOSSES = {
     "next_token": Loss(next_token, (*_SEQUENCE, "targets", "loss_mask")),
-    "pairwise_bce": Loss(pairwise_bce, (*_SEQUENCE, "chosen_index", "rejected_index")),
+    "pairwise_bce": Loss(pairwise_bce, (*_SEQUENCE, "chosen_index", "rejected_index"), reads_logits=False,
+                         scalar_head=True),
     "ppo_clip": Loss(ppo_clip, _POLICY),
-    "ppo_clip_value": Loss(ppo_clip_value, (*_POLICY, "old_values", "returns")),
+    "ppo_clip_value": Loss(ppo_clip_value, (*_POLICY, "old_values", "returns"), scalar_head=True),
 }
 
 

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from configs import base  # noqa: E402
 from lmjax import losses  # noqa: E402
 from lmjax.allocator import keep_freed_memory  # noqa: E402
+from lmjax.model import flops_per_token  # noqa: E402
 from lmjax.train.hardware import measure_matmul_flops  # noqa: E402
 from lmjax.train.setup import build_train_setup  # noqa: E402
 from lmjax.train.step import make_train_step  # noqa: E402
@@ -65,7 +66,8 @@ def jax_trainer(dtype: str):
     state, metrics = step(state, batches[i % len(batches)], key)
     return float(metrics["loss"])  # waits for the step
 
-  return train_step, {"flops_per_token": setup.flops_per_token, "param_count": setup.param_count}
+  return train_step, {"flops_per_token": flops_per_token(setup.model_config, SEQ),
+                      "param_count": setup.param_count}
 
 
 def torch_trainer(threads: int):
@@ -118,10 +120,10 @@ def main():
     trainers["torch_float32"] = reference
   results = {"machine": machine(), "peak_flops": peak, "malloc": allocator,
              **time_interleaved(trainers, args.steps)}
-  flops_per_token = results["jax_float32"]["flops_per_token"]
+  model_flops_per_token = results["jax_float32"]["flops_per_token"]
   for name in trainers:
     r = results[name]
-    r["mfu"] = r["tokens_per_s"] * flops_per_token / peak
+    r["mfu"] = r["tokens_per_s"] * model_flops_per_token / peak
     extra = f"  (torch {r['torch_version']}, {r['threads']} threads)" if "torch_version" in r else ""
     print(f"{name.replace('_', ' '):<14} {r['tokens_per_s']:>8,.0f} tokens/s  {r['step_s'] * 1e3:7.1f} ms/step  "
           f"MFU {r['mfu']:.1%} (of the float32 peak)  params {r['param_count']:,}{extra}")

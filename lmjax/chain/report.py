@@ -11,6 +11,7 @@ import os
 import subprocess
 
 from lmjax.chain import cache, plots
+from lmjax.model import ModelConfig, flops_per_token
 from lmjax.train.metrics import read_metrics
 
 EVAL_STAGES = ("eval_pretrain", "eval_sft", "eval_rl")
@@ -67,24 +68,24 @@ def headline(workdir: str) -> dict[str, float]:
 
 
 def stage_flops(workdir: str) -> dict[str, float]:
-  """Approximate FLOPs per training stage: 6·N per trained token; RL adds 2·N per generated/rescored token."""
-  dirs = stage_dirs(workdir)
-  params = _load(os.path.join(dirs.get("pretrain", ""), "summary.json"), {}).get("params")
-  if not params:
-    return {}
-  flops = {}
+  """Model FLOPs per training stage: what the supervised loops counted per step (their summary.json) times
+  the steps; for RL, its epochs of training on the rows plus one forward pass per rescored (policy,
+  reference) and generated token."""
+  dirs, flops = stage_dirs(workdir), {}
   for stage in ("pretrain", "sft", "rm"):
-    tokens = last(read_metrics(dirs[stage]), "tokens_seen") if stage in dirs else None
-    if tokens:
-      flops[stage] = 6.0 * params * tokens
+    summary = _load(os.path.join(dirs.get(stage, ""), "summary.json"), {})
+    if "model_flops_per_step" in summary:
+      flops[stage] = summary["model_flops_per_step"] * summary["steps"]
   if "rl" in dirs:
     config = _load(os.path.join(dirs["rl"], "config.json"), {})
     iterations = [r for r in read_metrics(dirs["rl"]) if "response_length" in r]
     if config and iterations:
+      seq_len = config["train"]["seq_len"]
+      per_token = flops_per_token(ModelConfig.from_config(config["model"]), seq_len)
       rows = config["rl"]["prompts_per_iteration"] * config["rl"]["group_size"]
-      trained = len(iterations) * rows * config["train"]["seq_len"]
+      trained = len(iterations) * rows * seq_len
       generated = sum(rows * r["response_length"] for r in iterations)
-      flops["rl"] = 6.0 * params * trained + 2.0 * params * (trained + generated)
+      flops["rl"] = per_token * trained * config["rl"]["epochs"] + per_token / 3 * (2 * trained + generated)
   return flops
 
 

@@ -1,5 +1,7 @@
-"""Accelerators' memory and peak matmul throughput: for model-FLOPs utilisation (MFU) and for `lmjax plan`."""
+"""Accelerators' memory and peak matmul throughput: the denominator of model-FLOPs utilisation (MFU) and the
+budget `lmjax plan` checks against."""
 import dataclasses
+import functools
 import time
 
 import jax
@@ -13,26 +15,34 @@ class Chip:
   name: str
   hbm_bytes: int  # high-bandwidth memory per chip
   peak_flops: float  # dense bf16 matmul FLOP/s per chip
+  device_kinds: tuple[str, ...] = ()  # how JAX's `device.device_kind` names it (matched as a prefix)
 
 
-# Per chip, from the vendors' spec pages: cloud.google.com/tpu/docs/{v4,v5e,v5p,v6e} (HBM per chip and bf16
-# peak; v4 32 GiB / 275 TF, v5e 16 GiB / 197 TF, v5p 95 GiB / 459 TF, v6e 32 GiB / 918 TF) and NVIDIA's H100
-# SXM datasheet (80 GB HBM3, 989 TFLOP/s dense bf16 — the 1,979 figure assumes 2:4 sparsity).
+# Per chip, from the vendors' spec pages: cloud.google.com/tpu/docs/{v4,v5e,v5p,v6e} (HBM per chip and dense
+# bf16 peak), NVIDIA's A100, H100/H200 SXM and HGX B200 datasheets (dense bf16: the doubled figures assume
+# 2:4 sparsity). JAX names TPU v5e and v6e "lite" and TPU v5p plain "TPU v5".
 CHIPS = {
-    "v4": Chip("TPU v4", 32 * GiB, 275e12),
-    "v5e": Chip("TPU v5e", 16 * GiB, 197e12),
-    "v5p": Chip("TPU v5p", 95 * GiB, 459e12),
-    "v6e": Chip("TPU v6e", 32 * GiB, 918e12),
-    "h100": Chip("NVIDIA H100", 80 * GiB, 989e12),
+    "v4": Chip("TPU v4", 32 * GiB, 275e12, ("TPU v4",)),
+    "v5e": Chip("TPU v5e", 16 * GiB, 197e12, ("TPU v5 lite", "TPU v5e")),
+    "v5p": Chip("TPU v5p", 95 * GiB, 459e12, ("TPU v5p", "TPU v5")),
+    "v6e": Chip("TPU v6e", 32 * GiB, 918e12, ("TPU v6 lite", "TPU v6e")),
+    "a100": Chip("NVIDIA A100", 80 * GiB, 312e12, ("NVIDIA A100",)),
+    "h100": Chip("NVIDIA H100", 80 * GiB, 989e12, ("NVIDIA H100",)),
+    "h200": Chip("NVIDIA H200", 141 * 10**9, 989e12, ("NVIDIA H200",)),
+    "b200": Chip("NVIDIA B200", 180 * 10**9, 2250e12, ("NVIDIA B200",)),
 }
 
-# Dense bf16 peak FLOP/s by the device_kind JAX reports (TPU v5e and v6e report themselves as "lite").
-PEAK_FLOPS = {"TPU v4": 275e12, "TPU v5 lite": 197e12, "TPU v5e": 197e12, "TPU v5p": 459e12,
-              "TPU v6 lite": 918e12, "TPU v6e": 918e12, "NVIDIA H100": 989e12, "NVIDIA A100": 312e12}
+
+def chip_of(device_kind: str) -> Chip | None:
+  """The table's chip for a JAX device kind (longest matching prefix, so "TPU v5 lite" is not a v5p)."""
+  matches = [(len(kind), chip) for chip in CHIPS.values() for kind in chip.device_kinds
+             if device_kind.startswith(kind)]
+  return max(matches, key=lambda m: m[0])[1] if matches else None
 
 
-def measure_matmul_flops(size: int = 2048, dtype=jnp.float32, repeats: int = 3) -> float:
-  """FLOP/s of a jitted size³ matmul on the default device (best of `repeats`, after a warm-up)."""
+def measure_matmul_flops(size: int = 2048, dtype=jnp.float32, repeats: int = 10) -> float:
+  """FLOP/s of a jitted size³ matmul on the default device: the best of `repeats` after a warm-up, since
+  load on the machine only ever makes a run slower."""
   a = jnp.ones((size, size), dtype)
   matmul = jax.jit(lambda x: x @ x)
   matmul(a).block_until_ready()
@@ -44,10 +54,9 @@ def measure_matmul_flops(size: int = 2048, dtype=jnp.float32, repeats: int = 3) 
   return 2 * size**3 / best
 
 
-def peak_flops_per_device() -> float:
-  """The spec-sheet peak for known accelerators; measured float32 matmul FLOP/s on anything else (CPU)."""
-  kind = jax.devices()[0].device_kind
-  for name, flops in PEAK_FLOPS.items():
-    if kind.startswith(name):
-      return flops
-  return measure_matmul_flops()
+@functools.cache
+def peak_flops_per_device() -> tuple[float, bool]:
+  """(peak FLOP/s of one device, whether it is the chip's nominal figure): the spec sheet for a chip in the
+  table, else (CPU, unknown accelerators) a measured float32 matmul, which is only a lower bound."""
+  chip = chip_of(jax.devices()[0].device_kind)
+  return (chip.peak_flops, True) if chip else (measure_matmul_flops(), False)

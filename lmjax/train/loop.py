@@ -17,6 +17,7 @@ import jax
 from lmjax import distributed, losses
 from lmjax.config import UserError
 from lmjax.train import checkpoint
+from lmjax.model import ModelConfig, flops_per_token
 from lmjax.train.hardware import peak_flops_per_device
 from lmjax.train.metrics import MetricsLog, Progress
 from lmjax.train.setup import TrainSetup
@@ -79,10 +80,12 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
   tensorboard = os.path.join(workdir, "tensorboard") if config.log.tensorboard and is_main else None
   log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start,
                    tensorboard_dir=tensorboard) if is_main else None
-  peak = peak_flops_per_device() * (1 if jax.devices()[0].platform == "cpu" else jax.device_count())
+  peak, nominal = peak_flops_per_device()
+  peak *= 1 if jax.devices()[0].platform == "cpu" else jax.device_count()  # fake CPU devices share the cores
   tokens_per_step = t.batch_size * t.seq_len
-  progress = Progress(start=start, total=t.steps, flops_per_token=setup.flops_per_token, peak_flops=peak,
-                      enabled=is_main)
+  flops_per_step = model_flops_per_step(setup.model_config, loss_name, t.batch_size, t.seq_len)
+  progress = Progress(start=start, total=t.steps, tokens_per_step=tokens_per_step, flops_per_step=flops_per_step,
+                      peak_flops=peak, peak_is_nominal=nominal, enabled=is_main)
   rng = jax.random.key(t.seed)
   started, summary = time.time(), {}
   for step in range(start + 1, t.steps + 1):
@@ -95,7 +98,7 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
     is_last = step == t.steps
     logged = step % config.log.every_steps == 0 or is_last
     if logged:
-      metrics |= progress.update(step, tokens_per_step, metrics["loss"])
+      metrics |= progress.update(step, metrics["loss"])
       metrics["tokens_seen"] = step * tokens_per_step
     if val_batches and (is_last or (config.eval.every_steps and step % config.eval.every_steps == 0)):
       metrics |= evaluate(eval_step, state.params, val_batches)
@@ -113,11 +116,19 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
   if log:
     log.close()
   summary = {"steps": t.steps, "resumed_from": start, "wall_s": time.time() - started,
-             "params": setup.param_count, **summary}
+             "params": setup.param_count, "model_flops_per_step": flops_per_step,
+             "peak_flops": progress.peak_flops, "peak_flops_nominal": nominal, **summary}
   if is_main:
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
   return summary
+
+
+def model_flops_per_step(model_config: ModelConfig, loss_name: str, batch_size: int, seq_len: int) -> float:
+  """The model FLOPs of one training step of `loss_name` (PaLM's convention): every row's every position
+  runs forward and backward, packed or padded alike; a loss that reads no logits skips the output head."""
+  logits = losses.LOSSES[loss_name].reads_logits
+  return batch_size * seq_len * flops_per_token(model_config, seq_len, logits=logits)
 
 
 def _restore_or_init(setup: TrainSetup, manager, data, init_state: Callable):

@@ -53,20 +53,29 @@ def _truncate_after(path: str, step: int) -> None:
 
 
 class Progress:
-  """A tqdm bar over steps showing loss, tokens/s and MFU (tokens/s measured between updates)."""
+  """A tqdm bar over steps showing loss, tokens/s and MFU (both measured between updates).
 
-  def __init__(self, *, start: int, total: int, flops_per_token: float, peak_flops: float, enabled: bool):
+  A nominal peak (a chip's spec sheet) is kept as given. A measured one (CPU) is a lower bound of what the
+  machine can do, so it rises to any throughput the step itself reaches: MFU stays a fraction in [0, 1].
+  """
+
+  def __init__(self, *, start: int, total: int, tokens_per_step: int, flops_per_step: float, peak_flops: float,
+               peak_is_nominal: bool, enabled: bool):
     self.bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not enabled,
                     dynamic_ncols=True)
-    self.flops_per_token, self.peak_flops = flops_per_token, peak_flops
+    self.tokens_per_step, self.flops_per_step = tokens_per_step, flops_per_step
+    self.peak_flops, self.peak_is_nominal = peak_flops, peak_is_nominal
     self.last_time, self.last_step = time.perf_counter(), start
 
-  def update(self, step: int, tokens_per_step: int, loss: float) -> dict:
+  def update(self, step: int, loss: float) -> dict:
     """Advances the bar to `step`; returns the throughput figures for the metrics log."""
     now = time.perf_counter()
     elapsed = max(now - self.last_time, 1e-9)
-    tokens_per_s = (step - self.last_step) * tokens_per_step / elapsed
-    mfu = tokens_per_s * self.flops_per_token / self.peak_flops if self.peak_flops else 0.0
+    tokens_per_s = (step - self.last_step) * self.tokens_per_step / elapsed
+    achieved = (step - self.last_step) * self.flops_per_step / elapsed
+    if not self.peak_is_nominal:
+      self.peak_flops = max(self.peak_flops, achieved)
+    mfu = achieved / self.peak_flops
     self.bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens_per_s:,.0f}", mfu=f"{mfu:.0%}", refresh=False)
     self.bar.update(step - self.last_step)
     self.last_time, self.last_step = now, step

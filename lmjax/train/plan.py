@@ -22,6 +22,7 @@ from lmjax import losses
 from lmjax.config import ConfigError, UserError
 from lmjax.model.transformer import ModelConfig, param_count
 from lmjax.train.hardware import CHIPS, GiB, Chip
+from lmjax.train.loop import model_flops_per_step
 from lmjax.train.setup import TrainSetup, build_train_setup
 from lmjax.train.step import make_train_step
 
@@ -59,24 +60,37 @@ def bytes_per_device(shapes_tree, shardings_tree) -> int:
              for x, s in zip(jax.tree.leaves(shapes_tree), jax.tree.leaves(shardings_tree)))
 
 
+_TOKEN_KEYS = ("tokens", "positions", "segment_ids", "targets")  # int32 [b, t]; other [b, t] keys are float32
+_ROW_KEYS = ("chosen_index", "rejected_index")  # int32 [b]: one position per row
+
+
+def train_loss(config) -> losses.Loss:
+  """config.train.loss's entry of the loss table."""
+  if config.train.loss not in losses.LOSSES:
+    raise ConfigError(f"config.train.loss={config.train.loss!r}; use one of {', '.join(losses.LOSSES)}")
+  return losses.LOSSES[config.train.loss]
+
+
 def abstract_batch(config, batch_sharding) -> dict:
-  """The pretraining batch as sharded shapes: [batch_size, seq_len] per key of the next_token loss."""
-  if config.train.loss != "next_token":
-    raise ConfigError(f"lmjax plan compiles the pretraining step; config.train.loss={config.train.loss!r} "
-                      "is not supported yet (set it to next_token)")
-  shape = (config.train.batch_size, config.train.seq_len)
-  dtypes = {"loss_mask": jnp.float32}
-  return {key: jax.ShapeDtypeStruct(shape, dtypes.get(key, jnp.int32), sharding=batch_sharding)
-          for key in losses.LOSSES["next_token"].batch_keys}
+  """The batch of config.train.loss as sharded shapes: [batch_size, seq_len] per key (per row for indices)."""
+  rows, seq = config.train.batch_size, config.train.seq_len
+  def shape(key):
+    if key in _ROW_KEYS:
+      return jax.ShapeDtypeStruct((rows,), jnp.int32, sharding=batch_sharding)
+    return jax.ShapeDtypeStruct((rows, seq), jnp.int32 if key in _TOKEN_KEYS else jnp.float32,
+                                sharding=batch_sharding)
+  return {key: shape(key) for key in train_loss(config).batch_keys}
 
 
 def compile_step(config, devices) -> tuple[TrainSetup, dict, jax.stages.Compiled, float]:
-  """(setup, abstract batch, compiled step, compile seconds): the train loop's step, lowered from shapes."""
-  setup = build_train_setup(config, devices=devices)
-  step = make_train_step(setup.graphdef, losses.LOSSES["next_token"].fn, setup.optimizer, setup.shardings,
+  """(setup, abstract batch, compiled step, compile seconds): the train loop's step for config.train.loss,
+  lowered from shapes."""
+  loss = train_loss(config)
+  setup = build_train_setup(config, devices=devices, scalar_head=loss.scalar_head)
+  batch = abstract_batch(config, setup.batch_sharding)
+  step = make_train_step(setup.graphdef, loss.fn, setup.optimizer, setup.shardings,
                          batch_sharding=setup.batch_sharding, grad_accum_steps=config.train.grad_accum_steps,
                          lr_schedule=setup.schedule)
-  batch = abstract_batch(config, setup.batch_sharding)
   start = time.perf_counter()
   rng = jax.eval_shape(lambda: jax.random.key(0))
   compiled = step.lower(setup.abstract_state, batch, rng).compile()
@@ -99,7 +113,7 @@ def measure_memory(config, devices) -> Plan:
       total=mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
       + mem.temp_size_in_bytes,
       replicated_fraction=setup.replicated_fraction, compile_seconds=seconds,
-      model_flops=setup.flops_per_token * tokens, six_nt=6 * matmul_params * tokens)
+      model_flops=model_flops_per_step(model, t.loss, t.batch_size, t.seq_len) / len(devices), six_nt=6 * matmul_params * tokens)
 
 
 def variant(config, **fields):

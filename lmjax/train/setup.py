@@ -14,7 +14,7 @@ from jax.sharding import Mesh, NamedSharding
 from lmjax import optim, sharding
 from lmjax.config import ConfigError, check_train_config
 from lmjax.data.tokenizer import Tokenizer
-from lmjax.model import ModelConfig, Transformer, flops_per_token, param_count
+from lmjax.model import ModelConfig, Transformer, param_count
 from lmjax.model.scalar_head import WithScalarHead
 from lmjax.train.state import abstract_train_state
 
@@ -31,7 +31,6 @@ class TrainSetup:
   optimizer: optax.GradientTransformation
   schedule: optax.Schedule
   param_count: int
-  flops_per_token: float
   replicated_fraction: float
 
 
@@ -81,8 +80,7 @@ def build_train_setup(config, tokenizer_file: str | None = None, devices=None, *
       mesh=mesh, model_config=model_config, graphdef=graphdef,
       init=jax.jit(init, out_shardings=shardings), abstract_state=abstract_state, shardings=shardings,
       batch_sharding=sharding.batch_sharding(mesh, rules), optimizer=optimizer, schedule=schedule,
-      param_count=param_count(model_config),
-      flops_per_token=flops_per_token(model_config, config.train.seq_len), replicated_fraction=replicated)
+      param_count=param_count(model_config), replicated_fraction=replicated)
 
 
 def _check_replication(config, mesh_shape, replicated: float) -> None:

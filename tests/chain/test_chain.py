@@ -96,6 +96,14 @@ def test_the_report_has_every_stages_numbers_and_plots(sweep):
     assert f"| {stage} |" in text
 
 
+def test_every_stage_logs_mfu_as_a_fraction_and_counts_its_flops(sweep):
+  dirs = report.stage_dirs(str(sweep / "eps_0.1"))
+  logged = [r["mfu"] for stage in ("pretrain", "sft", "rm") for r in read_metrics(dirs[stage]) if "mfu" in r]
+  assert logged and all(0 < mfu <= 1 for mfu in logged), logged
+  flops = report.stage_flops(str(sweep / "eps_0.1"))
+  assert set(flops) == {"pretrain", "sft", "rm", "rl"} and all(f > 0 for f in flops.values())
+
+
 def test_a_dry_run_lists_every_stage_as_cached_and_runs_nothing(sweep):
   result = _lmjax("run", "--config", TINY_CHAIN, "--workdir", str(sweep / "eps_0.1"), "--stage-root",
                   str(sweep / "stages"), "--config.rl.clip_eps=0.1", "--dry-run", check=True)
