@@ -2,6 +2,7 @@
 up front, the statistics over seeds by hand, and a two-variant, two-seed sweep of the tiny chain."""
 import json
 import math
+import os
 import shlex
 import shutil
 import subprocess
@@ -9,8 +10,8 @@ import sys
 
 import pytest
 
-from lmjax.chain import report, sweep
-from lmjax.config import ConfigError
+from lmjax.chain import report, runner, sweep
+from lmjax.config import ConfigError, load_config
 from tests.conftest import REPO
 
 
@@ -95,6 +96,32 @@ def test_a_variant_that_sets_a_seed_field_is_an_error_before_anything_runs_when_
   with pytest.raises(ConfigError, match="repeats a seed"):
     sweep.run(path, str(tmp_path / "sweep"), [], seeds=[1, 1])
   assert not (tmp_path / "sweep").exists()
+
+
+def test_the_speedrun_seeds_experiment_has_the_stage_keys_of_its_documented_lmjax_run(tmp_path, monkeypatch):
+  monkeypatch.chdir(REPO)
+  path = "experiments/speedrun_seeds.py"
+  base, variants = sweep.load_ablation(path)
+  seeds = sweep.load_seeds(path)
+  assert (base, variants, seeds) == ("configs/speedrun_cpu.py", {"speedrun": {}}, [0, 1, 2])
+  command = ("lmjax run --config configs/speedrun_cpu.py --workdir runs/speedrun_seeds/speedrun/seed0 "
+             "--stage-root runs/speedrun_seeds/stages --config.train.seed=0 --config.rl.seed=0")
+  assert sweep.launch_commands(base, variants, "runs/speedrun_seeds", [], "runs/speedrun_seeds/stages",
+                               seeds)[0] == command
+  documented = load_config("configs/speedrun_cpu.py", ["train.seed=0", "rl.seed=0"])
+  keys = lambda config: [(p.name, p.key) for p in runner.plan(config, str(tmp_path / "stages"))]
+  assert keys(sweep.run_configs(base, variants, [], seeds)[("speedrun", 0)]) == keys(documented)
+  assert keys(sweep.run_configs(base, variants, [], seeds)[("speedrun", 1)]) != keys(documented)
+
+
+def test_the_speedrun_seeds_script_runs_the_same_sweep_as_lmjax_sweep(tmp_path):
+  result = subprocess.run([sys.executable, "experiments/speedrun_seeds.py", "--workdir", str(tmp_path / "s"),
+                           "--seeds", "4", "--emit-commands"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.strip() == (
+      f"lmjax run --config configs/speedrun_cpu.py --workdir {tmp_path}/s/speedrun/seed4 --stage-root "
+      f"{tmp_path}/s/stages --config.train.seed=4 --config.rl.seed=4")
 
 
 T_975_1_DOF = 12.706204736174698  # Student t's 97.5% quantile for 1 degree of freedom (two seeds)
