@@ -15,6 +15,7 @@ CORE_REQUIRES = [
     "sentencepiece>=0.2.1,<0.3",
     "ml-collections>=1.1.0,<2",
     "numpy>=2.0,<3",
+    "scipy>=1.14,<2",  # `lmjax sweep`'s Student-t intervals (JAX needs it too)
     "tqdm>=4.66,<5",
     "tensorboardX>=2.6.2,<3",
     "matplotlib>=3.8,<4",

@@ -16,8 +16,8 @@
     lmjax clean     --input 'raw/*.warc.gz' --workdir runs/web [--config configs/clean.py]
     lmjax convert   --from-hf path/to/llama --workdir runs/llama   (or --to-hf --workdir RUN --out DIR)
     lmjax run       --config configs/speedrun_cpu.py --workdir runs/speedrun [--dry-run] [--until sft]
-    lmjax report    runs/speedrun [runs/other]
-    lmjax sweep     experiments/ppo_clip.py --workdir runs/ppo_clip [--emit-commands]
+    lmjax report    runs/speedrun [runs/other]          (a sweep's folder: its table over seeds, recomputed)
+    lmjax sweep     experiments/ppo_clip.py --workdir runs/ppo_clip [--seeds 0 1 2] [--emit-commands]
     lmjax plan      --config configs/llama3_8b.py --mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p
 
 Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors.
@@ -94,13 +94,19 @@ def _parser() -> argparse.ArgumentParser:
   chain.add_argument("--until", metavar="STAGE", help="stop after this stage")
   chain.add_argument("--stage-root", help="where stage folders live (default WORKDIR/stages); share it to share stages")
   _add_multihost_flags(chain)
-  report = commands.add_parser("report", help="write a chain run's report.md, or compare several runs")
+  report = commands.add_parser("report", help="write a chain run's report.md, compare several runs, or "
+                                "recompute a sweep's sweep.md (a folder with sweep.json)")
   report.add_argument("workdirs", nargs="+")
-  sweep = commands.add_parser("sweep", help="run every variant of an ablation file and compare them")
-  sweep.add_argument("ablation", help="a Python file defining BASE and VARIANTS (see experiments/)")
+  sweep = commands.add_parser("sweep", help="run every variant of an ablation file (once per seed) and compare "
+                              "them: mean ± std over seeds, paired differences with 95%% intervals")
+  sweep.add_argument("ablation", help="a Python file defining BASE, VARIANTS and optionally SEEDS (experiments/)")
   sweep.add_argument("--workdir", required=True)
+  sweep.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                     help="run each variant once per seed in WORKDIR/<variant>/seed<s>, with --config.train.seed "
+                     "and --config.rl.seed set to it (default: the file's SEEDS; without either, one run each)")
   sweep.add_argument("--stage-root", help="where stage folders live (default WORKDIR/stages)")
-  sweep.add_argument("--emit-commands", action="store_true", help="print one `lmjax run` per variant instead")
+  sweep.add_argument("--emit-commands", action="store_true",
+                     help="print one `lmjax run` per variant and seed instead (and write WORKDIR/sweep.json)")
   plan = commands.add_parser("plan", help="compile the train step for N devices: memory, FLOPs, fit")
   plan.add_argument("--config", required=True)
   plan.add_argument("--devices", type=int, help="simulated with fake CPU devices; default: the mesh's size")
@@ -197,14 +203,17 @@ def main(argv: list[str] | None = None) -> None:
       runner.run(load_config(args.config, overrides), args.workdir, dry_run=args.dry_run, until=args.until,
                  stage_root=args.stage_root)
     elif args.command == "report":
-      from lmjax.chain import report
-      if len(args.workdirs) == 1:
+      from lmjax.chain import report, sweep
+      if len(args.workdirs) == 1 and sweep.is_sweep(args.workdirs[0]):
+        print(sweep.rewrite_summary(args.workdirs[0]), end="")
+      elif len(args.workdirs) == 1:
         report.write(args.workdirs[0])
       else:
         print(report.compare(args.workdirs))
     elif args.command == "sweep":
       from lmjax.chain import sweep
-      sweep.run(args.ablation, args.workdir, overrides, stage_root=args.stage_root, emit_commands=args.emit_commands)
+      sweep.run(args.ablation, args.workdir, overrides, stage_root=args.stage_root, emit_commands=args.emit_commands,
+                seeds=args.seeds)
     elif args.command == "plan":
       mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
       config = load_config(args.config, overrides + mesh)

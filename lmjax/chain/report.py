@@ -89,7 +89,8 @@ def stage_flops(workdir: str) -> dict[str, float]:
   return flops
 
 
-def _fmt(value) -> str:
+def fmt(value) -> str:
+  """A table cell: 4 significant digits for floats, thousands separators for ints, — for a missing value."""
   if value is None:
     return "—"
   if isinstance(value, float):
@@ -97,9 +98,10 @@ def _fmt(value) -> str:
   return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _table(header: list[str], rows: list[list]) -> str:
+def table(header: list[str], rows: list[list]) -> str:
+  """A markdown table; cells go through fmt (a str cell is written as it is)."""
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  return "\n".join(lines + ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows])
+  return "\n".join(lines + ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows])
 
 
 def _commit() -> str:
@@ -117,19 +119,19 @@ def _clean_section(stage_dir: str) -> list[str]:
            ", ".join(f"{r} {n}" for r, n in sorted(s["reasons"].items(), key=lambda kv: -kv[1])[:3])]
           for name, s in steps]
   return ["## Web data (clean)",
-          f"{_fmt(stats.get('docs_read'))} documents read, {_fmt(stats.get('docs_written'))} kept; "
-          f"{_fmt(stats.get('bytes_in'))} bytes in, {_fmt(stats.get('bytes_out'))} out.", "",
-          _table(["step", "in", "kept", "removed", "top reasons"], rows)]
+          f"{fmt(stats.get('docs_read'))} documents read, {fmt(stats.get('docs_written'))} kept; "
+          f"{fmt(stats.get('bytes_in'))} bytes in, {fmt(stats.get('bytes_out'))} out.", "",
+          table(["step", "in", "kept", "removed", "top reasons"], rows)]
 
 
 def _tokenizer_section(dirs: dict) -> list[str]:
   summary = _load(os.path.join(dirs.get("tokenizer", ""), "tokenizer_summary.json"), {})
   splits = _load(os.path.join(dirs.get("tokenize", ""), "tokens", "summary.json"), {})
   rows = [[split, s["documents"], s["tokens"], s["bytes_per_token"]] for split, s in splits.items()]
-  return ["## Tokenizer", f"Vocabulary {_fmt(summary.get('vocab_size'))} (BPE, byte fallback, "
+  return ["## Tokenizer", f"Vocabulary {fmt(summary.get('vocab_size'))} (BPE, byte fallback, "
           f"{len(summary.get('special_tokens', []))} special tokens); held-out bytes per token "
-          f"{_fmt(summary.get('held_out_bytes_per_token'))}.", "",
-          _table(["split", "documents", "tokens", "bytes/token"], rows)]
+          f"{fmt(summary.get('held_out_bytes_per_token'))}.", "",
+          table(["split", "documents", "tokens", "bytes/token"], rows)]
 
 
 def _training_section(title: str, stage: str, stage_dir: str, workdir: str,
@@ -138,8 +140,8 @@ def _training_section(title: str, stage: str, stage_dir: str, workdir: str,
   if not records:
     return [f"## {title}", "(no metrics yet)"]
   image = plots.training_curves(records, keys, os.path.join(workdir, f"{stage}.png"), title)
-  finals = [f"{k} {_fmt(last(records, k))}" for k in keys if last(records, k) is not None]
-  speed = [f"{k} {_fmt(median(records, k))} (median)" for k in ("tokens_per_s", "mfu") if median(records, k)]
+  finals = [f"{k} {fmt(last(records, k))}" for k in keys if last(records, k) is not None]
+  speed = [f"{k} {fmt(median(records, k))} (median)" for k in ("tokens_per_s", "mfu") if median(records, k)]
   return [f"## {title}", f"{last(records, 'step')} steps; final " + ", ".join(finals + speed) + ".", "",
           f"![{title}]({image})"]
 
@@ -153,14 +155,14 @@ def _rl_section(stage_dir: str, workdir: str) -> list[str]:
   evaluated = [r for r in records if "heldout_pass1" in r]
   rows = [[r["step"], r.get("heldout_pass1"), r.get("heldout_pass_at_g"), r.get("heldout_greedy")]
           for r in evaluated]
-  return ["## RL", _table(["iteration", "held-out pass@1", "pass@G", "greedy"], rows), "", f"![RL]({image})"]
+  return ["## RL", table(["iteration", "held-out pass@1", "pass@G", "greedy"], rows), "", f"![RL]({image})"]
 
 
 def _eval_section(dirs: dict) -> list[str]:
   results = {s: _load(os.path.join(dirs[s], "eval.json"), {}) for s in EVAL_STAGES if s in dirs}
   keys = sorted({k for r in results.values() for k, v in r.items() if isinstance(v, (int, float))})
   rows = [[k] + [results[s].get(k) for s in results] for k in keys]
-  lines = ["## Evaluation", _table(["metric", *[s.removeprefix("eval_") for s in results]], rows)]
+  lines = ["## Evaluation", table(["metric", *[s.removeprefix("eval_") for s in results]], rows)]
   for stage in results:
     samples = os.path.join(dirs[stage], "samples.md")
     if os.path.exists(samples):
@@ -178,7 +180,7 @@ def render(workdir: str) -> str:
   lines = [f"# Report: {os.path.basename(os.path.abspath(workdir))}",
            f"Config hash `{chain.get('config_hash')}`, code commit `{_commit()}`; "
            f"{sum(s.get('seconds') or 0 for s in chain['stages']) / 60:.1f} minutes of stage time.", "",
-           _table(["stage", "key", "this run", "seconds", "≈FLOPs", "folder"], rows)]
+           table(["stage", "key", "this run", "seconds", "≈FLOPs", "folder"], rows)]
   sections = [("clean", lambda d: _clean_section(d)), ("tokenizer", lambda d: _tokenizer_section(dirs)),
               ("pretrain", lambda d: _training_section("Pretraining", "pretrain", d, workdir,
                                                        ("loss", "val_loss", "val_bpb"))),
@@ -223,6 +225,6 @@ def compare(workdirs: list[str]) -> str:
   heads = [headline(w) for w in workdirs]
   names = [os.path.basename(os.path.abspath(w)) for w in workdirs]
   keys = sorted(set().union(*heads))
-  metrics_table = _table(["metric", *names], [[k, *[h.get(k) for h in heads]] for k in keys])
-  differences = _table(["field", *names], config_differences(workdirs)) if len(workdirs) > 1 else ""
+  metrics_table = table(["metric", *names], [[k, *[h.get(k) for h in heads]] for k in keys])
+  differences = table(["field", *names], config_differences(workdirs)) if len(workdirs) > 1 else ""
   return "\n".join(["## Metrics", metrics_table, "", "## Config differences", differences]) + "\n"
