@@ -111,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
   plan.add_argument("--config", required=True)
   plan.add_argument("--devices", type=int, help="simulated with fake CPU devices; default: the mesh's size")
   plan.add_argument("--mesh", help="data=D,fsdp=F,tensor=T (overrides config.mesh)")
-  plan.add_argument("--chip", default="v5p", help="v4 | v5e | v5p | v6e | h100 (HBM budget and peak FLOP/s)")
+  plan.add_argument("--chip", default="v5p",
+                    help="v4 | v5e | v5p | v6e | a100 | h100 | h200 | b200 (HBM budget and peak FLOP/s)")
   plan.add_argument("--efficiency", type=float, default=0.5, help="assumed share of peak FLOP/s reached")
   return parser
 
