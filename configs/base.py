@@ -35,8 +35,8 @@ def get_config() -> ml_collections.ConfigDict:
   model.rope_theta = 10_000.0  # RoPE base frequency (Llama 3 uses 500,000 for long contexts)
   model.norm_eps = 1e-5  # RMSNorm epsilon
   model.tie_embeddings = False  # reuse the input embedding as the output projection
-  model.init_std = 0.02  # std of the normal initializer of every matrix
-  model.dtype = "float32"  # compute dtype of matmuls and activations: float32 | bfloat16 | float16
+  model.init_std = 0.02  # std of the normal initializer of every matrix (the output head: ≤ 0.5/√embed_dim)
+  model.dtype = "float32"  # compute dtype of matmuls and activations: float32 | bfloat16
   model.param_dtype = "float32"  # dtype of the master weights and optimizer state
   # Stack the blocks' parameters on a leading 'layers' axis and run them with lax.scan, so compile time
   # does not grow with depth. Changes the parameter tree (blocks/attn/q [L, ...] instead of

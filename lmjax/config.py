@@ -190,8 +190,10 @@ def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> 
       (t.steps > 0, f"config.train.steps={t.steps} must be positive"),
       (config.data.streams > 0 and t.batch_size % config.data.streams == 0,
        f"config.data.streams={config.data.streams} must divide train.batch_size={t.batch_size}"),
-      (m.dtype in ("float32", "bfloat16", "float16"),
-       f"config.model.dtype={m.dtype!r} must be float32, bfloat16 or float16"),
+      (m.dtype != "float16" and m.param_dtype != "float16",
+       f"config.model.dtype={m.dtype!r}, param_dtype={m.param_dtype!r}: float16 needs loss scaling, which lmjax "
+       "does not do (its gradients underflow); use bfloat16, which has float32's range at float16's size"),
+      (m.dtype in ("float32", "bfloat16"), f"config.model.dtype={m.dtype!r} must be float32 or bfloat16"),
   ]
   for ok, message in checks:
     if not ok:

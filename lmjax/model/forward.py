@@ -1,4 +1,5 @@
-"""The model as a pure function of a config and parameters: `logits(config, params, tokens)`.
+"""The model as a pure function of a config and parameters: `init_params(config, seed)` and
+`logits(config, params, tokens)`.
 
 For code that holds parameters rather than a module (an imported HuggingFace checkpoint, a restored run):
 the transformer is rebuilt from `config.model` as shapes only, then merged with the given parameters.
@@ -16,6 +17,13 @@ def model_definition(config) -> tuple[nnx.GraphDef, nnx.State]:
   """(graphdef, abstract params) of config.model's Transformer: shapes, dtypes and logical axes, no arrays."""
   model_config = ModelConfig.from_config(config.model)
   return nnx.split(nnx.eval_shape(lambda: Transformer(model_config, rngs=nnx.Rngs(0))))
+
+
+def init_params(config, seed: int) -> nnx.State:
+  """The parameters pretraining starts from with train.seed = `seed`: the same initialisers and RNG stream,
+  jitted as the train state's init is (eager normals can differ from jitted ones in the last bit)."""
+  model_config = ModelConfig.from_config(config.model)
+  return jax.jit(lambda: nnx.state(Transformer(model_config, rngs=nnx.Rngs(params=seed)), nnx.Param))()
 
 
 def as_state(config, params) -> nnx.State:

@@ -49,6 +49,13 @@ class ModelConfig:
   def from_config(cls, model_config) -> "ModelConfig":
     return cls(**{f.name: model_config[f.name] for f in dataclasses.fields(cls)})
 
+  @property
+  def unembed_std(self) -> float:
+    """The output projection's init std: at most 0.5/√d, so logits on the final norm's unit-RMS states start
+    with std ≤ 0.5 and step 0's loss within ~σ²/2 = 0.125 nats of ln(vocab) at any width. Tied, the
+    embedding table is that projection and starts at this std too."""
+    return min(self.init_std, 0.5 / self.embed_dim**0.5)
+
   def __post_init__(self):
     if self.remat not in REMAT_POLICIES:
       raise ValueError(f"config.model.remat={self.remat!r}; use one of {', '.join(REMAT_POLICIES)}")
@@ -78,14 +85,15 @@ class Transformer(nnx.Module):
   """Token ids [b, t] → next-token logits [b, t, v] (float32)."""
 
   def __init__(self, cfg: ModelConfig, shard: Shard = Shard(), *, rngs: nnx.Rngs):
-    self.embed = param(rngs, (cfg.vocab_size, cfg.embed_dim), ("vocab", "embed"), 1.0, cfg.param_dtype)
+    embed_std = cfg.unembed_std if cfg.tie_embeddings else 1.0  # pre-norm blocks read any scale of input
+    self.embed = param(rngs, (cfg.vocab_size, cfg.embed_dim), ("vocab", "embed"), embed_std, cfg.param_dtype)
     if cfg.scan_layers:
       self.blocks = stacked_blocks(cfg, shard, rngs)
     else:
       self.blocks = nnx.List([Block(cfg, shard, rngs=rngs) for _ in range(cfg.num_layers)])
     self.final_norm = RMSNorm(cfg.embed_dim, eps=cfg.norm_eps, param_dtype=cfg.param_dtype)
     if not cfg.tie_embeddings:
-      self.unembed = param(rngs, (cfg.embed_dim, cfg.vocab_size), ("embed", "vocab"), cfg.init_std,
+      self.unembed = param(rngs, (cfg.embed_dim, cfg.vocab_size), ("embed", "vocab"), cfg.unembed_std,
                            cfg.param_dtype)
     self.cfg, self.shard = cfg, shard
 
@@ -186,10 +194,12 @@ def param_count(cfg: ModelConfig) -> int:
   return v * d + (0 if cfg.tie_embeddings else d * v) + cfg.num_layers * per_block + d
 
 
-def flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
+def flops_per_token(cfg: ModelConfig, seq_len: int, *, logits: bool = True) -> float:
   """Training FLOPs per token, PaLM's convention: 6·(matmul parameters) + 12·layers·seq_len·embed_dim.
 
-  The embedding lookup is not a matmul (unless tied, when it is also the output projection).
+  The embedding lookup is not a matmul (unless tied, when it is also the output projection). `logits=False`
+  leaves out the output projection, for a loss that reads only a scalar head (XLA then never computes it).
   """
   lookup = 0 if cfg.tie_embeddings else cfg.vocab_size * cfg.embed_dim
-  return 6 * (param_count(cfg) - lookup) + 12 * cfg.num_layers * seq_len * cfg.embed_dim
+  unembed = 0 if logits else cfg.vocab_size * cfg.embed_dim
+  return 6 * (param_count(cfg) - lookup - unembed) + 12 * cfg.num_layers * seq_len * cfg.embed_dim
