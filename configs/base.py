@@ -43,6 +43,9 @@ def get_config() -> ml_collections.ConfigDict:
   # blocks/0/attn/q), so a run and the runs started from it must agree; HF export/import handles both.
   model.scan_layers = False
   model.remat = "none"  # what backward recomputes per block: none | dots_saveable | dots_no_batch | full
+  # Training attention: auto | blocked | xla | cudnn. auto is query-blocked einsums on CPU (fastest there),
+  # cuDNN's flash attention on GPU and XLA's fused attention on TPU (lmjax/backend.py).
+  model.attention = "auto"
 
   c.mesh = mesh = ml_collections.ConfigDict()
   mesh.data = 1  # pure data-parallel replicas (the only axis that should cross slow links between slices)

@@ -28,6 +28,7 @@ import os
 import sys
 
 from lmjax.allocator import keep_freed_memory
+from lmjax.backend import expected_platform
 from lmjax.config import ConfigError, UserError, explicit_mesh_size, load_config, load_saved_config
 
 DEFAULT_CLEAN_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -168,7 +169,8 @@ def _run_config(args, overrides):
 
 
 def main(argv: list[str] | None = None) -> None:
-  keep_freed_memory()  # before JAX computes anything: see lmjax/allocator.py
+  if expected_platform() == "cpu":
+    keep_freed_memory()  # before JAX computes anything: see lmjax/allocator.py
   try:
     args_list, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(args_list)

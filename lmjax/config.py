@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import ml_collections
 
+from lmjax import backend
+
 
 class UserError(Exception):
   """A problem the user can fix from its message alone; the CLI prints it without a traceback."""
@@ -194,6 +196,8 @@ def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> 
        f"config.model.dtype={m.dtype!r}, param_dtype={m.param_dtype!r}: float16 needs loss scaling, which lmjax "
        "does not do (its gradients underflow); use bfloat16, which has float32's range at float16's size"),
       (m.dtype in ("float32", "bfloat16"), f"config.model.dtype={m.dtype!r} must be float32 or bfloat16"),
+      (m.attention in backend.ATTENTION,
+       f"config.model.attention={m.attention!r} must be one of {', '.join(backend.ATTENTION)}"),
   ]
   for ok, message in checks:
     if not ok:

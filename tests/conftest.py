@@ -9,8 +9,10 @@ import pytest  # noqa: E402
 
 from configs import base  # noqa: E402
 from lmjax.allocator import keep_freed_memory  # noqa: E402
+from lmjax.backend import expected_platform  # noqa: E402
 
-keep_freed_memory()  # as the CLI does: XLA:CPU's per-call temp buffers are reused, not re-faulted
+if expected_platform() == "cpu":
+  keep_freed_memory()  # as the CLI does: XLA:CPU's per-call temp buffers are reused, not re-faulted
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CORPUS = REPO / "lmjax" / "assets" / "corpus"

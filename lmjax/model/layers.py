@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from lmjax import backend
+
 
 def dense(x: jax.Array, kernel: jax.Array, in_dims: int = 1) -> jax.Array:
   """x [b, t, *in] @ kernel [*in, *out] → [b, t, *out], as one 2-D matmul over the b·t rows.
@@ -29,13 +31,15 @@ def dense(x: jax.Array, kernel: jax.Array, in_dims: int = 1) -> jax.Array:
 
 def dense_wide(x_btd: jax.Array, kernel_dv: jax.Array) -> jax.Array:
   """`dense` for a wide output (the unembedding) with float32 results whatever the operands' dtype (logits
-  rounded to bfloat16 lose the differences the loss reads), whose weight gradient multiplies a materialised xᵀ.
+  rounded to bfloat16 lose the differences the loss reads).
 
-  XLA's CPU matmul ran that gradient's transposed-operand form, [b·t, d]ᵀ @ [b·t, v], at half speed:
-  ~0.1 s of a 1.2 s train step at d=256, v=8192.
+  On CPU its weight gradient multiplies a materialised xᵀ: XLA's CPU matmul ran the transposed-operand form,
+  [b·t, d]ᵀ @ [b·t, v], at half speed (~0.1 s of a 1.2 s train step at d=256, v=8192). Elsewhere the copy
+  would only cost memory traffic and block fusion, so the plain matmul runs.
   """
   lead = x_btd.shape[:-1]
-  return _matmul_copying_transpose(x_btd.reshape(-1, x_btd.shape[-1]), kernel_dv).reshape(*lead, -1)
+  matmul = _matmul_copying_transpose if backend.cpu_tuning() else _matmul_float32
+  return matmul(x_btd.reshape(-1, x_btd.shape[-1]), kernel_dv).reshape(*lead, -1)
 
 
 def _matmul_float32(a, b):
@@ -144,6 +148,21 @@ def causal_attend(q_btnh, k_btkh, v_btkh, mask_btt: jax.Array, block: int) -> ja
   return jnp.concatenate([block_out(a, min(a + block, t)) for a in range(0, t, block)], axis=1)
 
 
+def fused_attend(q_btnh, k_bskh, v_bskh, mask_bts: jax.Array, implementation: str) -> jax.Array:
+  """`attend` through jax.nn.dot_product_attention: XLA's fused attention, or cuDNN's flash attention on GPU
+  (the packed-document mask goes in as its mask; GQA as fewer key/value heads)."""
+  return jax.nn.dot_product_attention(q_btnh, k_bskh, v_bskh, mask=mask_bts[:, None],
+                                      implementation=implementation)
+
+
+def self_attend(q_btnh, k_btkh, v_btkh, mask_btt: jax.Array, attention: str) -> jax.Array:
+  """Causal self-attention by model.attention's implementation for this backend (see lmjax/backend.py)."""
+  implementation = backend.attention_implementation(attention)
+  if implementation == "blocked":
+    return causal_attend(q_btnh, k_btkh, v_btkh, mask_btt, query_block_size(q_btnh.shape[1]))
+  return fused_attend(q_btnh, k_btkh, v_btkh, mask_btt, implementation)
+
+
 def query_block_size(t: int) -> int:
   """Queries per `causal_attend` block: at least 64 (smaller blocks gained nothing at t=256 on CPU), and
   at most 8 blocks, so the unrolled program stays small at long t (at t=1024, 128 beat 64 and 256)."""
@@ -161,7 +180,7 @@ class Attention(nnx.Module):
     self.k = param(rngs, (d, k, h), ("embed", "kv_heads", "head_dim"), std, pd)
     self.v = param(rngs, (d, k, h), ("embed", "kv_heads", "head_dim"), std, pd)
     self.o = param(rngs, (n, h, d), ("heads", "head_dim", "embed"), std, pd)
-    self.theta, self.dtype, self.shard = cfg.rope_theta, cfg.dtype, shard
+    self.theta, self.dtype, self.attention, self.shard = cfg.rope_theta, cfg.dtype, cfg.attention, shard
 
   def __call__(self, x_btd, positions_bt, mask_bts, cache: tuple | None = None):
     """Attention output [b, t, d]; with a KV cache ([b, S, k, h] keys and values), also the updated cache.
@@ -176,7 +195,7 @@ class Attention(nnx.Module):
     v_bskh = dense(x_btd, self.v[...].astype(self.dtype))
     q_btnh = self.shard(q_btnh, ("batch", "length", "act_heads", "head_dim"))
     if cache is None:
-      out_btnh = causal_attend(q_btnh, k_bskh, v_bskh, mask_bts, query_block_size(x_btd.shape[1]))
+      out_btnh = self_attend(q_btnh, k_bskh, v_bskh, mask_bts, self.attention)
     else:
       k_bskh, v_bskh = (write_cache(c, new, positions_bt[:, 0]) for c, new in zip(cache, (k_bskh, v_bskh)))
       cache = (k_bskh, v_bskh)

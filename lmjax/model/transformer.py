@@ -44,10 +44,12 @@ class ModelConfig:
   param_dtype: str = "float32"
   scan_layers: bool = False
   remat: str = "none"
+  attention: str = "auto"
 
   @classmethod
   def from_config(cls, model_config) -> "ModelConfig":
-    return cls(**{f.name: model_config[f.name] for f in dataclasses.fields(cls)})
+    """From config.model; a field it lacks (a run saved before the field existed) keeps its default."""
+    return cls(**{f.name: model_config[f.name] for f in dataclasses.fields(cls) if f.name in model_config})
 
   @property
   def unembed_std(self) -> float:

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lmjax.model.layers import attend, attention_mask, causal_attend, dense_wide, query_block_size
+from lmjax.model.layers import attend, attention_mask, causal_attend, dense_wide, query_block_size, self_attend
 
 
 def _qkv_segments(t, n, k, h=8, b=3, seed=0):
@@ -74,3 +74,14 @@ def test_dense_wide_has_the_value_and_gradients_of_a_plain_matmul(dtype):
   tol = 1e-5 if dtype == "float32" else 2e-2
   for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
     np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("implementation", ["blocked", "xla"])
+def test_every_implementation_that_runs_on_cpu_equals_the_reference(implementation):
+  q, keys, v, segments = _qkv_segments(t=70, n=4, k=2)
+  mask = attention_mask(segments)
+  out, grads = _output_and_grads(lambda *a: self_attend(*a, implementation), q, keys, v, mask)
+  want_out, want_grads = _output_and_grads(_reference, q, keys, v, mask)
+  np.testing.assert_allclose(out, want_out, atol=2e-6, rtol=1e-5)
+  for got, want in zip(grads, want_grads):
+    np.testing.assert_allclose(got, want, atol=2e-6, rtol=1e-5)

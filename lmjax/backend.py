@@ -1,0 +1,44 @@
+"""The one dispatch for backend-specific code: which tuning and which kernels run on which backend.
+
+XLA:CPU gets three tricks measured on it (the glibc allocator setting, the unembedding's copied transpose,
+query-blocked causal attention); on GPU and TPU they would only cost copies or block fusion, so there the
+plain ops run, and attention goes to the backend's fused kernel.
+"""
+import importlib.util
+import os
+
+import jax
+
+ATTENTION = ("auto", "blocked", "xla", "cudnn")  # model.attention's choices
+_AUTO_ATTENTION = {"cpu": "blocked", "gpu": "cudnn", "tpu": "xla"}
+_ACCELERATOR_PLUGINS = {"gpu": ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin"), "tpu": ("libtpu",)}
+
+
+def expected_platform() -> str:
+  """The backend JAX will pick, decided without starting JAX (for settings that must precede its threads):
+  JAX_PLATFORMS's first entry, else an installed accelerator plugin's, else cpu."""
+  requested = os.environ.get("JAX_PLATFORMS", "").split(",")[0].strip().lower()
+  if requested:
+    return {"cuda": "gpu", "rocm": "gpu"}.get(requested, requested)
+  for platform, modules in _ACCELERATOR_PLUGINS.items():
+    if any(importlib.util.find_spec(m) for m in modules):
+      return platform
+  return "cpu"
+
+
+def platform() -> str:
+  """The backend JAX runs on: cpu, gpu or tpu."""
+  return jax.default_backend()
+
+
+def cpu_tuning() -> bool:
+  """Whether the XLA:CPU tricks apply (decided when a function is traced)."""
+  return platform() == "cpu"
+
+
+def attention_implementation(requested: str) -> str:
+  """model.attention resolved for this backend: `auto` is blocked on CPU, cuDNN's fused attention on GPU and
+  XLA's on TPU; any other choice is taken as given."""
+  if requested not in ATTENTION:
+    raise ValueError(f"config.model.attention={requested!r}; use one of {', '.join(ATTENTION)}")
+  return _AUTO_ATTENTION.get(platform(), "xla") if requested == "auto" else requested
