@@ -87,30 +87,45 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
   progress = Progress(start=start, total=t.steps, tokens_per_step=tokens_per_step, flops_per_step=flops_per_step,
                       peak_flops=peak, peak_is_nominal=nominal, enabled=is_main)
   rng = jax.random.key(t.seed)
-  started, summary = time.time(), {}
-  for step in range(start + 1, t.steps + 1):
-    batch = first if step == start + 1 else next(data.train)
-    state, metrics = train_step(state, global_batch(setup, batch), rng)
-    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+  def validation(step: int) -> dict:
+    if not val_batches or not (step == t.steps or (config.eval.every_steps and step % config.eval.every_steps == 0)):
+      return {}
+    val = evaluate(eval_step, state.params, val_batches)
+    if data.bytes_per_target:
+      val["val_bpb"] = val["val_loss"] / math.log(2) / data.bytes_per_target
+    return val
+
+  def finish(step: int, device_metrics: dict, val: dict) -> dict | None:
+    """Reads a step's metrics (by now the next step is queued behind it), stops on a non-finite loss, and
+    logs the step's line if it has one."""
+    metrics = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
     if not math.isfinite(metrics["loss"]):
       progress.close()
       _stop_on_nonfinite_loss(manager, step, metrics["loss"], workdir)
-    is_last = step == t.steps
-    logged = step % config.log.every_steps == 0 or is_last
-    if logged:
-      metrics |= progress.update(step, metrics["loss"])
-      metrics["tokens_seen"] = step * tokens_per_step
-    if val_batches and (is_last or (config.eval.every_steps and step % config.eval.every_steps == 0)):
-      metrics |= evaluate(eval_step, state.params, val_batches)
-      if data.bytes_per_target:
-        metrics["val_bpb"] = metrics["val_loss"] / math.log(2) / data.bytes_per_target
-      logged = True
-    if logged and is_main:
+    if not (val or step % config.log.every_steps == 0 or step == t.steps):
+      return None
+    metrics |= progress.update(step, metrics["loss"]) | {"tokens_seen": step * tokens_per_step} | val
+    if is_main:
       log.write(step, metrics)
-      summary = metrics
-    if step % config.checkpoint.every_steps == 0 or is_last:
+    return metrics
+
+  # Each step's metrics are read one step late, after the next batch is on its way and the next step is
+  # queued, so the host never idles the device; the NaN check lags with them. Before a checkpoint the step's
+  # own loss is read, so no checkpoint (and none that rotation would drop for it) follows a non-finite loss.
+  started, summary, pending = time.time(), {}, None
+  for step in range(start + 1, t.steps + 1):
+    batch = first if step == start + 1 else next(data.train)
+    state, metrics = train_step(state, global_batch(setup, batch), rng)
+    if pending:
+      summary = finish(*pending) or summary
+    pending = (step, metrics, validation(step))
+    if step % config.checkpoint.every_steps == 0 or step == t.steps:
+      summary, pending = finish(*pending) or summary, None
       checkpoint.save(manager, step, state,
                       {"iterator": distributed.union_across_processes(data.train.get_state())})
+  if pending:
+    summary = finish(*pending) or summary
   manager.wait_until_finished()
   progress.close()
   if log:
@@ -142,7 +157,8 @@ def _restore_or_init(setup: TrainSetup, manager, data, init_state: Callable):
 
 
 def _stop_on_nonfinite_loss(manager, step: int, loss: float, workdir: str):
-  """Drops the checkpoint whose parameters gave this loss (the previous step's), then raises."""
+  """Drops the checkpoint whose parameters gave step `step`'s loss (the previous step's) and any later one
+  (saved before the loss was read), then raises."""
   manager.wait_until_finished()
   for saved in manager.all_steps():
     if saved >= step - 1:

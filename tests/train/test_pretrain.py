@@ -100,3 +100,28 @@ def test_tokens_next_and_chat_commands_work_on_a_trained_run(uninterrupted, caps
   monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
   cli.main(["chat", "--workdir", str(uninterrupted), "--system", "Be brief.", "--config.sample.max_new_tokens=8"])
   assert "assistant> " in capsys.readouterr().out
+
+
+def test_each_steps_metrics_are_read_after_the_next_step_is_queued(tokens_workdir, tmp_path, monkeypatch):
+  import jax
+
+  from lmjax.train import loop
+  events, make_step, device_get = [], loop.make_train_step, jax.device_get
+
+  def recording_step(*args, **kwargs):
+    step = make_step(*args, **kwargs)
+    return lambda *a: events.append("d") or step(*a)
+
+  def recording_get(tree):
+    if isinstance(tree, dict) and "grad_norm" in tree:
+      events.append("r")
+    return device_get(tree)
+
+  monkeypatch.setattr(loop, "make_train_step", recording_step)
+  monkeypatch.setattr(jax, "device_get", recording_get)
+  cli.main(command("pretrain", tmp_path, tokens_workdir, "--config.train.steps=6",
+                   "--config.checkpoint.every_steps=4")[3:])
+  # d: a step dispatched, r: a step's metrics read. Step s's are read after step s + 1 is dispatched, except
+  # before a checkpoint (steps 4 and 6), which waits for its own step's loss.
+  assert "".join(events) == "d" + "dr" + "dr" + "drr" + "d" + "drr"
+  assert [m["step"] for m in read_metrics(tmp_path)] == list(range(1, 7))
