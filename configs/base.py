@@ -129,7 +129,8 @@ def get_config() -> ml_collections.ConfigDict:
   ev.model_workdir = ""  # the run to evaluate (its latest checkpoint, saved config and tokenizer)
   ev.tasks = ()  # names in lmjax.eval.stage.TASKS; () = by the run's kind (lmjax.eval.stage.DEFAULT_TASKS)
   ev.tokens_dir = ""  # val token shards for val_loss/val_bpb; "" = those of the pretraining run it comes from
-  ev.loss_batches = 0  # val batches (of the run's train.batch_size × seq_len) to score; 0 = the whole split
+  # val batches (of the run's train.batch_size × seq_len, scored a micro-batch at a time) to score; 0 = all
+  ev.loss_batches = 0
   ev.math_problems = 64  # held-out problems: the first N of the math task's (math.*; none of SFT's)
   ev.math_samples = 4  # k: samples per problem at rollout.temperature, for math_pass1 and math_pass_at_k
   ev.abstention_questions = 32  # unanswerable questions, and as many answerable ones (lmjax.eval.abstention)

@@ -48,7 +48,8 @@ def evaluate_loss(config, run) -> dict:
     raise ConfigError(f"no val token shards for {run.lineage[0].workdir}: its lineage has no pretraining run "
                       "with tokens/val; set config.eval.tokens_dir")
   t = run.lineage[0].config.train
-  batches = val_batches(root, seq_len=t.seq_len, batch_size=t.batch_size, limit=config.eval.loss_batches)
+  rows = t.batch_size // t.grad_accum_steps  # one micro-batch at a time: what the training run held in memory
+  batches = val_batches(root, seq_len=t.seq_len, batch_size=rows, limit=config.eval.loss_batches * t.grad_accum_steps)
   if not batches:
     raise ConfigError(f"the val split in {root} holds no full row of {t.seq_len} tokens")
   result = evaluate(make_loss_step(run.loaded.graphdef), run.loaded.params, batches)

@@ -23,21 +23,20 @@ def _loss_and_grads(model_def, loss_fn, params, batch, rng):
   return (loss_sum, weight, metrics), grads
 
 
-def _accumulate(model_def, loss_fn, params, batch, rng, num_micro: int, batch_sharding):
-  """Sums loss, weight, metrics and gradients over `num_micro` equal slices of the batch (a scan)."""
+def _sum_over_micro_batches(fn: Callable, batch, rng, num_micro: int, batch_sharding):
+  """Sums the tree `fn(micro_batch, rng)` over `num_micro` equal slices of the batch (a scan), so only one
+  slice's activations are live at a time."""
   if num_micro == 1:
-    return _loss_and_grads(model_def, loss_fn, params, batch, rng)
+    return fn(batch, rng)
   # Row i of micro-batch j is row i·num_micro + j: every device keeps its own rows, no data moves.
   micro_batches = jax.tree.map(lambda x: x.reshape(-1, num_micro, *x.shape[1:]).swapaxes(0, 1), batch)
 
   def add_micro(carry, inputs):
     micro, index = inputs
     micro = jax.lax.with_sharding_constraint(micro, batch_sharding)
-    out = _loss_and_grads(model_def, loss_fn, params, micro, jax.random.fold_in(rng, index))
-    return jax.tree.map(jnp.add, carry, out), None
+    return jax.tree.map(jnp.add, carry, fn(micro, jax.random.fold_in(rng, index))), None
 
-  zero = jax.tree.map(jnp.zeros_like, jax.eval_shape(
-      lambda: _loss_and_grads(model_def, loss_fn, params, jax.tree.map(lambda x: x[0], micro_batches), rng)))
+  zero = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: fn(jax.tree.map(lambda x: x[0], micro_batches), rng)))
   total, _ = jax.lax.scan(add_micro, zero, (micro_batches, jnp.arange(num_micro)))
   return total
 
@@ -56,8 +55,9 @@ def make_train_step(model_def, loss_fn: Callable, optimizer: optax.GradientTrans
   """
   def step(state: TrainState, batch: dict, rng: jax.Array):
     rng = jax.random.fold_in(rng, state.step)
-    (loss_sum, weight, metric_sums), grad_sums = _accumulate(
-        model_def, loss_fn, state.params, batch, rng, grad_accum_steps, batch_sharding)
+    loss_and_grads = lambda micro, micro_rng: _loss_and_grads(model_def, loss_fn, state.params, micro, micro_rng)
+    (loss_sum, weight, metric_sums), grad_sums = _sum_over_micro_batches(
+        loss_and_grads, batch, rng, grad_accum_steps, batch_sharding)
     safe_weight = jnp.maximum(weight, 1.0)
     grads = jax.tree.map(lambda g: g / safe_weight, grad_sums)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -74,10 +74,13 @@ def make_train_step(model_def, loss_fn: Callable, optimizer: optax.GradientTrans
                  out_shardings=(shardings, whole), donate_argnums=0)
 
 
-def make_eval_step(model_def, loss_fn: Callable, shardings, *, batch_sharding):
-  """A jitted `eval_step(params, batch) -> (loss_sum, weight, metric_sums)`: the loss without gradients."""
+def make_eval_step(model_def, loss_fn: Callable, shardings, *, batch_sharding, micro_batches: int = 1):
+  """A jitted `eval_step(params, batch) -> (loss_sum, weight, metric_sums)`: the loss without gradients,
+  summed over `micro_batches` slices like the train step's (a whole batch at once can need many times the
+  train step's memory)."""
   def eval_step(params, batch):
-    return loss_fn(nnx.merge(model_def, params), batch, jax.random.key(0))
+    loss = lambda micro, rng: loss_fn(nnx.merge(model_def, params), micro, rng)
+    return _sum_over_micro_batches(loss, batch, jax.random.key(0), micro_batches, batch_sharding)
 
   return jax.jit(eval_step, in_shardings=(shardings.params, batch_sharding),
                  out_shardings=replicated(batch_sharding.mesh))
