@@ -47,6 +47,12 @@ def get_config() -> ml_collections.ConfigDict:
   # cuDNN's flash attention on GPU and XLA's fused attention on TPU (lmjax/backend.py).
   model.attention = "auto"
 
+  # The hardware the config is made for: what `lmjax plan --config C` compiles for without other flags
+  # (a chip of lmjax/train/hardware.py's table, or cpu, and how many of them).
+  c.hardware = hardware = ml_collections.ConfigDict()
+  hardware.chip = "cpu"
+  hardware.devices = 1
+
   c.mesh = mesh = ml_collections.ConfigDict()
   mesh.data = 1  # pure data-parallel replicas (the only axis that should cross slow links between slices)
   mesh.fsdp = -1  # parameter-sharded data parallelism (ZeRO-3); -1 means "all remaining devices"

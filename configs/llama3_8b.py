@@ -14,6 +14,7 @@ from configs import base
 
 def get_config():
   config = base.get_config()
+  config.hardware.update(chip="v5p", devices=256)
   config.model.update(base.model_shape(32))
   config.model.update(vocab_size=128_256, rope_theta=500_000.0, dtype="bfloat16")
   config.model.update(scan_layers=True, remat="full")

@@ -18,7 +18,7 @@
     lmjax run       --config configs/speedrun_cpu.py --workdir runs/speedrun [--dry-run] [--until sft]
     lmjax report    runs/speedrun [runs/other]          (a sweep's folder: its table over seeds, recomputed)
     lmjax sweep     experiments/ppo_clip.py --workdir runs/ppo_clip [--seeds 0 1 2] [--emit-commands]
-    lmjax plan      --config configs/llama3_8b.py --mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p
+    lmjax plan      --config configs/llama3_8b.py [--json] [--mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p]
 
 Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors.
 """
@@ -108,12 +108,16 @@ def _parser() -> argparse.ArgumentParser:
   sweep.add_argument("--stage-root", help="where stage folders live (default WORKDIR/stages)")
   sweep.add_argument("--emit-commands", action="store_true",
                      help="print one `lmjax run` per variant and seed instead (and write WORKDIR/sweep.json)")
-  plan = commands.add_parser("plan", help="compile the train step for N devices: memory, FLOPs, fit")
+  plan = commands.add_parser("plan", help="compile the train and eval steps for the config's hardware (or N "
+                             "devices of a chip): memory, FLOPs, fit")
   plan.add_argument("--config", required=True)
-  plan.add_argument("--devices", type=int, help="simulated with fake CPU devices; default: the mesh's size")
+  plan.add_argument("--devices", type=int, help="simulated with fake CPU devices; default: the mesh's size, or "
+                    "config.hardware.devices")
   plan.add_argument("--mesh", help="data=D,fsdp=F,tensor=T (overrides config.mesh)")
-  plan.add_argument("--chip", default="v5p",
-                    help="v4 | v5e | v5p | v6e | a100 | h100 | h200 | b200 (HBM budget and peak FLOP/s)")
+  plan.add_argument("--chip", help="v4 | v5e | v5p | v6e | a100 | h100 | h200 | b200 | cpu (HBM budget and peak "
+                    "FLOP/s); default config.hardware.chip")
+  plan.add_argument("--json", action="store_true", help="print one JSON object: chip, devices, and per step "
+                    "the memory per device and whether it fits")
   plan.add_argument("--efficiency", type=float, default=0.5, help="assumed share of peak FLOP/s reached")
   return parser
 
@@ -220,13 +224,15 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "plan":
       mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
       config = load_config(args.config, overrides + mesh)
-      devices = args.devices or explicit_mesh_size(config.mesh)
-      # Fake CPU devices must be requested before JAX starts, so only this command imports it, here.
+      sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+      devices = args.devices or (config.hardware.devices if -1 in sizes else explicit_mesh_size(config.mesh))
+      # Fake CPU devices must be requested before JAX starts its backend, so this command does it here.
       os.environ["XLA_FLAGS"] = " ".join(
           [os.environ.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={devices}"]).strip()
       os.environ["JAX_PLATFORMS"] = "cpu"
       from lmjax.train import plan
-      plan.run(config, devices=devices, chip=args.chip, efficiency=args.efficiency)
+      plan.run(config, devices=devices, chip=args.chip or config.hardware.chip, efficiency=args.efficiency,
+               json_output=args.json)
     elif args.command == "clean":
       from lmjax.data.web import stage
       stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,

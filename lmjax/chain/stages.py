@@ -25,9 +25,10 @@ DOCUMENTS = ("chain.corpus", "data.text_field", "data.val_fraction")
 # What generated replies are judged on: the math task and the generation settings, shared by RL's held-out
 # evaluation and `lmjax eval`, so the SFT and RL numbers of one chain are always measured alike.
 HELDOUT = ("math", "rollout")
-# Fields stages read that decide how they run, not what they compute: the device mesh and its sharding rules,
+# Fields stages read that decide how they run, not what they compute: the hardware a config is planned for,
+# the device mesh and its sharding rules,
 # checkpoint and logging cadence (resume is exact), worker and prefetch counts (outputs are in input order).
-UNKEYED = ("mesh", "rules", "checkpoint", "log", "data.workers", "data.prefetch")
+UNKEYED = ("hardware", "mesh", "rules", "checkpoint", "log", "data.workers", "data.prefetch")
 
 
 # How a stage runs when the chain spans several processes (hosts).

@@ -2,6 +2,7 @@
 budget `lmjax plan` checks against."""
 import dataclasses
 import functools
+import os
 import time
 
 import jax
@@ -30,6 +31,9 @@ CHIPS = {
     "h100": Chip("NVIDIA H100", 80 * GiB, 989e12, ("NVIDIA H100",)),
     "h200": Chip("NVIDIA H200", 141 * 10**9, 989e12, ("NVIDIA H200",)),
     "b200": Chip("NVIDIA B200", 180 * 10**9, 2250e12, ("NVIDIA B200",)),
+    # This machine's CPU for `lmjax plan` of the CPU configs: its memory, and the float32 matmul rate
+    # PITFALLS.md measured on 2 cores. Never a nominal MFU peak (no device kind: the CPU's is measured).
+    "cpu": Chip("CPU", os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), 150e9),
 }
 
 

@@ -12,6 +12,7 @@ accumulated step are measured on loop-free 1- and 2-layer single-micro-batch var
 linearly in depth, times the micro-batches (which counts the optimizer's few FLOPs once per micro-batch).
 """
 import dataclasses
+import json
 import math
 import time
 
@@ -24,7 +25,7 @@ from lmjax.model.transformer import ModelConfig, param_count
 from lmjax.train.hardware import CHIPS, GiB, Chip
 from lmjax.train.loop import model_flops_per_step
 from lmjax.train.setup import TrainSetup, build_train_setup
-from lmjax.train.step import make_train_step
+from lmjax.train.step import make_eval_step, make_train_step
 
 # model.remat from most memory to least (and from least recomputation to most).
 REMAT_ORDER = ("none", "dots_saveable", "dots_no_batch", "full")
@@ -114,6 +115,27 @@ def measure_memory(config, devices) -> Plan:
       + mem.temp_size_in_bytes,
       replicated_fraction=setup.replicated_fraction, compile_seconds=seconds,
       model_flops=model_flops_per_step(model, t.loss, t.batch_size, t.seq_len) / len(devices), six_nt=6 * matmul_params * tokens)
+
+
+def eval_step_bytes(config, devices) -> int:
+  """Bytes per device of the compiled eval step, micro-batched like the train step (arguments, outputs not
+  aliased to them, temporaries)."""
+  loss = train_loss(config)
+  setup = build_train_setup(config, devices=devices, scalar_head=loss.scalar_head)
+  step = make_eval_step(setup.graphdef, loss.fn, setup.shardings, batch_sharding=setup.batch_sharding,
+                        micro_batches=config.train.grad_accum_steps)
+  batch = abstract_batch(config, setup.batch_sharding)
+  mem = step.lower(setup.abstract_state.params, batch).compile().memory_analysis()
+  return mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
+
+
+def as_json(config, plan: Plan, eval_bytes: int, chip: Chip) -> dict:
+  """The plan as `lmjax plan --json` prints it: per step, the memory per device and whether it fits."""
+  stage = "pretrain" if config.train.loss == "next_token" else config.train.loss
+  steps = [("train", plan.total), ("eval", eval_bytes)]
+  return {"chip": chip.name, "devices": math.prod(plan.mesh), "hbm_bytes_per_device": chip.hbm_bytes,
+          "steps": [{"stage": stage, "step": step, "bytes_per_device": int(total),
+                     "fits": bool(total <= chip.hbm_bytes)} for step, total in steps]}
 
 
 def variant(config, **fields):
@@ -264,7 +286,7 @@ def param_count_text(config) -> str:
 
 
 def run(config, *, devices: int, chip: str | Chip = "v5p", efficiency: float = 0.5, flops: bool = True,
-        suggest_changes: bool = True) -> tuple[Plan, tuple[dict, Plan] | None]:
+        suggest_changes: bool = True, json_output: bool = False) -> tuple[Plan, tuple[dict, Plan] | None]:
   """Plans `config` on the first `devices` JAX devices for `chip` (a name in CHIPS, or a Chip); prints the
   report and, if it does not fit, the first change that does; returns (plan, (change, its plan) or None)."""
   if isinstance(chip, str) and chip not in CHIPS:
@@ -280,7 +302,14 @@ def run(config, *, devices: int, chip: str | Chip = "v5p", efficiency: float = 0
     start = time.perf_counter()
     plan = dataclasses.replace(plan, flops=measure_flops(config, chosen),
                                compile_seconds=plan.compile_seconds + time.perf_counter() - start)
+  eval_bytes = eval_step_bytes(config, chosen)
+  if json_output:
+    print(json.dumps(as_json(config, plan, eval_bytes, target)), flush=True)
+    return plan, None
   print(report(config, plan, target, efficiency), flush=True)
+  print(f"eval step ({config.train.grad_accum_steps} micro-batch(es), like train): {gib(eval_bytes)} per device: "
+        f"{'fits' if eval_bytes <= target.hbm_bytes else 'DOES NOT FIT'} ({eval_bytes / target.hbm_bytes:.0%})",
+        flush=True)
   suggestion = None
   if not fits(plan, target) and suggest_changes:
     print(f"does not fit in {target.hbm_bytes / GiB:.0f} GiB; compiling smaller-memory changes in order:")

@@ -1,6 +1,7 @@
 """`lmjax plan`: its memory figures are the compiled train step's and the shapes' own, its FLOPs survive loops
 (scan, accumulation), a plan that does not fit says so with a change that does, and the 8B preset plans on
 256 fake devices through the real CLI."""
+import json
 import math
 import subprocess
 import sys
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 
 from lmjax import cli, losses
+from lmjax.config import load_config
 from lmjax.model import ModelConfig, param_count
 from lmjax.train import plan
-from lmjax.train.hardware import Chip
+from lmjax.train.hardware import CHIPS, Chip
 from lmjax.train.setup import build_train_setup
 from lmjax.train.step import make_train_step
 from tests.conftest import REPO, tiny_config
@@ -104,15 +106,34 @@ def test_cli_plan_prints_the_memory_and_flops(capsys, monkeypatch):
   assert "FLOPs (compiled)" in out and "MFU" in out
 
 
-def test_llama3_8b_plans_on_256_fake_devices():  # ~30 s on an idle 2-core machine
+def test_llama3_8b_plans_for_its_declared_hardware_with_no_other_flag():  # ~60 s on an idle 2-core machine
   start = time.perf_counter()
-  done = subprocess.run(
-      [sys.executable, "-m", "lmjax.cli", "plan", "--config", str(REPO / "configs" / "llama3_8b.py"),
-       "--devices", "256", "--mesh", "data=1,fsdp=256,tensor=1", "--chip", "v5p"],
-      capture_output=True, text=True, timeout=900, cwd=REPO)
+  done = subprocess.run([sys.executable, "-m", "lmjax.cli", "plan", "--config", str(REPO / "configs" / "llama3_8b.py")],
+                        capture_output=True, text=True, timeout=900, cwd=REPO)
   seconds = time.perf_counter() - start
   assert done.returncode == 0, done.stderr[-3000:]
   assert "8.03B parameters" in done.stdout and "(256 devices) on TPU v5p" in done.stdout
   assert ": fits" in done.stdout or "smallest change that fits" in done.stdout, done.stdout
+  assert "eval step (2 micro-batch(es), like train)" in done.stdout
   print(done.stdout, f"\nwall time {seconds:.0f} s")
   assert math.isfinite(seconds)
+
+
+def test_every_config_declares_hardware_the_chip_table_knows():
+  for path in sorted((REPO / "configs").glob("*.py")):
+    if path.name in ("__init__.py", "clean.py"):
+      continue
+    hardware = load_config(str(path)).hardware
+    assert hardware.chip in CHIPS and hardware.devices >= 1, path.name
+
+
+def test_plan_json_has_each_steps_memory_and_fit(capsys, monkeypatch):
+  monkeypatch.setenv("XLA_FLAGS", "")
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+  cli.main(["plan", "--config", str(REPO / "tests" / "train" / "tiny_config.py"), "--json"])
+  out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert out["chip"] == "CPU" and out["devices"] == 1 and out["hbm_bytes_per_device"] > 2**30
+  assert [(s["stage"], s["step"], s["fits"]) for s in out["steps"]] == [("pretrain", "train", True),
+                                                                         ("pretrain", "eval", True)]
+  train, evaluation = (s["bytes_per_device"] for s in out["steps"])
+  assert 0 < evaluation < train
