@@ -53,6 +53,10 @@ def get_config() -> ml_collections.ConfigDict:
   hardware.chip = "cpu"
   hardware.devices = 1
 
+  # How a process runs, never what it computes (so no stage key reads it).
+  c.runtime = runtime = ml_collections.ConfigDict()
+  runtime.compilation_cache_dir = ""  # e.g. ~/.cache/lmjax/xla: compiled programs kept across runs; "" = off
+
   c.mesh = mesh = ml_collections.ConfigDict()
   mesh.data = 1  # pure data-parallel replicas (the only axis that should cross slow links between slices)
   mesh.fsdp = -1  # parameter-sharded data parallelism (ZeRO-3); -1 means "all remaining devices"

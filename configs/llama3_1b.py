@@ -12,6 +12,7 @@ from configs import base
 def get_config():
   config = base.get_config()
   config.hardware.update(chip="v5e", devices=16)
+  config.runtime.compilation_cache_dir = "~/.cache/lmjax/xla"  # minutes of compile on accelerators
   config.model.update(base.model_shape(16))
   config.model.update(vocab_size=128_256, tie_embeddings=True, rope_theta=500_000.0, dtype="bfloat16",
                       scan_layers=True, remat="full")

@@ -15,6 +15,7 @@ from configs import base
 def get_config():
   config = base.get_config()
   config.hardware.update(chip="v5p", devices=256)
+  config.runtime.compilation_cache_dir = "~/.cache/lmjax/xla"  # minutes of compile on accelerators
   config.model.update(base.model_shape(32))
   config.model.update(vocab_size=128_256, rope_theta=500_000.0, dtype="bfloat16")
   config.model.update(scan_layers=True, remat="full")

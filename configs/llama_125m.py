@@ -12,6 +12,7 @@ from configs import base
 def get_config():
   config = base.get_config()
   config.hardware.update(chip="h100", devices=8)
+  config.runtime.compilation_cache_dir = "~/.cache/lmjax/xla"  # minutes of compile on accelerators
   config.model.update(base.model_shape(12, aspect_ratio=64, head_dim=64, kv_group=4))
   config.model.update(vocab_size=32_768, tie_embeddings=True, dtype="bfloat16")
   config.model.update(scan_layers=True, remat="full")

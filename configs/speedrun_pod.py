@@ -22,6 +22,7 @@ from configs import base, speedrun_cpu
 def get_config():
   config = speedrun_cpu.get_config()  # the same sources, mixture and stage order
   config.hardware.update(chip="h100", devices=8)
+  config.runtime.compilation_cache_dir = "~/.cache/lmjax/xla"  # minutes of compile on accelerators
   config.chain.web_input = ""  # set to a glob of WARC files (see above)
   config.chain.corpus = ""
   config.clean.tasks = 0  # one filter task per input file

@@ -36,6 +36,14 @@ def cpu_tuning() -> bool:
   return platform() == "cpu"
 
 
+def use_compilation_cache(directory: str) -> None:
+  """Keeps compiled programs in `directory` across processes, so a rerun, a resumed run or the next stage on
+  the same shapes skips compiling ("" leaves JAX's default: no persistent cache)."""
+  if directory:
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)  # not the many sub-second programs
+
+
 def attention_implementation(requested: str) -> str:
   """model.attention resolved for this backend: `auto` is blocked on CPU, cuDNN's fused attention on GPU and
   XLA's on TPU; any other choice is taken as given."""

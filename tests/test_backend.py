@@ -1,5 +1,10 @@
 """The backend dispatch: CPU tuning (allocator, the unembedding's copied transpose, blocked attention) runs
-only on CPU, and `model.attention=auto` picks each backend's kernel; both branches pinned on this CPU."""
+only on CPU, and `model.attention=auto` picks each backend's kernel; both branches pinned on this CPU. The
+persistent compilation cache serves a second process."""
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -49,3 +54,16 @@ def test_auto_attention_is_each_backends_kernel(monkeypatch, platform, implement
 def test_an_unknown_attention_is_an_error_naming_the_field():
   with pytest.raises(ValueError, match="config.model.attention='flash'"):
     backend.attention_implementation("flash")
+
+
+def test_the_compilation_cache_keeps_compiled_programs_across_processes(tmp_path):
+  script = ("import jax, jax.numpy as jnp; from lmjax import backend; "
+            f"backend.use_compilation_cache({str(tmp_path)!r}); "
+            "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0); "
+            "print(jax.jit(lambda x: jnp.sin(x) @ x.T)(jnp.ones((64, 64))).sum())")
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+  cached = sorted(p.name for p in tmp_path.iterdir())
+  assert cached, "nothing was written to the cache"
+  second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+  assert second.stdout == first.stdout and sorted(p.name for p in tmp_path.iterdir()) == cached

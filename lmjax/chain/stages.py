@@ -26,9 +26,9 @@ DOCUMENTS = ("chain.corpus", "data.text_field", "data.val_fraction")
 # evaluation and `lmjax eval`, so the SFT and RL numbers of one chain are always measured alike.
 HELDOUT = ("math", "rollout")
 # Fields stages read that decide how they run, not what they compute: the hardware a config is planned for,
-# the device mesh and its sharding rules,
+# the compilation cache, the device mesh and its sharding rules,
 # checkpoint and logging cadence (resume is exact), worker and prefetch counts (outputs are in input order).
-UNKEYED = ("hardware", "mesh", "rules", "checkpoint", "log", "data.workers", "data.prefetch")
+UNKEYED = ("hardware", "runtime", "mesh", "rules", "checkpoint", "log", "data.workers", "data.prefetch")
 
 
 # How a stage runs when the chain spans several processes (hosts).

@@ -11,7 +11,7 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 
-from lmjax import optim, sharding
+from lmjax import backend, optim, sharding
 from lmjax.config import ConfigError, check_train_config
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.model import ModelConfig, Transformer, param_count
@@ -58,6 +58,7 @@ def build_train_setup(config, tokenizer_file: str | None = None, devices=None, *
 
   `scalar_head` wraps the transformer in `WithScalarHead` (reward model, PPO critic).
   """
+  backend.use_compilation_cache(config.runtime.compilation_cache_dir)
   devices = jax.devices() if devices is None else devices
   mesh_shape = check_train_config(config, len(devices))
   if tokenizer_file is not None:
