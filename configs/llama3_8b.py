@@ -20,6 +20,7 @@ def get_config():
   config.model.update(vocab_size=128_256, rope_theta=500_000.0, dtype="bfloat16")
   config.model.update(scan_layers=True, remat="full")
   config.train.update(steps=100_000, batch_size=1024, seq_len=8192, grad_accum_steps=2)
+  config.data.streams = 64  # one packing stream per host of a v5p-256 (64 hosts × 4 chips)
   config.optim.lr = 3e-4
   config.schedule.warmup_steps = 2000
   config.checkpoint.every_steps = 500

@@ -17,6 +17,7 @@ def get_config():
   config.model.update(vocab_size=32_768, tie_embeddings=True, dtype="bfloat16")
   config.model.update(scan_layers=True, remat="full")
   config.train.update(steps=20_000, batch_size=256, seq_len=2048)
+  config.data.streams = 8  # a multiple of the hosts it runs on (one 8×H100 host; up to 8 hosts)
   config.optim.lr = 6e-4
   config.schedule.warmup_steps = 700
   config.checkpoint.every_steps = 1000

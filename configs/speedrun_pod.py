@@ -8,6 +8,11 @@ filesystem all hosts share. Data paths replace the shipped samples: raw Common C
 12,000 of one dump's ~90,000 files: at FineWeb's yield of ~1.7M kept tokens per WARC file that is ~20B tokens,
 the Chinchilla budget of 20 tokens per parameter) and no curated corpus.
 
+Memory: scanned layers, full remat, 2 micro-batches of 256 rows: `lmjax plan --config configs/speedrun_pod.py`
+(its declared hardware, 8 × H100) compiles pretraining's train step to ~35 GiB per chip and its eval step to
+~9 GiB (of 80). Not yet planned: SFT/RM/RL steps and RL's rollout batch of 2,048 (~297 GiB of temporaries
+by an earlier compile: run RL with a smaller rollout.batch until its prefill unembeds only the last position).
+
 Expected cost (estimates, not measurements; check `lmjax plan` for the memory of your mesh):
 - clean: ~420M pages at ~50 pages/s per core (the shipped WARC runs at ~14 pages/s per core on this
   2-core machine including start-up) is ~2,300 core-hours, e.g. 64 hosts × 32 cores for ~1.1 hours.
@@ -27,11 +32,12 @@ def get_config():
   config.chain.corpus = ""
   config.clean.tasks = 0  # one filter task per input file
   config.model.update(base.model_shape(16))  # 2048 wide, 16 layers, 16 heads, 4 KV heads, MLP 7168
-  config.model.update(vocab_size=32_768, dtype="bfloat16")
+  config.model.update(vocab_size=32_768, dtype="bfloat16", scan_layers=True, remat="full")
   config.tokenizer.input_sentence_size = 20_000_000
   config.tokenizer.num_threads = 32
   config.data.update(num_shards=1024, workers=0, val_fraction=0.001)
-  config.train.update(steps=19_000, batch_size=512, seq_len=2048)  # 19,000 × 1M tokens ≈ 20B tokens
+  config.train.update(steps=19_000, batch_size=512, seq_len=2048, grad_accum_steps=2)  # 19,000 × 1M ≈ 20B tokens
+  config.data.streams = 16  # a multiple of the hosts of a v5p-64 (16) or one 8×H100 host
   config.optim.lr = 3e-4
   config.schedule.warmup_steps = 2000
   config.checkpoint.every_steps = 1000
