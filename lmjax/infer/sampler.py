@@ -70,8 +70,8 @@ def _generate(graphdef, params, tokens_bp, lengths_b, knobs: dict, max_new_token
   batch, prompt_len = tokens_bp.shape
   cache = model.init_cache(batch, prompt_len + max_new_tokens)
   positions_bp = jnp.broadcast_to(jnp.arange(prompt_len, dtype=jnp.int32), (batch, prompt_len))
-  logits_bpv, cache = model.decode(tokens_bp, positions_bp, cache)
-  last_bv = logits_bpv[jnp.arange(batch), lengths_b - 1]
+  logits_b1v, cache = model.decode(tokens_bp, positions_bp, cache, logits_at_b=lengths_b - 1)
+  last_bv = logits_b1v[:, 0]
   key = jax.random.key(knobs["seed"])
 
   def not_finished(carry):

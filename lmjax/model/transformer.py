@@ -108,16 +108,20 @@ class Transformer(nnx.Module):
     x_btd, _ = self._forward(tokens_bt, positions_bt, attention_mask(segment_ids_bt), None)
     return x_btd
 
-  def decode(self, tokens_bt, positions_bt, cache):
+  def decode(self, tokens_bt, positions_bt, cache, *, logits_at_b=None):
     """(logits [b, t, v], cache) for tokens at `positions` (consecutive per row), attending to the cache.
 
     The cache holds keys and values [b, S, k, h] of every layer (stacked with scan_layers; see `init_cache`);
     the new tokens' keys/values go to slots positions[b, 0] onwards, and a token at position p sees slots
-    0..p. Prefill and one-token decode steps are the same call.
+    0..p. Prefill and one-token decode steps are the same call. `logits_at_b` [b] unembeds one position per
+    row only (logits [b, 1, v]): a prefill samples from its last token, and the full [b, t, v] logits of a
+    large batch would dwarf the rest of its memory.
     """
     slots_s = jnp.arange(jax.tree.leaves(cache)[0].shape[-3])
     mask_bts = slots_s[None, None, :] <= positions_bt[:, :, None]
     x_btd, cache = self._forward(tokens_bt, positions_bt, mask_bts, cache)
+    if logits_at_b is not None:
+      x_btd = jnp.take_along_axis(x_btd, logits_at_b[:, None, None], axis=1)
     return self.unembed_logits(x_btd), cache
 
   def init_cache(self, batch_size: int, max_length: int):

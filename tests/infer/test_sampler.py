@@ -103,3 +103,15 @@ def test_scanned_layers_decode_the_same_tokens(model):
   nnx.replace_by_pure_dict(scan_params, stack_layers(nnx.to_pure_dict(params)))
   prompts, sampling = _prompts((3, 8, 20), seed=2), SamplingParams(max_new_tokens=12)
   assert generate(scan_def, scan_params, prompts, sampling) == generate(graphdef, params, prompts, sampling)
+
+
+def test_a_prefill_unembeds_only_the_position_it_samples_from():
+  jnp = jax.numpy
+  model = Transformer(ModelConfig.from_config(tiny_config().model), rngs=nnx.Rngs(0))
+  tokens = jnp.asarray(np.random.default_rng(0).integers(0, 1024, (3, 12)), jnp.int32)
+  positions = jnp.broadcast_to(jnp.arange(12), (3, 12))
+  last = jnp.asarray([11, 4, 7])
+  every, _ = model.decode(tokens, positions, model.init_cache(3, 16))
+  picked, _ = model.decode(tokens, positions, model.init_cache(3, 16), logits_at_b=last)
+  assert picked.shape == (3, 1, 1024)
+  np.testing.assert_allclose(picked[:, 0], every[jnp.arange(3), last], rtol=1e-5, atol=1e-6)
