@@ -14,7 +14,7 @@ from lmjax.train.setup import build_train_setup
 from tests.conftest import REPO, tiny_config
 
 CONFIGS = ["base", "quickstart", "sft_quickstart", "rm_quickstart", "rl_quickstart", "speedrun_cpu",
-           "speedrun_pod", "llama_125m", "llama3_1b", "llama3_8b"]
+           "speedrun_pod", "speedrun_gpu", "llama_125m", "llama3_1b", "llama3_8b"]
 
 
 @pytest.mark.parametrize("name", CONFIGS)
