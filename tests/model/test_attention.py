@@ -27,16 +27,20 @@ def _reference(q, k, v, mask):
   return jax.nn.dot_product_attention(q, k, v, mask=mask[:, None])
 
 
-@pytest.mark.parametrize("n,k", [(4, 2), (4, 4), (6, 1)], ids=["gqa", "mha", "mqa"])
-@pytest.mark.parametrize("block", [5, 16, 64])
-def test_causal_blocked_attention_equals_the_reference_with_packed_documents(n, k, block):
-  q, keys, v, segments = _qkv_segments(t=37, n=n, k=k)
+def _assert_equals_the_reference(attention, q, k, v, segments):
+  """Outputs and q/k/v gradients of `attention` equal jax.nn.dot_product_attention's under the packed mask."""
   mask = attention_mask(segments)
-  out, grads = _output_and_grads(lambda *a: causal_attend(*a, block), q, keys, v, mask)
-  want_out, want_grads = _output_and_grads(_reference, q, keys, v, mask)
+  out, grads = _output_and_grads(attention, q, k, v, mask)
+  want_out, want_grads = _output_and_grads(_reference, q, k, v, mask)
   np.testing.assert_allclose(out, want_out, atol=2e-6, rtol=1e-5)
   for got, want in zip(grads, want_grads):
     np.testing.assert_allclose(got, want, atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n,k", [(4, 2), (4, 4), (6, 1)], ids=["gqa", "mha", "mqa"])
+@pytest.mark.parametrize("block", [5, 16, 64])
+def test_causal_blocked_attention_equals_the_reference_with_packed_documents(n, k, block):
+  _assert_equals_the_reference(lambda *a: causal_attend(*a, block), *_qkv_segments(t=37, n=n, k=k))
 
 
 def test_attend_over_a_cache_equals_the_reference():
@@ -78,10 +82,4 @@ def test_dense_wide_has_the_value_and_gradients_of_a_plain_matmul(dtype):
 
 @pytest.mark.parametrize("implementation", ["blocked", "xla"])
 def test_every_implementation_that_runs_on_cpu_equals_the_reference(implementation):
-  q, keys, v, segments = _qkv_segments(t=70, n=4, k=2)
-  mask = attention_mask(segments)
-  out, grads = _output_and_grads(lambda *a: self_attend(*a, implementation), q, keys, v, mask)
-  want_out, want_grads = _output_and_grads(_reference, q, keys, v, mask)
-  np.testing.assert_allclose(out, want_out, atol=2e-6, rtol=1e-5)
-  for got, want in zip(grads, want_grads):
-    np.testing.assert_allclose(got, want, atol=2e-6, rtol=1e-5)
+  _assert_equals_the_reference(lambda *a: self_attend(*a, implementation), *_qkv_segments(t=70, n=4, k=2))

@@ -43,9 +43,16 @@ def test_cpu_has_no_nominal_peak():
   assert all(chip.peak_flops > 1e14 and chip.hbm_bytes > 1e10 for name, chip in CHIPS.items() if name != "cpu")
 
 
-def test_a_measured_peak_rises_to_the_throughput_the_step_reaches(monkeypatch):
+@pytest.fixture
+def clock(monkeypatch):
+  """The progress bar's clock, set by hand: now[0] seconds."""
   now = [0.0]
   monkeypatch.setattr("lmjax.train.metrics.time.perf_counter", lambda: now[0])
+  return now
+
+
+def test_a_measured_peak_rises_to_the_throughput_the_step_reaches(clock):
+  now = clock
   progress = Progress(start=0, total=10, tokens_per_step=100, flops_per_step=1e9, peak_flops=1e9,
                       peak_is_nominal=False, enabled=False)
   now[0] = 2.0
@@ -55,9 +62,8 @@ def test_a_measured_peak_rises_to_the_throughput_the_step_reaches(monkeypatch):
   assert slower["mfu"] == pytest.approx(0.5) and slower["tokens_per_s"] == pytest.approx(100)
 
 
-def test_a_nominal_peak_is_kept(monkeypatch):
-  now = [0.0]
-  monkeypatch.setattr("lmjax.train.metrics.time.perf_counter", lambda: now[0])
+def test_a_nominal_peak_is_kept(clock):
+  now = clock
   progress = Progress(start=0, total=10, tokens_per_step=100, flops_per_step=1e12, peak_flops=1e15,
                       peak_is_nominal=True, enabled=False)
   now[0] = 2.0
