@@ -1,6 +1,8 @@
 """`lmjax plan`: compile the real train step ahead of time for a mesh of N devices from shapes alone, and
 report per device its memory against a chip's HBM, its FLOPs against 6·N·T, the expected step time and MFU;
-when it does not fit, the first of a list of small changes that does (each checked by compiling it).
+when it does not fit, the first of a list of small changes that does (each checked by compiling it). The eval
+step too, and for a chain config every training stage it runs (SFT, reward model, RL's policy step and
+scoring pass, on each stage's own config) and RL's rollout program at rollout.batch.
 
     lmjax plan --config configs/llama3_8b.py --mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p
 
@@ -18,6 +20,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import SingleDeviceSharding
 
 from lmjax import losses
 from lmjax.config import ConfigError, UserError
@@ -114,7 +117,8 @@ def measure_memory(config, devices) -> Plan:
       total=mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
       + mem.temp_size_in_bytes,
       replicated_fraction=setup.replicated_fraction, compile_seconds=seconds,
-      model_flops=model_flops_per_step(model, t.loss, t.batch_size, t.seq_len) / len(devices), six_nt=6 * matmul_params * tokens)
+      model_flops=model_flops_per_step(model, t.loss, t.batch_size, t.seq_len) / len(devices),
+      six_nt=6 * matmul_params * tokens)
 
 
 def eval_step_bytes(config, devices) -> int:
@@ -129,13 +133,58 @@ def eval_step_bytes(config, devices) -> int:
   return mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
 
 
-def as_json(config, plan: Plan, eval_bytes: int, chip: Chip) -> dict:
-  """The plan as `lmjax plan --json` prints it: per step, the memory per device and whether it fits."""
-  stage = "pretrain" if config.train.loss == "next_token" else config.train.loss
-  steps = [("train", plan.total), ("eval", eval_bytes)]
-  return {"chip": chip.name, "devices": math.prod(plan.mesh), "hbm_bytes_per_device": chip.hbm_bytes,
+def rollout_bytes(config, device) -> int:
+  """Bytes of the largest generation program RL's rollouts run on one device (arguments + temporaries), from
+  shapes: rollout.batch rows of RL's seq_len (padded to the prompt bucket) plus rollout.max_new_tokens."""
+  from lmjax.infer import sampler
+  from lmjax.model import model_definition
+  g = config.rollout
+  width = -(-config.train.seq_len // sampler.PROMPT_BUCKET) * sampler.PROMPT_BUCKET
+  graphdef, params = model_definition(config)
+  on_device = SingleDeviceSharding(device)
+  params = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=on_device), params)
+  knobs = sampler._knobs(sampler.SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature,
+                                                top_k=g.top_k))
+  lowered = sampler._generate.lower(graphdef, params, jax.ShapeDtypeStruct((g.batch, width), jnp.int32),
+                                    jax.ShapeDtypeStruct((g.batch,), jnp.int32), knobs, g.max_new_tokens)
+  memory = lowered.compile().memory_analysis()
+  return memory.argument_size_in_bytes + memory.temp_size_in_bytes
+
+
+def is_chain_config(config) -> bool:
+  """A config made for `lmjax run` (it names the chain's web input): plan every training stage it runs."""
+  return bool(config.chain.web_input)
+
+
+def chain_stage_steps(config, devices) -> list[tuple[str, str, int]]:
+  """(stage, step, bytes per device) of SFT's and the reward model's train and eval steps, and RL's policy
+  step, its scoring pass (the eval step over the same rows) and its rollout program, each on the stage's own
+  config (config.stage.<name> applied)."""
+  from lmjax.chain.stages import stage_config
+  from lmjax.train.rl import policy_loss
+  losses_of = {"sft": lambda c: "next_token", "rm": lambda c: "pairwise_bce", "rl": lambda c: policy_loss(c.rl)[0]}
+  out = []
+  for stage in (s for s in ("sft", "rm", "rl") if s in config.chain.stages):
+    stage_cfg = stage_config(config, stage)
+    stage_cfg.train.loss = losses_of[stage](stage_cfg)
+    out += [(stage, "train", measure_memory(stage_cfg, devices).total),
+            (stage, "score" if stage == "rl" else "eval", eval_step_bytes(stage_cfg, devices))]
+    if stage == "rl":
+      out.append((stage, "rollout", rollout_bytes(stage_cfg, devices[0])))
+  return out
+
+
+def as_json(chip: Chip, devices: int, steps: list[tuple[str, str, int]]) -> dict:
+  """The plan as `lmjax plan --json` prints it: per stage and step, the memory per device and whether it fits."""
+  return {"chip": chip.name, "devices": devices, "hbm_bytes_per_device": chip.hbm_bytes,
           "steps": [{"stage": stage, "step": step, "bytes_per_device": int(total),
-                     "fits": bool(total <= chip.hbm_bytes)} for step, total in steps]}
+                     "fits": bool(total <= chip.hbm_bytes)} for stage, step, total in steps]}
+
+
+def steps_table(steps: list[tuple[str, str, int]], chip: Chip) -> str:
+  """One line per stage and step: GiB per device against the chip's HBM."""
+  return "\n".join(f"  {stage:<9} {step:<8} {gib(total):>12}   {'fits' if total <= chip.hbm_bytes else 'DOES NOT FIT'} "
+                   f"({total / chip.hbm_bytes:.0%})" for stage, step, total in steps)
 
 
 def variant(config, **fields):
@@ -302,14 +351,15 @@ def run(config, *, devices: int, chip: str | Chip = "v5p", efficiency: float = 0
     start = time.perf_counter()
     plan = dataclasses.replace(plan, flops=measure_flops(config, chosen),
                                compile_seconds=plan.compile_seconds + time.perf_counter() - start)
-  eval_bytes = eval_step_bytes(config, chosen)
+  first = "pretrain" if config.train.loss == "next_token" else config.train.loss
+  steps = [(first, "train", plan.total), (first, "eval", eval_step_bytes(config, chosen))]
+  steps += chain_stage_steps(config, chosen) if is_chain_config(config) else []
   if json_output:
-    print(json.dumps(as_json(config, plan, eval_bytes, target)), flush=True)
+    print(json.dumps(as_json(target, devices, steps)), flush=True)
     return plan, None
   print(report(config, plan, target, efficiency), flush=True)
-  print(f"eval step ({config.train.grad_accum_steps} micro-batch(es), like train): {gib(eval_bytes)} per device: "
-        f"{'fits' if eval_bytes <= target.hbm_bytes else 'DOES NOT FIT'} ({eval_bytes / target.hbm_bytes:.0%})",
-        flush=True)
+  print("every step, per device (eval and scoring micro-batched like the stage's train step):\n"
+        + steps_table(steps, target), flush=True)
   suggestion = None
   if not fits(plan, target) and suggest_changes:
     print(f"does not fit in {target.hbm_bytes / GiB:.0f} GiB; compiling smaller-memory changes in order:")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from lmjax import cli, losses
+from lmjax.chain.stages import stage_config
 from lmjax.config import load_config
 from lmjax.model import ModelConfig, param_count
 from lmjax.train import plan
@@ -137,3 +138,18 @@ def test_plan_json_has_each_steps_memory_and_fit(capsys, monkeypatch):
                                                                          ("pretrain", "eval", True)]
   train, evaluation = (s["bytes_per_device"] for s in out["steps"])
   assert 0 < evaluation < train
+
+
+def test_a_chain_config_plans_every_training_stage_and_the_rollouts(capsys, monkeypatch):
+  monkeypatch.setenv("XLA_FLAGS", "")
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+  cli.main(["plan", "--config", str(REPO / "tests" / "chain" / "tiny_chain.py"), "--json"])
+  steps = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"]
+  assert [(s["stage"], s["step"]) for s in steps] == [
+      ("pretrain", "train"), ("pretrain", "eval"), ("sft", "train"), ("sft", "eval"), ("rm", "train"),
+      ("rm", "eval"), ("rl", "train"), ("rl", "score"), ("rl", "rollout")]
+  assert all(s["fits"] and s["bytes_per_device"] > 0 for s in steps)
+  rl_config = stage_config(load_config(str(REPO / "tests" / "chain" / "tiny_chain.py")), "rl")
+  assert plan.rollout_bytes(rl_config, jax.devices()[0]) == steps[-1]["bytes_per_device"]
+  wider = plan.rollout_bytes(plan.variant(rl_config, **{"rollout.batch": 64}), jax.devices()[0])
+  assert wider > 2 * steps[-1]["bytes_per_device"]  # 64 rows of rollouts against the tiny chain's 16
