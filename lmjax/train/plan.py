@@ -152,8 +152,9 @@ def rollout_bytes(config, device) -> int:
 
 
 def is_chain_config(config) -> bool:
-  """A config made for `lmjax run` (it names the chain's web input): plan every training stage it runs."""
-  return bool(config.chain.web_input)
+  """A config made for `lmjax run` (it sets a post-training stage's own fields, config.stage.<sft|rm|rl>):
+  plan every training stage it runs."""
+  return any(config.stage.get(name) for name in ("sft", "rm", "rl"))
 
 
 def chain_stage_steps(config, devices) -> list[tuple[str, str, int]]:
