@@ -224,10 +224,11 @@ def check_attention(implementation: str, shape_name: str, config, sizes: Sizes, 
 # --- train and eval steps ---------------------------------------------------------------------------------
 
 def one_device_config(sizes: Sizes, rows: int):
-  """llama3_1b on one device: a mesh of 1 and `rows` rows in one micro-batch (--tiny: the toy body)."""
+  """llama3_1b on one device (one host, so one data stream): a mesh of 1 and `rows` rows in one micro-batch
+  (--tiny: the toy body)."""
   config = shrunk(llama3_1b.get_config(), sizes, seq_len=True)
   return plan.variant(config, **{"hardware.devices": 1, "mesh.data": 1, "mesh.fsdp": 1, "mesh.tensor": 1,
-                                 "train.batch_size": rows, "train.grad_accum_steps": 1})
+                                 "train.batch_size": rows, "train.grad_accum_steps": 1, "data.streams": 1})
 
 
 def fitting_train_step(sizes: Sizes, budget_bytes: int):
