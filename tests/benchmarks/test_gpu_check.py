@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # one --tiny run of every check: ~35 s
+
 CPU_CHECKS = ["device", "attention xla 1b", "attention blocked 1b", "attention xla 8b", "attention blocked 8b",
               "train llama3_1b", "eval llama3_1b", "decode scanned", "decode unscanned",
               "rollout memory speedrun_cpu", "rollout memory speedrun_pod"]

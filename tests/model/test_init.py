@@ -17,7 +17,8 @@ CONFIGS = ["base", "quickstart", "sft_quickstart", "rm_quickstart", "rl_quicksta
            "speedrun_pod", "speedrun_gpu", "llama_125m", "llama3_1b", "llama3_8b"]
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", [pytest.param(c, marks=pytest.mark.slow) if c in ("llama3_1b", "llama3_8b") else c
+                                  for c in CONFIGS])  # the 128k-vocabulary ones take ~40 s each
 def test_every_config_starts_within_half_a_nat_of_ln_vocab(name):
   config = load_config(str(REPO / "configs" / f"{name}.py"), ["model.num_layers=1", "model.scan_layers=False"])
   params = model.init_params(config, seed=0)
