@@ -337,23 +337,15 @@ def check_decode(scan_layers: bool, sizes: Sizes, context: dict):
 # --- rollout memory ---------------------------------------------------------------------------------------
 
 def check_rollout_memory(module, sizes: Sizes, context: dict):
-  """Compiled bytes of the largest generation program a config's RL rollouts run, from shapes alone (through
-  the sampler's jitted `_generate`: `generate` itself pads real prompts on the host)."""
+  """Compiled bytes of the largest generation program a config's RL rollouts run, from shapes alone
+  (lmjax plan's `rollout_memory`)."""
   config = shrunk(stage_config(module.get_config(), "rl"), sizes)
   g = config.rollout
-  # The largest round: a row (prompt + reply so far) is at most RL's seq_len, padded to the prompt bucket.
-  width = -(-config.train.seq_len // sampler.PROMPT_BUCKET) * sampler.PROMPT_BUCKET
-  graphdef, abstract_params = model_definition(config)
-  tokens = jax.ShapeDtypeStruct((g.batch, width), jnp.int32)
-  lengths = jax.ShapeDtypeStruct((g.batch,), jnp.int32)
-  knobs = sampler._knobs(sampler.SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature,
-                                                top_k=g.top_k))
   start = time.perf_counter()
-  lowered = sampler._generate.lower(graphdef, abstract_params, tokens, lengths, knobs, g.max_new_tokens)
   # Only the memory is wanted: XLA:GPU's GEMM autotuner would run candidate kernels on buffers of the
-  # program's real shapes, which for a program that does not fit (the pod's) may fail to allocate.
+  # program's real shapes, which for a program that does not fit may fail to allocate.
   options = {"xla_gpu_autotune_level": 0} if jax.default_backend() == "gpu" else None
-  memory = lowered.compile(compiler_options=options).memory_analysis()
+  width, memory = plan.rollout_memory(config, jax.devices()[0], options)
   compile_s = time.perf_counter() - start
   needed = memory.argument_size_in_bytes + memory.temp_size_in_bytes
   device_bytes, source = device_memory()

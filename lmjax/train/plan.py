@@ -133,9 +133,10 @@ def eval_step_bytes(config, devices) -> int:
   return mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
 
 
-def rollout_bytes(config, device) -> int:
-  """Bytes of the largest generation program RL's rollouts run on one device (arguments + temporaries), from
-  shapes: rollout.batch rows of RL's seq_len (padded to the prompt bucket) plus rollout.max_new_tokens."""
+def rollout_memory(config, device, compiler_options: dict | None = None):
+  """(prompt width, memory analysis) of the largest generation program RL's rollouts run on one device,
+  compiled from shapes: rollout.batch rows of RL's seq_len (padded to the prompt bucket) plus
+  rollout.max_new_tokens."""
   from lmjax.infer import sampler
   from lmjax.model import model_definition
   g = config.rollout
@@ -147,7 +148,12 @@ def rollout_bytes(config, device) -> int:
                                                 top_k=g.top_k))
   lowered = sampler._generate.lower(graphdef, params, jax.ShapeDtypeStruct((g.batch, width), jnp.int32),
                                     jax.ShapeDtypeStruct((g.batch,), jnp.int32), knobs, g.max_new_tokens)
-  memory = lowered.compile().memory_analysis()
+  return width, lowered.compile(compiler_options=compiler_options).memory_analysis()
+
+
+def rollout_bytes(config, device) -> int:
+  """Bytes of `rollout_memory`'s program: arguments + temporaries."""
+  memory = rollout_memory(config, device)[1]
   return memory.argument_size_in_bytes + memory.temp_size_in_bytes
 
 
