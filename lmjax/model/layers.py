@@ -9,6 +9,7 @@ through `shard(x, names)`; `lmjax.sharding` maps those names to mesh axes. Param
 """
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -182,14 +183,14 @@ class Attention(nnx.Module):
     self.o = param(rngs, (n, h, d), ("heads", "head_dim", "embed"), std, pd)
     self.theta, self.dtype, self.attention, self.shard = cfg.rope_theta, cfg.dtype, cfg.attention, shard
 
-  def __call__(self, x_btd, positions_bt, mask_bts, cache: tuple | None = None):
-    """Attention output [b, t, d]; with a KV cache ([b, S, k, h] keys and values), also the updated cache.
+  def __call__(self, x_btd, positions_bt, mask_bts, cache: "KVCache | None" = None):
+    """Attention output [b, t, d]; with a KV cache, also the cache with this call's keys and values written.
 
     Without a cache, `mask_bts` [b, t, t] must be causal (as `attention_mask` makes it). With a cache, the
     new keys/values are written at slots positions_bt[:, 0] onwards of each row, and `mask_bts` ranges over
     all S cache slots.
     """
-    num_positions = x_btd.shape[1] if cache is None else cache[0].shape[1]
+    num_positions = x_btd.shape[1] if cache is None else cache.keys.shape[-3]
     q_btnh = rope(dense(x_btd, self.q[...].astype(self.dtype)), positions_bt, self.theta, num_positions)
     k_bskh = rope(dense(x_btd, self.k[...].astype(self.dtype)), positions_bt, self.theta, num_positions)
     v_bskh = dense(x_btd, self.v[...].astype(self.dtype))
@@ -197,17 +198,47 @@ class Attention(nnx.Module):
     if cache is None:
       out_btnh = self_attend(q_btnh, k_bskh, v_bskh, mask_bts, self.attention)
     else:
-      k_bskh, v_bskh = (write_cache(c, new, positions_bt[:, 0]) for c, new in zip(cache, (k_bskh, v_bskh)))
-      cache = (k_bskh, v_bskh)
-      out_btnh = attend(q_btnh, k_bskh, v_bskh, mask_bts)
+      cache = cache.write(k_bskh, v_bskh, positions_bt[:, 0])
+      out_btnh = attend(q_btnh, *cache.read(), mask_bts)
     out_btd = dense(out_btnh, self.o[...].astype(self.dtype), in_dims=2)
     return out_btd if cache is None else (out_btd, cache)
 
 
-def write_cache(cache_bskh: jax.Array, new_btkh: jax.Array, start_b: jax.Array) -> jax.Array:
-  """Writes each row's new entries into its cache at slots start[b] .. start[b] + t - 1."""
-  write_row = lambda c, n, s: jax.lax.dynamic_update_slice(c, n.astype(c.dtype), (s, 0, 0))
-  return jax.vmap(write_row)(cache_bskh, new_btkh, start_b)
+class KVCache(NamedTuple):
+  """One layer's view of the KV cache: its own keys and values [b, S, k, h], or (scanned layers) every
+  layer's, stacked to [L, b, S, k, h], with this layer's index. The stacked form is written in place at
+  the layer index: a scan that returned each layer's updated cache as its output would copy the whole
+  stacked cache on every decoded token."""
+  keys: jax.Array
+  values: jax.Array
+  layer: jax.Array | None = None
+
+  def write(self, new_keys_btkh: jax.Array, new_values_btkh: jax.Array, start_b: jax.Array) -> "KVCache":
+    """The cache with each row's new entries at slots start[b] .. start[b] + t - 1."""
+    write = functools.partial(write_cache, start_b=start_b, layer=self.layer)
+    return self._replace(keys=write(self.keys, new_keys_btkh), values=write(self.values, new_values_btkh))
+
+  def read(self) -> tuple[jax.Array, jax.Array]:
+    """This layer's keys and values [b, S, k, h]."""
+    if self.layer is None:
+      return self.keys, self.values
+    return self.keys[self.layer], self.values[self.layer]
+
+
+def write_cache(cache: jax.Array, new_btkh: jax.Array, start_b: jax.Array, layer=None) -> jax.Array:
+  """Writes each row's new entries into a [b, S, k, h] cache, or into layer `layer` of a stacked
+  [L, b, S, k, h] one, at slots start[b] .. start[b] + t - 1.
+
+  The stacked write is one scatter (slots past the cache dropped), in place in a loop's carry; a vmapped
+  dynamic_update_slice there made XLA:CPU transpose the whole stacked cache on every token.
+  """
+  new_btkh = new_btkh.astype(cache.dtype)
+  if layer is None:
+    return jax.vmap(lambda c, n, s: jax.lax.dynamic_update_slice(c, n, (s, 0, 0)))(cache, new_btkh, start_b)
+  b, t = new_btkh.shape[:2]
+  rows_bt = jnp.broadcast_to(jnp.arange(b)[:, None], (b, t))
+  slots_bt = start_b[:, None] + jnp.arange(t)[None, :]
+  return cache.at[layer, rows_bt, slots_bt].set(new_btkh, mode="drop")
 
 
 class SwiGLU(nnx.Module):

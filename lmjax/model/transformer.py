@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lmjax.model.layers import Attention, RMSNorm, SwiGLU, attention_mask, dense_wide, param
+from lmjax.model.layers import Attention, KVCache, RMSNorm, SwiGLU, attention_mask, dense_wide, param
 from lmjax.sharding import Shard
 
 
@@ -174,22 +174,30 @@ def _loop_blocks(blocks, remat: str, x_btd, positions_bt, mask_bts, cache):
   for i, block in enumerate(blocks):
     graphdef, layer_params = nnx.split(block)
     layer = _layer_fn(graphdef, remat, in_scan=False)
-    layer_cache = None if cache is None else cache[i]
+    layer_cache = None if cache is None else KVCache(*cache[i])
     x_btd, layer_cache = layer(x_btd, layer_params, positions_bt, mask_bts, layer_cache)
-    new_cache.append(layer_cache)
+    new_cache.append(None if cache is None else (layer_cache.keys, layer_cache.values))
   return x_btd, (None if cache is None else new_cache)
 
 
 def _scan_blocks(blocks: Block, remat: str, x_btd, positions_bt, mask_bts, cache):
-  """Scans one stacked Block over its leading layer axis; `cache` is None or stacked (keys, values)."""
+  """Scans one stacked Block over its leading layer axis; `cache` is None or stacked (keys, values), which
+  rides in the scan's carry and is written in place at each layer's index (see `KVCache`)."""
   graphdef, stacked = nnx.split(blocks)
   layer = _layer_fn(graphdef, remat, in_scan=True)
+  if cache is None:
+    body = lambda x_btd, layer_params: (layer(x_btd, layer_params, positions_bt, mask_bts, None)[0], None)
+    return jax.lax.scan(body, x_btd, stacked)[0], None
 
-  def body(x_btd, params_and_cache):
-    layer_params, layer_cache = params_and_cache
-    return layer(x_btd, layer_params, positions_bt, mask_bts, layer_cache)
+  def body(carry, params_and_index):
+    x_btd, (keys, values) = carry
+    layer_params, index = params_and_index
+    x_btd, layer_cache = layer(x_btd, layer_params, positions_bt, mask_bts, KVCache(keys, values, index))
+    return (x_btd, (layer_cache.keys, layer_cache.values)), None
 
-  return jax.lax.scan(body, x_btd, (stacked, cache))
+  layers = jnp.arange(jax.tree.leaves(cache)[0].shape[0])
+  (x_btd, cache), _ = jax.lax.scan(body, (x_btd, tuple(cache)), (stacked, layers))
+  return x_btd, cache
 
 
 def param_count(cfg: ModelConfig) -> int:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from lmjax.infer import sampler
 from lmjax.infer.sampler import SamplingParams, filter_logits, generate, generate_recompute
 from lmjax.model import ModelConfig, Transformer
 from lmjax.model.stacking import stack_layers
@@ -103,6 +104,32 @@ def test_scanned_layers_decode_the_same_tokens(model):
   nnx.replace_by_pure_dict(scan_params, stack_layers(nnx.to_pure_dict(params)))
   prompts, sampling = _prompts((3, 8, 20), seed=2), SamplingParams(max_new_tokens=12)
   assert generate(scan_def, scan_params, prompts, sampling) == generate(graphdef, params, prompts, sampling)
+
+
+def _copies_inside_loops(hlo_text: str, shape: str) -> list[str]:
+  """The `copy` instructions producing an array of `shape` outside the entry computation (in loop bodies)."""
+  found, in_entry = [], False
+  for line in hlo_text.splitlines():
+    if line and not line.startswith(" "):
+      in_entry = line.startswith("ENTRY")
+    elif not in_entry and " copy(" in line and f"= {shape}" in line:
+      found.append(line.strip())
+  return found
+
+
+def test_scanned_decode_writes_the_stacked_cache_in_place():
+  """With scan_layers the stacked [L, b, S, k, h] cache rides in the carry and is written at the layer index:
+  the compiled decode loop holds no copy of it (a scan returning each layer's cache as output copied it
+  on every token)."""
+  scan_cfg = dataclasses.replace(CFG, scan_layers=True)
+  graphdef, params = nnx.split(Transformer(scan_cfg, rngs=nnx.Rngs(0)))
+  tokens, lengths = sampler.pad_prompts(_prompts((3, 5)))
+  knobs = sampler._knobs(SamplingParams(max_new_tokens=32))
+  hlo = sampler._generate.lower(graphdef, params, tokens, lengths, knobs, 32).compile().as_text()
+  head_dim = CFG.embed_dim // CFG.num_heads
+  stacked = f"f32[{CFG.num_layers},2,{tokens.shape[1] + 32},{CFG.num_kv_heads},{head_dim}]"
+  assert stacked in hlo
+  assert _copies_inside_loops(hlo, stacked) == []
 
 
 def test_a_prefill_unembeds_only_the_position_it_samples_from():
