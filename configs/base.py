@@ -197,6 +197,7 @@ def get_config() -> ml_collections.ConfigDict:
   rl.prompts_per_iteration = 16  # problems per iteration
   rl.group_size = 8  # G replies sampled per problem
   rl.epochs = 1  # K passes over each iteration's rollouts (1 = every update on fresh samples)
+  rl.score_batch = 0  # rows per scoring pass (policy, reference, critic, reward model); 0 = the train micro-batch
   rl.reward = "verifier"  # verifier (1 for a correct final answer, else 0) | reward_model (its score)
   rl.reward_model_workdir = ""  # the `lmjax rm` run that scores replies when rl.reward = "reward_model"
   rl.advantage = "group_relative"  # group_relative (GRPO-style, no critic) | group_positive (its positive part:

@@ -133,6 +133,20 @@ def eval_step_bytes(config, devices) -> int:
   return mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
 
 
+def score_step_bytes(config, devices) -> int:
+  """Bytes per device of RL's scoring pass (`experience.make_scorer`: the policy's log-probs, and values with
+  a critic) over one chunk of `rl.score_batch(config)` rows, as RL compiles it."""
+  from lmjax.rl import experience
+  from lmjax.train.rl import score_batch
+  critic = config.rl.advantage == "gae"
+  setup = build_train_setup(config, devices=devices, scalar_head=critic)
+  rows = {k: jax.ShapeDtypeStruct((score_batch(config), config.train.seq_len), jnp.int32,
+                                  sharding=setup.batch_sharding) for k in _TOKEN_KEYS}
+  score = experience.make_scorer(setup.graphdef, with_values=critic)
+  mem = score.lower(setup.abstract_state.params, rows).compile().memory_analysis()
+  return mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
+
+
 def rollout_memory(config, device, compiler_options: dict | None = None):
   """(prompt width, memory analysis) of the largest generation program RL's rollouts run on one device,
   compiled from shapes: rollout.batch rows of RL's seq_len (padded to the prompt bucket) plus
@@ -165,7 +179,7 @@ def is_chain_config(config) -> bool:
 
 def chain_stage_steps(config, devices) -> list[tuple[str, str, int]]:
   """(stage, step, bytes per device) of SFT's and the reward model's train and eval steps, and RL's policy
-  step, its scoring pass (the eval step over the same rows) and its rollout program, each on the stage's own
+  step, its scoring pass (rl.score_batch rows at a time) and its rollout program, each on the stage's own
   config (config.stage.<name> applied)."""
   from lmjax.chain.stages import stage_config
   from lmjax.train.rl import policy_loss
@@ -174,8 +188,9 @@ def chain_stage_steps(config, devices) -> list[tuple[str, str, int]]:
   for stage in (s for s in ("sft", "rm", "rl") if s in config.chain.stages):
     stage_cfg = stage_config(config, stage)
     stage_cfg.train.loss = losses_of[stage](stage_cfg)
+    scoring = ("score", score_step_bytes) if stage == "rl" else ("eval", eval_step_bytes)
     out += [(stage, "train", measure_memory(stage_cfg, devices).total),
-            (stage, "score" if stage == "rl" else "eval", eval_step_bytes(stage_cfg, devices))]
+            (stage, scoring[0], scoring[1](stage_cfg, devices))]
     if stage == "rl":
       out.append((stage, "rollout", rollout_bytes(stage_cfg, devices[0])))
   return out

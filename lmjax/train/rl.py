@@ -42,6 +42,12 @@ def rows_per_iteration(rl_config) -> int:
   return rl_config.prompts_per_iteration * rl_config.group_size
 
 
+def score_batch(config) -> int:
+  """Rows per scoring pass (the policy's and reference's log-probs, the critic's values, the reward model's
+  scores): rl.score_batch, or the train step's micro-batch, whose full-vocabulary logits already fit."""
+  return config.rl.score_batch or config.train.batch_size // config.train.grad_accum_steps
+
+
 def total_updates(config) -> int:
   """Optimizer steps of the whole run: iterations × epochs × minibatches per iteration."""
   r = config.rl
@@ -61,6 +67,9 @@ def check_rl_config(config) -> None:
       (rows_per_iteration(r) % t.batch_size == 0,
        f"prompts_per_iteration×group_size={rows_per_iteration(r)} rollouts must split into minibatches of "
        f"train.batch_size={t.batch_size}; change one of them"),
+      (r.score_batch >= 0 and rows_per_iteration(r) % score_batch(config) == 0,
+       f"config.rl.score_batch={r.score_batch} must be 0 (the train micro-batch) or divide the "
+       f"{rows_per_iteration(r)} rollouts of an iteration"),
       (r.iterations > 0 and r.epochs > 0, "config.rl.iterations and config.rl.epochs must be positive"),
       (config.rollout.max_reply_tokens < t.seq_len,
        f"config.rollout.max_reply_tokens={config.rollout.max_reply_tokens} leaves no room for the prompt in "
@@ -141,9 +150,10 @@ def collect(actors: Actors, params, iteration: int, critic: bool) -> tuple[dict,
   rewards_b = correct_b if actors.reward_model is None else reward_model_scores(actors, rollouts)
   rows = experience.sequence_rows(rollouts, t.seq_len, actors.tokenizer.pad_id)
   mask_bt = rows["loss_mask"]
-  scored = experience.score_in_chunks(actors.score_policy, params, rows, t.batch_size, actors.place)
+  chunk = score_batch(actors.config)
+  scored = experience.score_in_chunks(actors.score_policy, params, rows, chunk, actors.place)
   rows["old_logprobs"] = scored[0]
-  (rows["ref_logprobs"],) = experience.score_in_chunks(actors.score_ref, actors.ref_params, rows, t.batch_size,
+  (rows["ref_logprobs"],) = experience.score_in_chunks(actors.score_ref, actors.ref_params, rows, chunk,
                                                        actors.place)
   metrics = {}
   if critic:
@@ -172,7 +182,7 @@ def reward_model_scores(actors: Actors, rollouts) -> np.ndarray:
   """The reward model's score of each whole prompt + reply."""
   score, params = actors.reward_model
   rows = experience.reward_model_rows(rollouts, actors.config.train.seq_len, actors.tokenizer.pad_id)
-  (scores,) = experience.score_in_chunks(score, params, rows, actors.config.train.batch_size, actors.place,
+  (scores,) = experience.score_in_chunks(score, params, rows, score_batch(actors.config), actors.place,
                                          keys=("tokens", "positions", "segment_ids", "last_index"))
   return scores.astype(np.float32)
 

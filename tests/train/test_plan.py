@@ -157,3 +157,19 @@ def test_a_chain_config_plans_every_training_stage_and_the_rollouts(capsys, monk
   assert plan.rollout_bytes(rl_config, jax.devices()[0]) == steps[-1]["bytes_per_device"]
   wider = plan.rollout_bytes(plan.variant(rl_config, **{"rollout.batch": 64}), jax.devices()[0])
   assert wider > 2 * steps[-1]["bytes_per_device"]  # 64 rows of rollouts against the tiny chain's 16
+
+
+def test_rl_scores_in_chunks_of_its_own_size_not_the_train_batch():
+  """RL's scoring pass runs rl.score_batch rows at a time (default: the train micro-batch), and the plan
+  compiles that chunk: halving it shrinks the planned scoring memory."""
+  from lmjax.config import ConfigError
+  from lmjax.train.rl import check_rl_config, score_batch
+  config = stage_config(load_config(str(REPO / "tests" / "chain" / "tiny_chain.py")), "rl")
+  config.train.grad_accum_steps = 2
+  assert score_batch(config) == config.train.batch_size // 2
+  devices = jax.devices()[:1]
+  micro = plan.score_step_bytes(config, devices)
+  assert plan.score_step_bytes(plan.variant(config, **{"rl.score_batch": score_batch(config) // 2}), devices) < micro
+  config.rl.score_batch = 3
+  with pytest.raises(ConfigError, match="config.rl.score_batch=3"):
+    check_rl_config(config)
