@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "plan":
       mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
       config = load_config(args.config, overrides + mesh)
+      if "model" not in config:
+        raise SystemExit(f"lmjax plan: {args.config} trains no model (no config.model section): nothing to plan")
       sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
       devices = args.devices or (config.hardware.devices if -1 in sizes else explicit_mesh_size(config.mesh))
       # Fake CPU devices must be requested before JAX starts its backend, so this command does it here.

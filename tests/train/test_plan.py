@@ -173,3 +173,8 @@ def test_rl_scores_in_chunks_of_its_own_size_not_the_train_batch():
   config.rl.score_batch = 3
   with pytest.raises(ConfigError, match="config.rl.score_batch=3"):
     check_rl_config(config)
+
+
+def test_plan_of_a_config_without_a_model_says_so():
+  with pytest.raises(SystemExit, match="trains no model"):
+    cli.main(["plan", "--config", str(REPO / "configs" / "clean.py")])
