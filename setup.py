@@ -52,6 +52,9 @@ setup(
         "test": ["pytest>=8,<10", "ray>=2.40,<3", *HF_REFERENCE_REQUIRES],
         "ray": ["ray>=2.40,<3"],
         "bench": HF_REFERENCE_REQUIRES,  # speed references (benchmarks only)
+        # The accelerator plugins matching the admitted JAX (its own extras pin the plugin to its version).
+        "cuda": ["jax[cuda13]>=0.10.2,<0.11"],
+        "tpu": ["jax[tpu]>=0.10.2,<0.11"],
     },
     entry_points={"console_scripts": ["lmjax=lmjax.cli:main"]},
 )
