@@ -43,8 +43,9 @@ def get_config() -> ml_collections.ConfigDict:
   # blocks/0/attn/q), so a run and the runs started from it must agree; HF export/import handles both.
   model.scan_layers = False
   model.remat = "none"  # what backward recomputes per block: none | dots_saveable | dots_no_batch | full
-  # Training attention: auto | blocked | xla | cudnn. auto is query-blocked einsums on CPU (fastest there),
-  # cuDNN's flash attention on GPU and XLA's fused attention on TPU (lmjax/backend.py).
+  # Training attention: auto | blocked | xla | cudnn | splash. auto is query-blocked einsums on CPU (fastest
+  # there), cuDNN's flash attention on GPU and Pallas splash attention on TPU (per device under shard_map; on
+  # other backends it runs interpreted, slowly: for tests). See lmjax/backend.py.
   model.attention = "auto"
 
   # The hardware the config is made for: what `lmjax plan --config C` compiles for without other flags

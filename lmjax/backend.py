@@ -2,15 +2,18 @@
 
 XLA:CPU gets three tricks measured on it (the glibc allocator setting, the unembedding's copied transpose,
 query-blocked causal attention); on GPU and TPU they would only cost copies or block fusion, so there the
-plain ops run, and attention goes to the backend's fused kernel.
+plain ops run, and attention goes to the backend's fused kernel: cuDNN's flash attention on GPU
+(`layers.fused_attend`), Pallas splash attention on TPU (`lmjax/model/splash.py`, under shard_map), neither
+of which holds the [t, t] scores in memory.
 """
 import importlib.util
 import os
 
 import jax
 
-ATTENTION = ("auto", "blocked", "xla", "cudnn")  # model.attention's choices
-_AUTO_ATTENTION = {"cpu": "blocked", "gpu": "cudnn", "tpu": "xla"}
+ATTENTION = ("auto", "blocked", "xla", "cudnn", "splash")  # model.attention's choices
+FUSED_ATTENTION = ("cudnn", "splash")  # the flash kernels: O(t) memory per query row, no [t, t] scores
+_AUTO_ATTENTION = {"cpu": "blocked", "gpu": "cudnn", "tpu": "splash"}
 _ACCELERATOR_PLUGINS = {"gpu": ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin"), "tpu": ("libtpu",)}
 
 
@@ -44,9 +47,15 @@ def use_compilation_cache(directory: str) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)  # not the many sub-second programs
 
 
-def attention_implementation(requested: str) -> str:
-  """model.attention resolved for this backend: `auto` is blocked on CPU, cuDNN's fused attention on GPU and
-  XLA's on TPU; any other choice is taken as given."""
+def attention_implementation(requested: str, on: str | None = None) -> str:
+  """model.attention resolved for backend `on` (default: this one): `auto` is blocked on CPU, cuDNN's flash
+  attention on GPU and splash attention on TPU; any other choice is taken as given."""
   if requested not in ATTENTION:
     raise ValueError(f"config.model.attention={requested!r}; use one of {', '.join(ATTENTION)}")
-  return _AUTO_ATTENTION.get(platform(), "xla") if requested == "auto" else requested
+  return _AUTO_ATTENTION.get(on or platform(), "xla") if requested == "auto" else requested
+
+
+def pallas_interpret() -> bool:
+  """Whether the TPU Pallas kernels (splash attention) run as plain JAX ops: everywhere but on TPU, where
+  they compile to Mosaic (interpreted they are slow, for tests on CPU)."""
+  return platform() != "tpu"

@@ -56,8 +56,12 @@ class Shard:
   def __call__(self, x: jax.Array, names: tuple[str | None, ...]) -> jax.Array:
     if self.mesh is None:
       return x
-    spec = fit_spec(logical_to_spec(names, self.rules), x.shape, self.mesh)
-    return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, spec))
+    return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, self.spec(names, x.shape)))
+
+  def spec(self, names: tuple[str | None, ...], shape: tuple[int, ...]) -> PartitionSpec:
+    """The PartitionSpec `names` map to on the mesh, with dims it does not divide left whole (what a
+    shard_map's in/out specs need for an array of `shape`)."""
+    return fit_spec(logical_to_spec(names, self.rules), shape, self.mesh)
 
 
 def fit_spec(spec: PartitionSpec, shape: tuple[int, ...], mesh: Mesh) -> PartitionSpec:

@@ -44,11 +44,13 @@ def test_the_copied_transpose_runs_on_cpu_only(monkeypatch):
     assert "optimization_barrier" not in _unembedding_gradient_primitives(monkeypatch, platform)
 
 
-@pytest.mark.parametrize("platform, implementation", [("cpu", "blocked"), ("gpu", "cudnn"), ("tpu", "xla")])
+@pytest.mark.parametrize("platform, implementation", [("cpu", "blocked"), ("gpu", "cudnn"), ("tpu", "splash")])
 def test_auto_attention_is_each_backends_kernel(monkeypatch, platform, implementation):
   monkeypatch.setattr(backend, "platform", lambda: platform)
   assert backend.attention_implementation("auto") == implementation
   assert backend.attention_implementation("xla") == "xla"
+  assert backend.attention_implementation("auto", "tpu") == "splash"  # for a named backend (lmjax plan's chip)
+  assert backend.pallas_interpret() == (platform != "tpu")  # Pallas TPU kernels compile only on TPU
 
 
 def test_an_unknown_attention_is_an_error_naming_the_field():

@@ -158,34 +158,34 @@ def attention_shape(config, sizes: Sizes) -> tuple[int, int, int, int]:
 
 
 def attention_inputs(shape) -> tuple:
-  """bfloat16 q [1, t, n, h], k and v [1, t, k, h], the packed-document mask [1, t, t], a cotangent like q."""
+  """bfloat16 q [1, t, n, h], k and v [1, t, k, h], the packed documents' segment ids [1, t], a cotangent like q."""
   t, n, k, h = shape
   keys = jax.random.split(jax.random.key(0), 4)
   normal = lambda key, heads: jax.random.normal(key, (1, t, heads, h), jnp.bfloat16)
   segments, _ = packed_documents(t)
-  return (normal(keys[0], n), normal(keys[1], k), normal(keys[2], k), attention_mask(jnp.asarray(segments)[None]),
+  return (normal(keys[0], n), normal(keys[1], k), normal(keys[2], k), jnp.asarray(segments)[None],
           normal(keys[3], n))
 
 
 def fwd_bwd(implementation: str):
-  """(q, k, v, mask, cotangent) -> (output, (dq, dk, dv)) of model.attention's `implementation`, or of the
+  """(q, k, v, segment_ids, cotangent) -> (output, (dq, dk, dv)) of model.attention's `implementation`, or of the
   reference (`reference`: XLA's dot_product_attention, in the inputs' dtype)."""
-  def attention(q, k, v, mask):
+  def attention(q, k, v, segment_ids):
     if implementation == "reference":
-      return jax.nn.dot_product_attention(q, k, v, mask=mask[:, None], implementation="xla")
-    return self_attend(q, k, v, mask, implementation)
+      return jax.nn.dot_product_attention(q, k, v, mask=attention_mask(segment_ids)[:, None], implementation="xla")
+    return self_attend(q, k, v, segment_ids, implementation)
 
-  def run(q, k, v, mask, cotangent):
-    out, vjp = jax.vjp(lambda q, k, v: attention(q, k, v, mask), q, k, v)
+  def run(q, k, v, segment_ids, cotangent):
+    out, vjp = jax.vjp(lambda q, k, v: attention(q, k, v, segment_ids), q, k, v)
     return out, vjp(cotangent.astype(out.dtype))
   return run
 
 
 def float32_reference(shape) -> tuple:
   """The reference's output and gradients in float32 on the bfloat16 inputs (host arrays)."""
-  q, k, v, mask, cotangent = attention_inputs(shape)
+  q, k, v, segment_ids, cotangent = attention_inputs(shape)
   f32 = lambda x: x.astype(jnp.float32)
-  return jax.device_get(jax.jit(fwd_bwd("reference"))(f32(q), f32(k), f32(v), mask, f32(cotangent)))
+  return jax.device_get(jax.jit(fwd_bwd("reference"))(f32(q), f32(k), f32(v), segment_ids, f32(cotangent)))
 
 
 def attention_implementations() -> list[str]:

@@ -17,6 +17,8 @@ import numpy as np
 from flax import nnx
 
 from lmjax import backend
+from lmjax.model import splash
+from lmjax.sharding import Shard
 
 
 def dense(x: jax.Array, kernel: jax.Array, in_dims: int = 1) -> jax.Array:
@@ -156,9 +158,19 @@ def fused_attend(q_btnh, k_bskh, v_bskh, mask_bts: jax.Array, implementation: st
                                       implementation=implementation)
 
 
-def self_attend(q_btnh, k_btkh, v_btkh, mask_btt: jax.Array, attention: str) -> jax.Array:
-  """Causal self-attention by model.attention's implementation for this backend (see lmjax/backend.py)."""
+def self_attend(q_btnh, k_btkh, v_btkh, segment_ids_bt: jax.Array, attention: str,
+                shard: Shard = Shard()) -> jax.Array:
+  """Causal self-attention within each row's packed documents (equal `segment_ids_bt` [b, t]) by
+  model.attention's implementation for this backend (see lmjax/backend.py) → [b, t, n, h].
+
+  Splash attention takes the segment ids as they are (and `shard`, the model's `Shard`, to run per device);
+  the others take the [b, t, t] mask `attention_mask` builds from them.
+  """
   implementation = backend.attention_implementation(attention)
+  if implementation == "splash":
+    return splash.splash_attend(q_btnh, k_btkh, v_btkh, segment_ids_bt, shard,
+                                interpret=backend.pallas_interpret())
+  mask_btt = attention_mask(segment_ids_bt)
   if implementation == "blocked":
     return causal_attend(q_btnh, k_btkh, v_btkh, mask_btt, query_block_size(q_btnh.shape[1]))
   return fused_attend(q_btnh, k_btkh, v_btkh, mask_btt, implementation)
@@ -183,12 +195,12 @@ class Attention(nnx.Module):
     self.o = param(rngs, (n, h, d), ("heads", "head_dim", "embed"), std, pd)
     self.theta, self.dtype, self.attention, self.shard = cfg.rope_theta, cfg.dtype, cfg.attention, shard
 
-  def __call__(self, x_btd, positions_bt, mask_bts, cache: "KVCache | None" = None):
-    """Attention output [b, t, d]; with a KV cache, also the cache with this call's keys and values written.
+  def __call__(self, x_btd, positions_bt, segment_ids_bt, cache: "KVCache | None" = None):
+    """Attention output [b, t, d]; with a KV cache (`KVCache`), also the cache with this call's keys and values.
 
-    Without a cache, `mask_bts` [b, t, t] must be causal (as `attention_mask` makes it). With a cache, the
-    new keys/values are written at slots positions_bt[:, 0] onwards of each row, and `mask_bts` ranges over
-    all S cache slots.
+    Without a cache, attention is causal within each row's packed documents (`segment_ids_bt` [b, t]). With a
+    cache, the new keys/values are written at slots positions_bt[:, 0] onwards of each row, a token at
+    position p sees slots 0..p, and `segment_ids_bt` is unused (None).
     """
     num_positions = x_btd.shape[1] if cache is None else cache.keys.shape[-3]
     q_btnh = rope(dense(x_btd, self.q[...].astype(self.dtype)), positions_bt, self.theta, num_positions)
@@ -196,12 +208,17 @@ class Attention(nnx.Module):
     v_bskh = dense(x_btd, self.v[...].astype(self.dtype))
     q_btnh = self.shard(q_btnh, ("batch", "length", "act_heads", "head_dim"))
     if cache is None:
-      out_btnh = self_attend(q_btnh, k_bskh, v_bskh, mask_bts, self.attention)
+      out_btnh = self_attend(q_btnh, k_bskh, v_bskh, segment_ids_bt, self.attention, self.shard)
     else:
       cache = cache.write(k_bskh, v_bskh, positions_bt[:, 0])
-      out_btnh = attend(q_btnh, *cache.read(), mask_bts)
+      out_btnh = attend(q_btnh, *cache.read(), cache_mask(positions_bt, num_positions))
     out_btd = dense(out_btnh, self.o[...].astype(self.dtype), in_dims=2)
     return out_btd if cache is None else (out_btd, cache)
+
+
+def cache_mask(positions_bt: jax.Array, num_slots: int) -> jax.Array:
+  """[b, t, S] True where the token at position p may attend cache slot s: s ≤ p."""
+  return jnp.arange(num_slots)[None, None, :] <= positions_bt[:, :, None]
 
 
 class KVCache(NamedTuple):

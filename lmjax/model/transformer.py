@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lmjax.model.layers import Attention, KVCache, RMSNorm, SwiGLU, attention_mask, dense_wide, param
+from lmjax.model.layers import Attention, KVCache, RMSNorm, SwiGLU, dense_wide, param
 from lmjax.sharding import Shard
 
 
@@ -75,8 +75,8 @@ class Block(nnx.Module):
     self.mlp = SwiGLU(cfg, shard, rngs=rngs)
     self.shard = shard
 
-  def __call__(self, x_btd, positions_bt, mask_bts, cache=None):
-    attended = self.attn(self.attn_norm(x_btd), positions_bt, mask_bts, cache)
+  def __call__(self, x_btd, positions_bt, segment_ids_bt, cache=None):
+    attended = self.attn(self.attn_norm(x_btd), positions_bt, segment_ids_bt, cache)
     attn_btd, cache = attended if cache is not None else (attended, None)
     x_btd = x_btd + attn_btd
     x_btd = x_btd + self.mlp(self.mlp_norm(x_btd))
@@ -105,7 +105,7 @@ class Transformer(nnx.Module):
 
   def hidden_states(self, tokens_bt, positions_bt, segment_ids_bt):
     """The final-norm residual stream [b, t, d], which the LM head and any scalar head read."""
-    x_btd, _ = self._forward(tokens_bt, positions_bt, attention_mask(segment_ids_bt), None)
+    x_btd, _ = self._forward(tokens_bt, positions_bt, segment_ids_bt, None)
     return x_btd
 
   def decode(self, tokens_bt, positions_bt, cache, *, logits_at_b=None):
@@ -117,9 +117,7 @@ class Transformer(nnx.Module):
     row only (logits [b, 1, v]): a prefill samples from its last token, and the full [b, t, v] logits of a
     large batch would dwarf the rest of its memory.
     """
-    slots_s = jnp.arange(jax.tree.leaves(cache)[0].shape[-3])
-    mask_bts = slots_s[None, None, :] <= positions_bt[:, :, None]
-    x_btd, cache = self._forward(tokens_bt, positions_bt, mask_bts, cache)
+    x_btd, cache = self._forward(tokens_bt, positions_bt, None, cache)
     if logits_at_b is not None:
       x_btd = jnp.take_along_axis(x_btd, logits_at_b[:, None, None], axis=1)
     return self.unembed_logits(x_btd), cache
@@ -133,12 +131,12 @@ class Transformer(nnx.Module):
       return (jnp.zeros((c.num_layers, *shape), c.dtype), jnp.zeros((c.num_layers, *shape), c.dtype))
     return [(jnp.zeros(shape, c.dtype), jnp.zeros(shape, c.dtype)) for _ in range(c.num_layers)]
 
-  def _forward(self, tokens_bt, positions_bt, mask_bts, cache):
+  def _forward(self, tokens_bt, positions_bt, segment_ids_bt, cache):
     # Gather the table's embed axis first (as FSDP does for every weight) so the lookup is local.
     table_vd = self.shard(self.embed[...].astype(self.cfg.dtype), ("vocab", None))
     x_btd = self.shard(table_vd[tokens_bt], ("batch", "length", "act_embed"))
     run_blocks = _scan_blocks if self.cfg.scan_layers else _loop_blocks
-    x_btd, cache = run_blocks(self.blocks, self.cfg.remat, x_btd, positions_bt, mask_bts, cache)
+    x_btd, cache = run_blocks(self.blocks, self.cfg.remat, x_btd, positions_bt, segment_ids_bt, cache)
     return self.final_norm(x_btd), cache
 
   def unembed_logits(self, x_btd):
@@ -159,40 +157,40 @@ def stacked_blocks(cfg: ModelConfig, shard: Shard, rngs: nnx.Rngs) -> Block:
 
 
 def _layer_fn(graphdef: nnx.GraphDef, remat: str, *, in_scan: bool):
-  """`(x, layer_params, positions, mask, cache) -> (x, cache)` of one block, under the remat policy."""
-  def apply(x_btd, layer_params, positions_bt, mask_bts, cache):
-    return nnx.merge(graphdef, layer_params)(x_btd, positions_bt, mask_bts, cache)
+  """`(x, layer_params, positions, segment_ids, cache) -> (x, cache)` of one block, under the remat policy."""
+  def apply(x_btd, layer_params, positions_bt, segment_ids_bt, cache):
+    return nnx.merge(graphdef, layer_params)(x_btd, positions_bt, segment_ids_bt, cache)
   if remat == "none":
     return apply
   # Inside a scan the loop already stops XLA from merging the recomputation with the forward (JAX docs).
   return jax.checkpoint(apply, policy=REMAT_POLICIES[remat], prevent_cse=not in_scan)
 
 
-def _loop_blocks(blocks, remat: str, x_btd, positions_bt, mask_bts, cache):
+def _loop_blocks(blocks, remat: str, x_btd, positions_bt, segment_ids_bt, cache):
   """Runs a list of blocks in turn; `cache` is None or a list of per-layer (keys, values)."""
   new_cache = []
   for i, block in enumerate(blocks):
     graphdef, layer_params = nnx.split(block)
     layer = _layer_fn(graphdef, remat, in_scan=False)
     layer_cache = None if cache is None else KVCache(*cache[i])
-    x_btd, layer_cache = layer(x_btd, layer_params, positions_bt, mask_bts, layer_cache)
+    x_btd, layer_cache = layer(x_btd, layer_params, positions_bt, segment_ids_bt, layer_cache)
     new_cache.append(None if cache is None else (layer_cache.keys, layer_cache.values))
   return x_btd, (None if cache is None else new_cache)
 
 
-def _scan_blocks(blocks: Block, remat: str, x_btd, positions_bt, mask_bts, cache):
+def _scan_blocks(blocks: Block, remat: str, x_btd, positions_bt, segment_ids_bt, cache):
   """Scans one stacked Block over its leading layer axis; `cache` is None or stacked (keys, values), which
   rides in the scan's carry and is written in place at each layer's index (see `KVCache`)."""
   graphdef, stacked = nnx.split(blocks)
   layer = _layer_fn(graphdef, remat, in_scan=True)
   if cache is None:
-    body = lambda x_btd, layer_params: (layer(x_btd, layer_params, positions_bt, mask_bts, None)[0], None)
+    body = lambda x_btd, layer_params: (layer(x_btd, layer_params, positions_bt, segment_ids_bt, None)[0], None)
     return jax.lax.scan(body, x_btd, stacked)[0], None
 
   def body(carry, params_and_index):
     x_btd, (keys, values) = carry
     layer_params, index = params_and_index
-    x_btd, layer_cache = layer(x_btd, layer_params, positions_bt, mask_bts, KVCache(keys, values, index))
+    x_btd, layer_cache = layer(x_btd, layer_params, positions_bt, segment_ids_bt, KVCache(keys, values, index))
     return (x_btd, (layer_cache.keys, layer_cache.values)), None
 
   layers = jnp.arange(jax.tree.leaves(cache)[0].shape[0])

@@ -18,6 +18,11 @@ class Chip:
   peak_flops: float  # dense bf16 matmul FLOP/s per chip
   device_kinds: tuple[str, ...] = ()  # how JAX's `device.device_kind` names it (matched as a prefix)
 
+  @property
+  def platform(self) -> str:
+    """The JAX backend that drives the chip: tpu, gpu or cpu (what `backend` dispatches on)."""
+    return "tpu" if self.name.startswith("TPU") else "gpu" if self.name.startswith("NVIDIA") else "cpu"
+
 
 # Per chip, from the vendors' spec pages: cloud.google.com/tpu/docs/{v4,v5e,v5p,v6e} (HBM per chip and dense
 # bf16 peak), NVIDIA's A100, H100/H200 SXM and HGX B200 datasheets (dense bf16: the doubled figures assume

@@ -2,7 +2,8 @@
 report per device its memory against a chip's HBM, its FLOPs against 6·N·T, the expected step time and MFU;
 when it does not fit, the first of a list of small changes that does (each checked by compiling it). The eval
 step too, and for a chain config every training stage it runs (SFT, reward model, RL's policy step and
-scoring pass, on each stage's own config) and RL's rollout program at rollout.batch.
+scoring pass, on each stage's own config) and RL's rollout program at rollout.batch; and one layer's
+attention per device with the compiled implementation and with a fused kernel (`attention_memory`).
 
     lmjax plan --config configs/llama3_8b.py --mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p
 
@@ -25,6 +26,8 @@ from jax.sharding import SingleDeviceSharding
 from lmjax import losses
 from lmjax.config import ConfigError, UserError
 from lmjax.model.transformer import ModelConfig, param_count
+from lmjax.sharding import make_mesh
+from lmjax.train import attention_memory
 from lmjax.train.hardware import CHIPS, GiB, Chip
 from lmjax.train.loop import model_flops_per_step
 from lmjax.train.setup import TrainSetup, build_train_setup
@@ -196,11 +199,14 @@ def chain_stage_steps(config, devices) -> list[tuple[str, str, int]]:
   return out
 
 
-def as_json(chip: Chip, devices: int, steps: list[tuple[str, str, int]]) -> dict:
-  """The plan as `lmjax plan --json` prints it: per stage and step, the memory per device and whether it fits."""
-  return {"chip": chip.name, "devices": devices, "hbm_bytes_per_device": chip.hbm_bytes,
-          "steps": [{"stage": stage, "step": step, "bytes_per_device": int(total),
-                     "fits": bool(total <= chip.hbm_bytes)} for stage, step, total in steps]}
+def as_json(chip: Chip, devices: int, steps: list[tuple[str, str, int]],
+            attention: attention_memory.AttentionMemory | None = None) -> dict:
+  """The plan as `lmjax plan --json` prints it: per stage and step, the memory per device and whether it
+  fits; and one layer's attention memory per device by implementation (`attention_memory`)."""
+  out = {"chip": chip.name, "devices": devices, "hbm_bytes_per_device": chip.hbm_bytes,
+         "steps": [{"stage": stage, "step": step, "bytes_per_device": int(total),
+                    "fits": bool(total <= chip.hbm_bytes)} for stage, step, total in steps]}
+  return out if attention is None else {**out, "attention": attention_memory.as_json(attention)}
 
 
 def steps_table(steps: list[tuple[str, str, int]], chip: Chip) -> str:
@@ -376,10 +382,12 @@ def run(config, *, devices: int, chip: str | Chip = "v5p", efficiency: float = 0
   first = "pretrain" if config.train.loss == "next_token" else config.train.loss
   steps = [(first, "train", plan.total), (first, "eval", eval_step_bytes(config, chosen))]
   steps += chain_stage_steps(config, chosen) if is_chain_config(config) else []
+  attention = attention_memory.attention_memory(config, make_mesh(plan.mesh, chosen), target)
   if json_output:
-    print(json.dumps(as_json(target, devices, steps)), flush=True)
+    print(json.dumps(as_json(target, devices, steps, attention)), flush=True)
     return plan, None
   print(report(config, plan, target, efficiency), flush=True)
+  print("\n".join(attention_memory.report_lines(attention, target, gib)), flush=True)
   print("every step, per device (eval and scoring micro-batched like the stage's train step):\n"
         + steps_table(steps, target), flush=True)
   suggestion = None

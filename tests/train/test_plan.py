@@ -1,6 +1,7 @@
 """`lmjax plan`: its memory figures are the compiled train step's and the shapes' own, its FLOPs survive loops
-(scan, accumulation), a plan that does not fit says so with a change that does, and the 8B preset plans on
-256 fake devices through the real CLI."""
+(scan, accumulation), a plan that does not fit says so with a change that does, one layer's attention memory
+is shown with the compiled and a fused kernel, and the 8B preset plans on 256 fake devices through the real
+CLI."""
 import json
 import math
 import subprocess
@@ -15,7 +16,8 @@ from lmjax import cli, losses
 from lmjax.chain.stages import stage_config
 from lmjax.config import load_config
 from lmjax.model import ModelConfig, param_count
-from lmjax.train import plan
+from lmjax.sharding import make_mesh
+from lmjax.train import attention_memory, plan
 from lmjax.train.hardware import CHIPS, Chip
 from lmjax.train.setup import build_train_setup
 from lmjax.train.step import make_train_step
@@ -106,6 +108,8 @@ def test_cli_plan_prints_the_memory_and_flops(capsys, monkeypatch):
   out = capsys.readouterr().out
   assert "mesh data=2 fsdp=4 tensor=1 (8 devices) on TPU v5e" in out and ": fits" in out
   assert "FLOPs (compiled)" in out and "MFU" in out
+  assert "attention, one layer's forward + backward per device (1 rows x 64 tokens" in out
+  assert "  blocked " in out and "  splash (TPU v5e runs it) " in out
 
 
 @pytest.mark.slow  # ~55 s on an idle 2-core machine
@@ -119,6 +123,10 @@ def test_llama3_8b_plans_for_its_declared_hardware_with_no_other_flag():
   assert "8.03B parameters" in done.stdout and "(256 devices) on TPU v5p" in done.stdout
   assert ": fits" in done.stdout or "smallest change that fits" in done.stdout, done.stdout
   assert "  pretrain  train " in done.stdout and "  pretrain  eval " in done.stdout
+  assert "(2 rows x 8192 tokens, 32 query / 8 key-value heads;" in done.stdout
+  gib = {line.split()[0]: float(line.split("GiB")[0].split()[-1]) for line in done.stdout.splitlines()
+         if line.startswith(("  blocked ", "  splash (TPU v5p runs it) "))}
+  assert gib["splash"] < gib["blocked"] / 5  # flash attention holds no [b, n, t, t] scores
   print(done.stdout, f"\nwall time {seconds:.0f} s")
   assert math.isfinite(seconds)
 
@@ -141,6 +149,33 @@ def test_plan_json_has_each_steps_memory_and_fit(capsys, monkeypatch):
                                                                          ("pretrain", "eval", True)]
   train, evaluation = (s["bytes_per_device"] for s in out["steps"])
   assert 0 < evaluation < train
+  attention = out["attention"]
+  assert (attention["rows_per_device"], attention["seq_len"], attention["chip_runs"]) == (8, 64, "blocked")
+  assert set(attention["layer_bytes_per_device"]) == {"blocked", "splash"}
+
+
+@pytest.mark.parametrize("mesh, shape", [((1, 8, 1), (2, 4, 2)), ((2, 2, 2), (4, 2, 1)), ((1, 2, 4), (8, 1, 1))],
+                         ids=["fsdp", "tensor-2", "kv-heads-repeated"])
+def test_attention_is_planned_on_each_devices_rows_and_heads(mesh, shape):
+  """16 rows over data·fsdp, 4 query and 2 key/value heads over tensor (a kv head repeated when 4 split it)."""
+  config = _config(mesh)
+  assert attention_memory.per_device_shape(config, make_mesh(mesh)) == shape
+
+
+def test_a_fused_kernels_attention_memory_grows_linearly_in_length_and_the_scores_quadratically():
+  sizes = {t: {name: attention_memory.layer_bytes(name, 2, t, 4, 2, 16, np.float32) for name in ("xla", "splash")}
+           for t in (512, 1024)}
+  assert sizes[1024]["xla"] > 3.5 * sizes[512]["xla"]  # [b, n, t, t] scores
+  assert sizes[1024]["splash"] < 2.5 * sizes[512]["splash"]  # q, k, v, out, their gradients, row statistics
+  assert sizes[1024]["splash"] < sizes[1024]["xla"] / 4
+
+
+@pytest.mark.parametrize("chip, runs", [("v5p", "splash"), ("h100", "cudnn"), ("cpu", "blocked")])
+def test_the_plan_names_the_attention_each_chip_runs(chip, runs):
+  memory = attention_memory.attention_memory(_config(**{"train.seq_len": 128}), make_mesh((1, 8, 1)), CHIPS[chip])
+  assert memory.chip_runs == runs and set(memory.layer_bytes) == {"blocked", "splash"}
+  text = "\n".join(attention_memory.report_lines(memory, CHIPS[chip], plan.gib))
+  assert ("stands in for cudnn" in text) == (runs == "cudnn")
 
 
 @pytest.mark.slow  # ~33 s: nine compiles
