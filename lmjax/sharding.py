@@ -8,16 +8,50 @@ import math
 
 import jax
 import numpy as np
+from jax.experimental import mesh_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 MESH_AXES = ("data", "fsdp", "tensor")
 
 
 def make_mesh(shape: tuple[int, int, int], devices=None) -> Mesh:
-  """A (data, fsdp, tensor) mesh with Auto axes (the model is written for propagation, not explicit types)."""
+  """A (data, fsdp, tensor) mesh with Auto axes (the model is written for propagation, not explicit types),
+  over the devices as `device_grid` lays them out."""
   devices = jax.devices() if devices is None else devices
-  grid = np.asarray(devices[: math.prod(shape)]).reshape(shape)
-  return Mesh(grid, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES))
+  return Mesh(device_grid(shape, devices), MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES))
+
+
+def device_grid(shape: tuple[int, int, int], devices) -> np.ndarray:
+  """The first prod(shape) devices laid out as the (data, fsdp, tensor) mesh.
+
+  Within a slice the order follows the interconnect's topology (`mesh_utils.create_device_mesh`, as
+  `jax.make_mesh` does), so `tensor` and `fsdp` neighbours are physical neighbours. Across TPU slices
+  (devices with several `slice_index` values) the slices go on `data`, the only axis whose collectives should
+  cross the slow data-center network. The plain in-order grid is kept where the topology-aware one would hand
+  a process non-contiguous batch rows, which its loader (one block of rows per process) cannot read.
+  """
+  devices = list(devices)[: math.prod(shape)]
+  slices = len({getattr(d, "slice_index", 0) for d in devices})
+  if slices > 1:
+    if shape[0] % slices:
+      raise ValueError(f"config.mesh.data={shape[0]} must be a multiple of the {slices} slices, so that only "
+                       f"the data axis crosses between them; set --config.mesh.data={slices}")
+    grid = mesh_utils.create_hybrid_device_mesh((shape[0] // slices, *shape[1:]), (slices, 1, 1), devices,
+                                                allow_split_physical_axes=True)
+  else:
+    grid = mesh_utils.create_device_mesh(shape, devices, allow_split_physical_axes=True)
+  return grid if process_rows_contiguous(grid) else np.asarray(devices, dtype=object).reshape(shape)
+
+
+def process_rows_contiguous(grid) -> bool:
+  """Whether every process's devices hold one contiguous run of the batch's data-parallel shards (the
+  flattened data × fsdp index; batch rows are split over those two axes)."""
+  shards = np.asarray(grid).reshape(grid.shape[0] * grid.shape[1], -1)
+  for process in {d.process_index for d in shards.flat}:
+    held = np.flatnonzero([any(d.process_index == process for d in row) for row in shards])
+    if held[-1] - held[0] + 1 != len(held):
+      return False
+  return True
 
 
 def rules_from_config(rules_config) -> tuple[tuple[str, tuple[str, ...] | str | None], ...]:

@@ -1,12 +1,14 @@
 """Sharding: the same config and seed give the same losses on 1 device and on 8 (2×2×2 and pure FSDP);
 parameters are born sharded; the replication guard catches rules that leave the model whole."""
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
 
 from lmjax import losses
 from lmjax.config import ConfigError
-from lmjax.sharding import logical_to_spec
+from lmjax.sharding import device_grid, logical_to_spec, process_rows_contiguous
 from lmjax.train.setup import build_train_setup
 from lmjax.train.step import make_train_step
 from tests.conftest import tiny_config
@@ -85,3 +87,36 @@ def test_replication_guard_rejects_rules_that_shard_nothing():
   with pytest.raises(ConfigError, match="of parameters are replicated"):
     build_train_setup(config, devices=jax.devices())
   assert build_train_setup(_mesh(tiny_config(), 1, 8, 1), devices=jax.devices()).replicated_fraction < 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class _Device:
+  """What the mesh layout reads of a device: its id, process and slice (CPU devices have no slice)."""
+  id: int
+  process_index: int
+  slice_index: int
+  platform: str = "cpu"
+  device_kind: str = "cpu"
+
+
+def _ids(grid, field="id"):
+  return np.vectorize(lambda d: getattr(d, field))(grid)
+
+
+def test_across_slices_only_the_data_axis_crosses_between_them():
+  devices = [_Device(i, process_index=i % 2, slice_index=i % 2) for i in range(8)]  # listed interleaved
+  grid = device_grid((2, 2, 2), devices)
+  slices = _ids(grid, "slice_index")
+  assert (slices[0] == 0).all() and (slices[1] == 1).all()
+  with pytest.raises(ValueError, match="config.mesh.data=1 must be a multiple of the 2 slices"):
+    device_grid((1, 4, 2), devices)
+
+
+def test_a_process_must_hold_one_block_of_batch_rows():
+  in_order = np.asarray([_Device(i, i // 4, 0) for i in range(8)], dtype=object).reshape(1, 8, 1)
+  interleaved = np.asarray([_Device(i, i % 2, 0) for i in range(8)], dtype=object).reshape(1, 8, 1)
+  assert process_rows_contiguous(in_order)
+  assert not process_rows_contiguous(interleaved)
+  # tensor inside a data-parallel shard may span processes: each process still holds one run of shards
+  pairs = np.asarray([_Device(i, i % 2, 0) for i in range(8)], dtype=object).reshape(1, 4, 2)
+  assert process_rows_contiguous(pairs)
