@@ -131,6 +131,22 @@ def test_llama3_8b_plans_for_its_declared_hardware_with_no_other_flag():
   assert math.isfinite(seconds)
 
 
+SHIPPED_MODEL_CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.py")
+                               if p.name not in ("__init__.py", "base.py", "clean.py"))
+
+
+@pytest.mark.slow  # minutes each on 2 cores: the chain configs compile every stage's steps
+@pytest.mark.parametrize("name", SHIPPED_MODEL_CONFIGS)
+def test_every_shipped_config_fits_at_every_stage_on_its_declared_hardware(name):
+  done = subprocess.run([sys.executable, "-m", "lmjax.cli", "plan", "--config", str(REPO / "configs" / name),
+                         "--json", "--config.runtime.compilation_cache_dir="],
+                        capture_output=True, text=True, timeout=1800, cwd=REPO)
+  assert done.returncode == 0, done.stderr[-3000:]
+  steps = json.loads(done.stdout.strip().splitlines()[-1])["steps"]
+  assert {("pretrain", "train"), ("pretrain", "eval")} <= {(s["stage"], s["step"]) for s in steps}
+  assert [s for s in steps if not s["fits"]] == []
+
+
 def test_every_config_declares_hardware_the_chip_table_knows():
   for path in sorted((REPO / "configs").glob("*.py")):
     if path.name in ("__init__.py", "clean.py"):
