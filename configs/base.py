@@ -185,8 +185,8 @@ def get_config() -> ml_collections.ConfigDict:
   rollout.top_k = 0  # 0 samples from the whole vocabulary (the policy the loss sees)
   rollout.max_new_tokens = 48  # tokens per generation round (a round ends at a tool call or the reply's end)
   rollout.max_reply_tokens = 96  # a reply's total length cap, tool outputs included
-  rollout.max_tool_calls = 4  # tool calls a reply may make; a further call ends the reply
-  rollout.batch = 128  # rows generated together
+  rollout.max_tool_calls = 4  # tool calls a reply may make; a further call gets an error output instead of running
+  rollout.batch = 128  # engine slots: replies decoded together (a finished one's slot takes the next prompt)
 
   # RL (`lmjax rl`). train.batch_size is the PPO minibatch (rows); train.steps is derived (iterations ×
   # epochs × minibatches) and sets the LR schedule's length; optim.* and schedule.* apply as usual.

@@ -16,7 +16,14 @@ import numpy as np
 
 from configs import rl_quickstart
 from lmjax.config import load_config
+from lmjax.infer.engine import cache_length
+from lmjax.infer.tools import make_tools
 from lmjax.rl import experience
+from lmjax.rl.advantages import ESTIMATORS
+from lmjax.rl.collect import collect, iteration_problems
+from lmjax.rl.replies import ReplySampler
+from lmjax.rl.settings import policy_loss, with_derived_steps
+from lmjax.rl.update import ppo_epochs
 from lmjax.train import rl
 from lmjax.train.base_run import fresh_state, load_base_run
 from lmjax.train.setup import build_train_setup, tokenizer_path
@@ -45,12 +52,12 @@ def variant_config(base, overrides: dict):
   for key, value in overrides.items():
     section, field = key.split(".")
     config[section][field] = value
-  return rl.with_derived_steps(config)
+  return with_derived_steps(config)
 
 
 def sequence_logprob_change(score, params, rows, old_logprobs, place, chunk):
   """Per reply: Σ over its sampled tokens of log π_new − log π_old; and the mean per-token KL estimate."""
-  (new,) = experience.score_in_chunks(score, params, rows, chunk, place)
+  new, _ = experience.score_in_chunks(score, params, rows, chunk, place)
   mask = rows["loss_mask"]
   delta = ((new - old_logprobs) * mask).sum(axis=1)
   kl = (0.5 * (new - old_logprobs) ** 2 * mask).sum() / mask.sum()
@@ -66,22 +73,23 @@ def weighted_reward(delta_b, rewards_b, group_size):
 def probe(config, base, base_config, base_dir, train_rows, judge, passes: int) -> dict:
   """Trains a fresh state on `train_rows` for `passes` epochs; what that did to the judging replies."""
   setup = build_train_setup(config, tokenizer_path(base_config, base_dir))
-  actors = rl.make_actors(config, setup, base_config, base, critic=False)
-  step = make_train_step(setup.graphdef, rl.policy_loss(config.rl)[1], setup.optimizer, setup.shardings,
+  scorers = rl.make_scorers(config, setup, base, critic=False)
+  step = make_train_step(setup.graphdef, policy_loss(config.rl)[1], setup.optimizer, setup.shardings,
                          batch_sharding=setup.batch_sharding, grad_accum_steps=config.train.grad_accum_steps,
                          lr_schedule=setup.schedule)
   state = fresh_state(setup, base.params)
   rows, rewards_b = dict(train_rows[0]), train_rows[1]
-  estimator = rl.advantage_estimators.ESTIMATORS[config.rl.advantage]
-  adv_b = np.asarray(estimator(rewards_b, config.rl.group_size, scale=config.rl.scale_advantages))
-  rows["advantages"] = (adv_b[:, None] * rows["loss_mask"]).astype(np.float32)
+  estimator = ESTIMATORS[config.rl.advantage]
+  rows["advantages"], _ = estimator.estimate(rewards_b, rows["old_values"], rows["loss_mask"], config.rl)
+  adv_b = rows["advantages"].sum(axis=1)
   for i in range(passes):
-    state, _ = rl.update(actors, step, state, rows, i + 1)
-  delta, kl = sequence_logprob_change(actors.score_policy, state.params, judge["rows"], judge["old"],
-                                      actors.place, config.train.batch_size)
+    state, _ = ppo_epochs(step, state, rows, rl_config=config.rl, batch_size=config.train.batch_size,
+                          iteration=i + 1, place=scorers.place)
+  delta, kl = sequence_logprob_change(scorers.policy, state.params, judge["rows"], judge["old"],
+                                      scorers.place, config.train.batch_size)
   right = judge["rewards"] > 0
-  trained, _ = sequence_logprob_change(actors.score_policy, state.params, rows, rows["old_logprobs"],
-                                       actors.place, config.train.batch_size)
+  trained, _ = sequence_logprob_change(scorers.policy, state.params, rows, rows["old_logprobs"],
+                                       scorers.place, config.train.batch_size)
   by_sign = {name: f"{trained[pick].mean():.3f}" if pick.any() else "-"
              for name, pick in (("advantage > 0", adv_b > 0), ("< 0", adv_b < 0), ("= 0", adv_b == 0))}
   print("  Δlogp of the training replies with " + ", ".join(f"{k}: {v}" for k, v in by_sign.items()))
@@ -100,10 +108,15 @@ def main() -> None:
   config = variant_config(base_cfg, {})
   base_config, base = load_base_run(config, args.base, "rl.base_workdir")
   setup = build_train_setup(config, tokenizer_path(base_config, args.base))
-  actors = rl.make_actors(config, setup, base_config, base, critic=False)
+  task, longest = rl.make_task(config, base_config, base.tokenizer)
+  sampler = ReplySampler(base.graphdef, base.tokenizer, config.rollout, make_tools(),
+                         cache_length(longest, config.rollout.max_reply_tokens))
+  scorers, estimator = rl.make_scorers(config, setup, base, critic=False), ESTIMATORS[config.rl.advantage]
   started = time.time()
-  train_rows, _, train_rewards = rl.collect(actors, base.params, 1, critic=False)
-  judge_rows, _, judge_rewards = rl.collect(actors, base.params, 10_001, critic=False)  # other problems
+  sample = lambda iteration: collect(sampler, scorers, estimator, config.rl, config.train.seq_len, base.params,
+                                     iteration_problems(task, config.rl, iteration), seed=iteration)
+  train_rows, _, train_rewards = sample(1)
+  judge_rows, _, judge_rewards = sample(10_001)  # other problems
   judge = {"rows": judge_rows, "old": judge_rows["old_logprobs"], "rewards": judge_rewards}
   print(f"rollouts in {time.time() - started:.0f} s; train reward {train_rewards.mean():.3f}, "
         f"judging reward {judge_rewards.mean():.3f} on {len(judge_rewards)} replies")

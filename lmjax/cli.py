@@ -190,9 +190,9 @@ def main(argv: list[str] | None = None) -> None:
       prompts = [args.prompt] if args.prompt else sample.read_prompts(args.prompts)
       sample.run(config, args.workdir, prompts, args.output)
     elif args.command == "chat":
-      from lmjax.infer import engine
+      from lmjax.infer import chat_session
       config = _run_config(args, overrides)
-      engine.run_chat(config, args.workdir, system=args.system, search=args.search)
+      chat_session.run_chat(config, args.workdir, system=args.system, search=args.search)
     elif args.command == "tokens":
       from lmjax.data.tokenizer import Tokenizer
       from lmjax.infer import load, viewers

@@ -1,6 +1,6 @@
 """python experiments/benchmarks/decode_throughput.py [--new-tokens 128] [--prompt-len 16]
 
-Greedy decode throughput (new tokens/s) of lmjax's KV-cache sampler at batch 1 and 16 on the benchmark
+Greedy decode throughput (new tokens/s) of lmjax's KV-cache engine at batch 1 and 16 on the benchmark
 config (d=256, 4 layers, 4 heads, 2 KV heads, MLP 768, vocab 8192, float32), next to (a) the same code
 recomputing the whole prefix every step and (b) HuggingFace `transformers` LlamaForCausalLM generating on
 PyTorch CPU with the same architecture and the same (random) weights, all timed in this run. Also the
@@ -10,7 +10,7 @@ Needs `pip install -e '.[bench]'` (torch) and `pip install transformers`; nothin
 Every method decodes exactly N new tokens per row (no early stop) from the same random prompts; times are
 the median of a few calls after a warm-up call (the XLA compile is reported separately) and include the
 prefill. The recompute reference is slow (N steps over an N-sized buffer), so it is timed once without a
-warm-up and its XLA compile time (from jax.monitoring) is subtracted. Greedy tokens of the KV-cache sampler
+warm-up and its XLA compile time (from jax.monitoring) is subtracted. Greedy tokens of the KV-cache engine
 must equal the recompute reference (asserted); agreement with transformers on the copied weights (logits and
 greedy tokens) is reported, not asserted. The process uses the allocator setting of the `lmjax` CLI
 (`lmjax/allocator.py`), for every method alike.
@@ -30,7 +30,9 @@ from flax import nnx
 from configs import base
 from lmjax.allocator import keep_freed_memory
 from lmjax.convert import to_hf
-from lmjax.infer.sampler import PROMPT_BUCKET, SamplingParams, generate, generate_recompute, sample_next
+from lmjax.infer.engine import generate
+from lmjax.infer.sampler import SamplingParams, generate_recompute, knobs_of, row_keys, sample_rows
+from lmjax.infer.slots import BUCKET
 from lmjax.model.transformer import ModelConfig, Transformer
 
 SHAPE = dict(vocab_size=8192, embed_dim=256, num_layers=4, num_heads=4, num_kv_heads=2, mlp_dim=768)
@@ -113,12 +115,15 @@ def timed(fn, repeats: int, clock: CompileClock, warmup: bool = True) -> dict:
 
 
 def sampler_ms(batch: int, vocab: int, repeats: int = 20) -> tuple[float, float]:
-  """Milliseconds of the sampler's `sample_next` at temperature 0 and of a bare argmax, on [b, v] logits."""
-  logits_bv, key = jax.random.normal(jax.random.key(0), (batch, vocab)), jax.random.key(1)
-  sample = jax.jit(lambda x, k, t: sample_next(x, k, t, np.int32(0), np.float32(1.0)))
+  """Milliseconds of the engine's per-row draw (`sample_rows`, keys included) at temperature 0 and of a bare
+  argmax, on [b, v] logits."""
+  logits_bv = jax.random.normal(jax.random.key(0), (batch, vocab))
+  rows = np.arange(batch, dtype=np.uint32)
+  sample = jax.jit(lambda x, seeds, positions, knobs: sample_rows(x, row_keys(seeds, positions), knobs))
   argmax = jax.jit(lambda x: jnp.argmax(x, axis=-1))
   result = []
-  for call in (lambda: sample(logits_bv, key, np.float32(0.0)), lambda: argmax(logits_bv)):
+  for call in (lambda: sample(logits_bv, rows, rows.astype(np.int32), knobs_of(SamplingParams())),
+               lambda: argmax(logits_bv)):
     jax.block_until_ready(call())
     times = []
     for _ in range(repeats):
@@ -202,7 +207,7 @@ def main():
   cfg = ModelConfig.from_config(config.model)
   graphdef, params = nnx.split(Transformer(cfg, rngs=nnx.Rngs(0)))
   n = args.new_tokens
-  model = hf_model(config, params, max_positions=args.prompt_len + n + PROMPT_BUCKET)
+  model = hf_model(config, params, max_positions=args.prompt_len + n + BUCKET)
   rng = np.random.default_rng(0)
   prompt = None
   for batch in BATCHES:
@@ -222,11 +227,11 @@ def main():
       print(f"{name.replace('_', ' '):<16} {batch:>5} {e['tokens_per_s']:>10,.0f} {e['ms_per_step']:>8.2f} "
             f"{e['vs_transformers']:>6.2f}x {e['vs_recompute']:>8.1f}x {compile_s}")
 
-  print("where the KV-cache step goes: the greedy `sample_next` against a bare argmax, and the whole step")
+  print("where the KV-cache step goes: the greedy `sample_rows` against a bare argmax, and the whole step")
   for batch in BATCHES:
     sample, argmax = sampler_ms(batch, cfg.vocab_size)
-    results[f"batch{batch}_sample_next_ms"], results[f"batch{batch}_argmax_ms"] = sample, argmax
-    print(f"  batch {batch:>2}: sample_next at temperature 0 alone {sample:.2f} ms (a bare argmax "
+    results[f"batch{batch}_sample_rows_ms"], results[f"batch{batch}_argmax_ms"] = sample, argmax
+    print(f"  batch {batch:>2}: sample_rows at temperature 0 alone {sample:.2f} ms (a bare argmax "
           f"{argmax:.2f} ms) of the {results[f'batch{batch}_lmjax_kv-cache']['ms_per_step']:.2f} ms step")
 
   param_bytes = decode_param_bytes(cfg)

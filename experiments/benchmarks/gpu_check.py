@@ -14,7 +14,7 @@ with the compiles. It prints the machine and date once, then one line per check
   memory fits 90% of the device's: tokens/s and MFU over timed steps after the compile, and the compile time.
 - `eval llama3_1b`: the micro-batched eval step's compiled bytes for that one-device config, and whether they
   fit (the config as shipped plans for 16 chips and cannot).
-- `decode scanned|unscanned`: greedy new tokens/s of the KV-cache sampler on llama_125m's shape (bfloat16,
+- `decode scanned|unscanned`: greedy new tokens/s of the inference engine on llama_125m's shape (bfloat16,
   random weights) with model.scan_layers on and off, and their ratio.
 - `rollout memory <config>`: the compiled memory (arguments + temporaries) of the generation program RL's
   rollouts run, at speedrun_cpu's and speedrun_pod's rollout.batch, RL seq_len and rollout.max_new_tokens:
@@ -44,7 +44,7 @@ from experiments.benchmarks.checklist import Checklist  # noqa: E402
 from lmjax.allocator import keep_freed_memory  # noqa: E402
 from lmjax.backend import expected_platform  # noqa: E402
 from lmjax.chain.stages import stage_config  # noqa: E402
-from lmjax.infer import sampler  # noqa: E402
+from lmjax.infer import engine, sampler, slots  # noqa: E402
 from lmjax.model import init_params, model_definition  # noqa: E402
 from lmjax.model.layers import attention_mask, self_attend  # noqa: E402
 from lmjax.train import plan  # noqa: E402
@@ -63,7 +63,7 @@ class Sizes:
   tiny_head_dim: int | None  # replaces the attention shapes' head size
   train_rows: int  # rows of the first train-step candidate (halved until it fits)
   train_steps: int  # timed train steps after one warm-up step
-  decode_batch: int  # rows of random prompts of PROMPT_BUCKET tokens (the sampler's smallest width)
+  decode_batch: int  # rows of random prompts of slots.BUCKET tokens (the smallest prefill width)
   decode_new_tokens: int
   timed_calls: int  # timed calls of an attention or decode program after a warm-up call
 
@@ -306,27 +306,27 @@ def check_eval(sizes: Sizes, context: dict):
 # --- decode -----------------------------------------------------------------------------------------------
 
 def check_decode(scan_layers: bool, sizes: Sizes, context: dict):
-  """Greedy new tokens/s of `sampler.generate` (prefill included) on llama_125m's shape with random weights;
+  """Greedy new tokens/s of the engine's `generate` (prefill included) on llama_125m's shape with random weights;
   the unscanned check also gives its ratio to the scanned one."""
   config = plan.variant(shrunk(llama_125m.get_config(), sizes), **{"model.scan_layers": scan_layers})
   graphdef, _ = model_definition(config)
   params = init_params(config, seed=0)
   rng = np.random.default_rng(0)
-  prompts = rng.integers(1, config.model.vocab_size, (sizes.decode_batch, sampler.PROMPT_BUCKET)).tolist()
+  prompts = rng.integers(1, config.model.vocab_size, (sizes.decode_batch, slots.BUCKET)).tolist()
   sampling = sampler.SamplingParams(max_new_tokens=sizes.decode_new_tokens, temperature=0.0)
   start = time.perf_counter()
-  sampler.generate(graphdef, params, prompts, sampling)
+  engine.generate(graphdef, params, prompts, sampling)
   first_s = time.perf_counter() - start
-  seconds = median_seconds(lambda: sampler.generate(graphdef, params, prompts, sampling), sizes.timed_calls)
+  seconds = median_seconds(lambda: engine.generate(graphdef, params, prompts, sampling), sizes.timed_calls)
   tokens_per_s = sizes.decode_batch * sizes.decode_new_tokens / seconds
   scanned = context.setdefault("decode_tokens_per_s", {})
   scanned[scan_layers] = tokens_per_s
   m = config.model
   figures = {"layers": m.num_layers, "embed_dim": m.embed_dim, "dtype": m.dtype, "batch": sizes.decode_batch,
-             "prompt": sampler.PROMPT_BUCKET, "new_tokens": sizes.decode_new_tokens, "tokens_per_s": tokens_per_s,
+             "prompt": slots.BUCKET, "new_tokens": sizes.decode_new_tokens, "tokens_per_s": tokens_per_s,
              "call_s": seconds, "first_call_s": first_s}
   line = (f"{m.num_layers} layers x {m.embed_dim} {m.dtype}, batch {sizes.decode_batch}, prompt "
-          f"{sampler.PROMPT_BUCKET}, {sizes.decode_new_tokens} new tokens greedy: {tokens_per_s:,.0f} tokens/s "
+          f"{slots.BUCKET}, {sizes.decode_new_tokens} new tokens greedy: {tokens_per_s:,.0f} tokens/s "
           f"({seconds * 1e3:.0f} ms a call; first call with compile {first_s:.1f} s)")
   if not scan_layers and True in scanned:
     figures["ratio_to_scanned"] = tokens_per_s / scanned[True]
@@ -345,16 +345,16 @@ def check_rollout_memory(module, sizes: Sizes, context: dict):
   # Only the memory is wanted: XLA:GPU's GEMM autotuner would run candidate kernels on buffers of the
   # program's real shapes, which for a program that does not fit may fail to allocate.
   options = {"xla_gpu_autotune_level": 0} if jax.default_backend() == "gpu" else None
-  width, memory = plan.rollout_memory(config, jax.devices()[0], options)
+  length, memory = plan.rollout_memory(config, jax.devices()[0], options)
   compile_s = time.perf_counter() - start
   needed = memory.argument_size_in_bytes + memory.temp_size_in_bytes
   device_bytes, source = device_memory()
   m = config.model
-  figures = {"batch": g.batch, "prompt_width": width, "max_new_tokens": g.max_new_tokens,
+  figures = {"batch": g.batch, "cache_length": length, "max_new_tokens": g.max_new_tokens,
              "layers": m.num_layers, "embed_dim": m.embed_dim, "vocab_size": m.vocab_size,
              "argument_bytes": memory.argument_size_in_bytes, "temp_bytes": memory.temp_size_in_bytes,
              "bytes": needed, "memory_bytes": device_bytes, "fits": needed <= device_bytes, "compile_s": compile_s}
-  line = (f"batch {g.batch} x ({width} prompt + {g.max_new_tokens} new) tokens, {m.num_layers} layers x "
+  line = (f"{g.batch} slots x {length} cached tokens, {g.max_new_tokens} steps a call, {m.num_layers} layers x "
           f"{m.embed_dim}, vocab {m.vocab_size}: {size_text(needed)} (arguments "
           f"{size_text(memory.argument_size_in_bytes)} + temporaries {size_text(memory.temp_size_in_bytes)}) of "
           f"{size_text(device_bytes)} ({source}): {'fits' if needed <= device_bytes else 'DOES NOT FIT'}")

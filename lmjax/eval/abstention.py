@@ -16,9 +16,9 @@ import re
 from lmjax import chat
 from lmjax.data.posttrain.math_problems import reply_text
 from lmjax.infer.probe import abstains, verdict
+from lmjax.infer.engine import chat_engine
 from lmjax.infer.sampler import SamplingParams
 from lmjax.infer.tools import make_tools
-from lmjax.rl.rollout import rollout
 
 SYLLABLES = ("zor", "vel", "qua", "thrin", "mox", "bal", "dru", "keth", "ulm", "yav", "osk", "pri", "nek",
              "fal", "gorv", "ish")
@@ -88,13 +88,10 @@ def greedy_replies(loaded, questions: list[Question], config) -> list[str]:
   """The text (tool outputs excluded) of each question's greedy reply, with the calculator available."""
   tok, g = loaded.tokenizer, config.rollout
   prompts = [chat.render_prompt([{"role": "user", "content": q.question}], tok) for q in questions]
-  sampling = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=0.0)
-  out = []
-  for start in range(0, len(prompts), g.batch):
-    out += rollout(loaded.graphdef, loaded.params, tok, prompts[start:start + g.batch],
-                   sampling, tools=make_tools(), max_tool_calls=g.max_tool_calls,
-                   max_reply_tokens=g.max_reply_tokens)
-  return [reply_text(ro.message(tok)) for ro in out]
+  engine = chat_engine(loaded.graphdef, loaded.params, tok, slots=g.batch,
+                       sampling=SamplingParams(max_new_tokens=g.max_new_tokens), tools=make_tools(),
+                       max_reply_tokens=g.max_reply_tokens, max_tool_calls=g.max_tool_calls)
+  return [reply_text(reply.message(tok)) for reply in engine.generate(prompts)]
 
 
 def judge(reply: str, question: Question) -> str:

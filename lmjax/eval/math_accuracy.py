@@ -3,13 +3,14 @@
 The problems are the math task's held-out ones (config.math: level, heldout_seed), none of them among the
 problems the SFT run in the model's lineage trained on; `eval.math_problems` takes the first N of that fixed
 list, so a smaller eval is a prefix of a larger one and of RL's. Replies are generated as config.rollout says,
-with the calculator, through the rollout engine.
+with the calculator, through the inference engine (`lmjax.rl.heldout`, no training code).
 """
 from lmjax.eval import model_run
 from lmjax.eval.tool_calls import tool_call_stats
 from lmjax.infer.tools import make_tools
 from lmjax.rl import math_task
-from lmjax.train import rl
+from lmjax.rl.heldout import heldout_accuracy, heldout_replies
+from lmjax.rl.replies import ReplySampler
 
 
 def heldout_task(config, sft_config) -> math_task.MathTask:
@@ -22,12 +23,10 @@ def evaluate_math(config, run) -> dict:
   `math_greedy`, `math_k`, `math_problems`, and the tool-call stats of all those replies."""
   task, samples = heldout_task(config, model_run.sft_config(run.lineage)), config.eval.math_samples
   loaded = run.loaded
-  # Held-out evaluation only generates: RL's scorers, reference and batch placement are not needed.
-  actors = rl.Actors(config=config, task=task, tokenizer=loaded.tokenizer, gen_graphdef=loaded.graphdef,
-                     ref_params=None, score_policy=None, score_ref=None, place=None, tools=make_tools())
-  rollouts = rl.heldout_rollouts(actors, loaded.params, critic=False, samples=samples)
-  accuracy = rl.evaluate_heldout(actors, loaded.params, critic=False, samples=samples, rollouts=rollouts)
-  messages = [r.message(loaded.tokenizer) for replies in rollouts for r in replies]
+  sampler = ReplySampler(loaded.graphdef, loaded.tokenizer, config.rollout, make_tools())
+  greedy, sampled = heldout_replies(sampler, loaded.params, task.heldout, samples)
+  accuracy = heldout_accuracy(task.heldout, greedy, sampled, loaded.tokenizer)
+  messages = [r.message(loaded.tokenizer) for r in greedy + sampled]
   return {"math_pass1": accuracy["heldout_pass1"], "math_pass_at_k": accuracy["heldout_pass_at_g"],
           "math_greedy": accuracy["heldout_greedy"], "math_k": samples,
           "math_problems": len(task.heldout), **tool_call_stats(messages)}

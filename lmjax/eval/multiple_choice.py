@@ -89,7 +89,7 @@ def continuation_logprobs(loaded, pairs: list[tuple[list[int], list[int]]],
   for start in range(0, len(pairs), batch_size):
     chunk = {k: v[start:start + batch_size] for k, v in rows.items()}
     full = {k: np.pad(v, [(0, batch_size - len(v)), (0, 0)]) for k, v in chunk.items()}  # one shape
-    logprobs_bt = np.asarray(score(loaded.params, full))[:len(chunk["tokens"])]
+    logprobs_bt = np.asarray(score(loaded.params, full)[0])[:len(chunk["tokens"])]
     sums.append((logprobs_bt * chunk["loss_mask"]).sum(axis=1))
   return np.concatenate(sums)
 

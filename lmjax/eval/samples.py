@@ -3,10 +3,10 @@ them): two held-out math problems, one unanswerable and one answerable question,
 from lmjax import chat
 from lmjax.eval import abstention, model_run
 from lmjax.eval.math_accuracy import heldout_task
-from lmjax.infer.engine import format_reply
+from lmjax.infer.chat_session import format_reply
+from lmjax.infer.engine import chat_engine
 from lmjax.infer.sampler import SamplingParams
 from lmjax.infer.tools import make_tools
-from lmjax.rl.rollout import rollout
 
 
 def sample_questions(config, run) -> list[str]:
@@ -20,9 +20,10 @@ def samples_markdown(config, run) -> str:
   tok, g = run.loaded.tokenizer, config.rollout
   questions = sample_questions(config, run)
   prompts = [chat.render_prompt([{"role": "user", "content": q}], tok) for q in questions]
-  replies = rollout(run.loaded.graphdef, run.loaded.params, tok, prompts,
-                    SamplingParams(max_new_tokens=g.max_new_tokens, temperature=0.0), tools=make_tools(),
-                    max_tool_calls=g.max_tool_calls, max_reply_tokens=g.max_reply_tokens)
+  engine = chat_engine(run.loaded.graphdef, run.loaded.params, tok, slots=len(prompts),
+                       sampling=SamplingParams(max_new_tokens=g.max_new_tokens), tools=make_tools(),
+                       max_reply_tokens=g.max_reply_tokens, max_tool_calls=g.max_tool_calls)
+  replies = engine.generate(prompts)
   blocks = [f"**user:** {q}\n\n**assistant:**\n\n```\n{format_reply(reply.message(tok))}\n```"
             for q, reply in zip(questions, replies)]
   return "\n\n".join(blocks) + "\n"

@@ -1,84 +1,232 @@
-"""The chat engine: generate an assistant reply, pausing at each tool call to run the tool and insert its
-output, then continuing — the loop that gives a small model a calculator and a search engine.
+"""The inference engine every caller shares: `lmjax chat` (one slot), `lmjax sample`, `lmjax probe`,
+`lmjax eval`'s samples and abstention, and RL's rollouts.
 
-    reply = chat_reply(loaded_model, messages, tools=make_tools(), sampling=SamplingParams(...))
+A fixed number of slots decode together (`lmjax.infer.slots`). With continuous batching a slot whose reply
+finishes takes the next waiting prompt at once; a slot whose reply calls a tool hands the call to a thread
+pool and, when the output is back, has it prefilled after what its cache already holds and decodes on — the
+other slots never wait. `continuous=False` is the plain static batch of the same engine (a batch of prompts
+in, every reply finished, the next batch in), kept as the benchmark's reference.
+
+One rule for every caller:
+- a segment (from the prompt or a tool output to the next stop) is at most `sampling.max_new_tokens` tokens,
+  a reply at most `max_reply_tokens`; a segment that ends without a stop id or a tool call ends the reply;
+- the first `max_tool_calls` calls run; a later one gets an error output and the reply goes on;
+- a reply's randomness is keyed by its seed and the position it samples at (never by its slot or neighbours);
+- each reply token is marked generated (sampled) or inserted (a tool's output): RL trains on the former only.
+
+    engine = Engine(graphdef, params, slots=16, sampling=SamplingParams(max_new_tokens=64, temperature=1.0,
+                    stop_ids=chat.chat_tokens(tok).stops), max_reply_tokens=256, tool_use=ToolUse(tok, tools))
+    replies = engine.generate(prompts, seeds)
 """
+import collections
 import dataclasses
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+import jax
+import numpy as np
 
 from lmjax import chat
-from lmjax.infer.sampler import SamplingParams, generate
-from lmjax.infer.tools import TOOLS, run_tool
+from lmjax.infer import slots as programs
+from lmjax.infer.sampler import SamplingParams, knobs_of
+from lmjax.infer.tools import run_tool
 
 
 @dataclasses.dataclass(frozen=True)
 class Reply:
-  message: dict  # the assistant message: {"role": "assistant", "content": [parts]}
-  ids: list[int]  # every token after <|assistant_start|>, tool outputs included
+  """One reply to one prompt: its ids after the prompt and, per id, whether the model sampled it."""
+  prompt: tuple[int, ...]
+  reply: tuple[int, ...]
+  generated: tuple[bool, ...]
   tool_calls: int
 
-
-def chat_reply(loaded, messages: list[dict], *, sampling: SamplingParams, tools=TOOLS,
-               max_tool_calls: int = 4, max_total_tokens: int = 512) -> Reply:
-  """The assistant's next turn after `messages` (which end with a user turn).
-
-  Each segment is generated until <|assistant_end|>, <|tool_call_end|> or <|eos|>; after a tool call the
-  tool's output (an error string if it refuses) is appended inside <|tool_output_*|> and generation resumes.
-  After `max_tool_calls` calls, further calls get an error output instead of running.
-  """
-  tok = loaded.tokenizer
-  special = chat.chat_tokens(tok)
-  prompt = chat.render_prompt(messages, tok)
-  segment_sampling = dataclasses.replace(sampling, stop_ids=special.stops)
-  reply, calls = [], 0
-  while len(reply) < max_total_tokens:
-    segment_sampling = dataclasses.replace(segment_sampling, seed=sampling.seed + len(reply))
-    [new] = generate(loaded.graphdef, loaded.params, [prompt + reply], segment_sampling)
-    reply += new
-    pending = chat.tool_call_pending(reply, tok)
-    if not new or new[-1] != special.tool_call_end or pending is None:
-      break
-    calls += 1
-    output = (run_tool(tools, *pending) if calls <= max_tool_calls
-              else f"error: no more tool calls in this reply (limit {max_tool_calls})")
-    reply += chat.render_tool_output(output, tok)
-  return Reply(chat.parse_reply(reply, tok), reply, calls)
+  def message(self, tokenizer) -> dict:
+    """The reply as an assistant message of the chat protocol."""
+    return chat.parse_reply(self.reply, tokenizer)
 
 
-def format_reply(message: dict) -> str:
-  """An assistant message as terminal text, tool calls and outputs marked."""
-  lines = []
-  for part in chat.parts(message):
-    if part["type"] == "text":
-      lines.append(part["text"])
-    elif part["type"] == "tool_call":
-      lines.append(f"[{part['tool']}] {part['input']}")
+@dataclasses.dataclass(frozen=True)
+class ToolUse:
+  """How replies call tools: the tokenizer that renders calls and outputs, the tool table, the call limit."""
+  tokenizer: object
+  tools: dict
+  max_calls: int = 4
+  threads: int = 4
+
+  def limit_error(self) -> str:
+    return f"error: no more tool calls in this reply (limit {self.max_calls})"
+
+
+@dataclasses.dataclass
+class _Row:
+  """A reply in progress in one slot."""
+  index: int
+  seed: int
+  cursor: int  # the position its next token goes to
+  ids: list = dataclasses.field(default_factory=list)
+  generated: list = dataclasses.field(default_factory=list)
+  segment: int = 0  # tokens sampled since the prompt or the last tool output
+  calls: int = 0
+  tool: Future | None = None  # a running tool call; the row decodes again once its output is in
+
+  def reply(self, prompt) -> Reply:
+    return Reply(tuple(prompt), tuple(self.ids), tuple(self.generated), self.calls)
+
+
+def cache_length(longest_prompt: int, max_reply_tokens: int) -> int:
+  """Positions a slot needs: prompt and reply, rounded up, plus one bucket of room for a prefill's padding."""
+  return programs.round_up(longest_prompt + max_reply_tokens) + programs.BUCKET
+
+
+class Engine:
+  """Replies to many prompts through `slots` rows of one KV cache (see the module docstring)."""
+
+  def __init__(self, graphdef, params, *, slots: int, sampling: SamplingParams, max_reply_tokens: int,
+               tool_use: ToolUse | None = None, continuous: bool = True, length: int | None = None):
+    if slots < 1 or max_reply_tokens < 1 or sampling.max_new_tokens < 1:
+      raise ValueError(f"slots={slots}, max_reply_tokens={max_reply_tokens} and max_new_tokens="
+                       f"{sampling.max_new_tokens} must all be at least 1")
+    self.graphdef, self.params, self.slots = graphdef, params, slots
+    self.sampling, self.max_reply_tokens, self.tool_use = sampling, max_reply_tokens, tool_use
+    self.continuous, self.length = continuous, length
+    self.knobs = knobs_of(sampling, until_all=not continuous)
+    self.prefills = 0  # prefill calls made (a tool round continues from the cache: one per output)
+
+  def generate(self, prompts: list, seeds: list[int] | None = None, on_reply=None) -> list[Reply]:
+    """A reply to every prompt (ids, each with at least one token); reply i samples with seeds[i] (default
+    sampling.seed + i). `on_reply()` is called as each reply finishes (a progress bar's update)."""
+    seeds = [self.sampling.seed + i for i in range(len(prompts))] if seeds is None else list(seeds)
+    if len(seeds) != len(prompts) or any(len(p) == 0 for p in prompts):
+      raise ValueError("give one seed per prompt, and every prompt at least one token (e.g. BOS)")
+    if not prompts:
+      return []
+    longest = max(map(len, prompts))
+    length = self.length or cache_length(longest, self.max_reply_tokens)
+    if longest + self.max_reply_tokens + programs.BUCKET > length:
+      raise ValueError(f"a prompt of {longest} tokens and max_reply_tokens={self.max_reply_tokens} do not fit "
+                       f"the engine's {length}-position cache; shorten the prompt or the reply budget")
+    run = _Run(self, prompts, seeds, length, on_reply or (lambda: None))
+    with ThreadPoolExecutor(self.tool_use.threads if self.tool_use else 1) as pool:
+      return run.until_done(pool)
+
+
+class _Run:
+  """The host side of one `Engine.generate` call: which reply each slot holds, and the device state."""
+
+  def __init__(self, engine: Engine, prompts, seeds, length: int, on_reply):
+    self.engine, self.prompts, self.seeds, self.on_reply = engine, prompts, seeds, on_reply
+    self.cache, self.logits = programs.init_state(engine.graphdef, engine.params, engine.slots, length)
+    self.rows: list[_Row | None] = [None] * engine.slots
+    self.waiting = collections.deque(range(len(prompts)))
+    self.replies: list[Reply | None] = [None] * len(prompts)
+
+  def until_done(self, pool) -> list[Reply]:
+    while self.waiting or any(self.rows):
+      if self.engine.continuous or not any(self.rows):
+        self.fill_free_slots()
+      self.insert_finished_tool_outputs()
+      decoding = [s for s, row in enumerate(self.rows) if row is not None and row.tool is None]
+      if decoding:
+        self.decode(decoding, pool)
+      elif any(self.rows):
+        wait([row.tool for row in self.rows if row is not None], return_when=FIRST_COMPLETED)
+    return self.replies
+
+  def fill_free_slots(self) -> None:
+    for slot, row in enumerate(self.rows):
+      if row is None and self.waiting:
+        index = self.waiting.popleft()
+        self.rows[slot] = _Row(index, self.seeds[index], cursor=0)
+        self.prefill(slot, list(self.prompts[index]))
+
+  def prefill(self, slot: int, ids: list[int]) -> None:
+    """Writes `ids` into the slot's cache at its cursor; its next token samples from the logits after them."""
+    row = self.rows[slot]
+    tokens = np.zeros((1, programs.round_up(len(ids))), np.int32)
+    tokens[0, :len(ids)] = ids
+    e = self.engine
+    self.cache, self.logits = programs.prefill(e.graphdef, e.params, self.cache, self.logits, np.int32(slot),
+                                               tokens, np.int32(row.cursor), np.int32(len(ids)))
+    row.cursor += len(ids)
+    e.prefills += 1
+
+  def decode(self, decoding: list[int], pool) -> None:
+    e, n = self.engine, self.engine.slots
+    active, cursor = np.zeros(n, bool), np.zeros(n, np.int32)
+    budget, seeds = np.ones(n, np.int32), np.zeros(n, np.uint32)
+    for slot, row in enumerate(self.rows):
+      if row is not None:
+        cursor[slot], seeds[slot] = row.cursor, np.uint32(row.seed % 2**32)
+    for slot in decoding:
+      active[slot], budget[slot] = True, self.budget(self.rows[slot])
+    out, self.cache, self.logits = programs.decode(e.graphdef, e.params, self.cache, self.logits, cursor, active,
+                                                   budget, seeds, e.knobs, e.sampling.max_new_tokens)
+    out = np.asarray(jax.device_get(out))
+    for slot in decoding:
+      new = [int(t) for t in out[slot] if t >= 0]
+      row = self.rows[slot]
+      row.ids += new
+      row.generated += [True] * len(new)
+      row.cursor, row.segment = row.cursor + len(new), row.segment + len(new)
+      self.after_tokens(slot, pool)
+
+  def budget(self, row: _Row) -> int:
+    """Tokens the row may still sample in this segment."""
+    return min(self.engine.sampling.max_new_tokens - row.segment, self.engine.max_reply_tokens - len(row.ids))
+
+  def after_tokens(self, slot: int, pool) -> None:
+    """Decides what a slot does next: decode on, run the tool it called, or finish its reply."""
+    row, e = self.rows[slot], self.engine
+    stopped = row.ids and row.ids[-1] in e.sampling.stop_ids
+    if not stopped and self.budget(row) > 0:
+      return  # the step ended for another slot's sake
+    call = self.tool_call(row) if stopped else None
+    if call is None or len(row.ids) >= e.max_reply_tokens:
+      return self.finish(slot)
+    row.calls += 1
+    if row.calls > e.tool_use.max_calls:
+      row.tool = Future()
+      row.tool.set_result(e.tool_use.limit_error())
     else:
-      lines.append(f"  → {part['output']}")
-  return "\n".join(lines)
+      row.tool = pool.submit(run_tool, e.tool_use.tools, *call)
+
+  def tool_call(self, row: _Row):
+    tool_use = self.engine.tool_use
+    if tool_use is None or row.ids[-1] != chat.chat_tokens(tool_use.tokenizer).tool_call_end:
+      return None
+    return chat.tool_call_pending(row.ids, tool_use.tokenizer)
+
+  def insert_finished_tool_outputs(self) -> None:
+    for slot, row in enumerate(self.rows):
+      if row is not None and row.tool is not None and row.tool.done():
+        output = chat.render_tool_output(row.tool.result(), self.engine.tool_use.tokenizer)
+        inserted = output[: self.engine.max_reply_tokens - len(row.ids)]
+        row.tool, row.segment = None, 0
+        row.ids += inserted
+        row.generated += [False] * len(inserted)
+        if len(row.ids) >= self.engine.max_reply_tokens:
+          self.finish(slot)
+        else:
+          self.prefill(slot, inserted)
+
+  def finish(self, slot: int) -> None:
+    row = self.rows[slot]
+    self.replies[row.index] = row.reply(self.prompts[row.index])
+    self.rows[slot] = None
+    self.on_reply()
 
 
-def run_chat(config, workdir: str, *, system: str | None, search: str | None, read_line=None) -> list[dict]:
-  """`lmjax chat`: an interactive conversation with the latest checkpoint (empty line or EOF ends it)."""
-  from lmjax.infer.load import load_model
-  from lmjax.infer.sample import sampling_params
-  from lmjax.infer.tools import make_tools
-  from lmjax.infer.tools.search import SearchIndex
-  loaded = load_model(config, workdir)
-  tools = make_tools(search_index=SearchIndex.build(search) if search else None)
-  sampling = sampling_params(config.sample, ())
-  messages = [{"role": "system", "content": system}] if system else []
-  print(f"chatting with {workdir} (step {loaded.step}); tools: {', '.join(sorted(tools))}; empty line to quit")
-  read_line = read_line or input
-  while True:
-    try:
-      line = read_line("you> ")
-    except EOFError:
-      break
-    if not line.strip():
-      break
-    messages.append({"role": "user", "content": line})
-    turn_sampling = dataclasses.replace(sampling, seed=sampling.seed + len(messages))
-    reply = chat_reply(loaded, messages, sampling=turn_sampling, tools=tools)
-    messages.append(reply.message)
-    print(f"assistant> {format_reply(reply.message)}")
-  return messages
+def chat_engine(graphdef, params, tokenizer, *, slots: int, sampling: SamplingParams, max_reply_tokens: int,
+                tools: dict, max_tool_calls: int = 4, continuous: bool = True, length: int | None = None) -> Engine:
+  """An engine for assistant replies in the chat protocol: it pauses at the protocol's stops and runs tools."""
+  sampling = dataclasses.replace(sampling, stop_ids=chat.chat_tokens(tokenizer).stops)
+  return Engine(graphdef, params, slots=slots, sampling=sampling, max_reply_tokens=max_reply_tokens,
+                tool_use=ToolUse(tokenizer, tools, max_tool_calls), continuous=continuous, length=length)
+
+
+def generate(graphdef, params, prompts: list, sampling: SamplingParams, seeds: list[int] | None = None,
+             slots: int | None = None) -> list[list[int]]:
+  """Each prompt's new tokens, up to and including a stop id, at most `sampling.max_new_tokens` (no tools):
+  `lmjax sample`'s continuations; row i samples with seeds[i] (default sampling.seed + i)."""
+  engine = Engine(graphdef, params, slots=slots or len(prompts), sampling=sampling,
+                  max_reply_tokens=sampling.max_new_tokens)
+  return [list(reply.reply) for reply in engine.generate(prompts, seeds)]

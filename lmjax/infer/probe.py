@@ -23,7 +23,8 @@ from lmjax.config import ConfigError
 from lmjax.data.documents import read_jsonl
 from lmjax.data.posttrain.conversations import DONT_KNOW, refusal_conversation
 from lmjax.data.posttrain.qa_facts import QA, answer_matches, normalize, qa_pairs
-from lmjax.infer.sampler import SamplingParams, generate
+from lmjax.infer.engine import Engine
+from lmjax.infer.sampler import SamplingParams
 
 VERDICTS = ("correct", "abstain", "wrong")
 ABSTENTIONS = (DONT_KNOW, "I don't know", "I do not know", "I'm not sure", "I am not sure", "I have no idea",
@@ -70,18 +71,16 @@ def messages_for(question: str, system: str = "") -> list[dict]:
 
 def sample_replies(loaded, prompts: list[list[int]], samples: int, sampling: SamplingParams, batch_size: int,
                    desc: str | None = None) -> list[list[str]]:
-  """`samples` reply texts per prompt. Rows (prompt × sample) go through `generate` `batch_size` at a time,
-  batch i with seed `sampling.seed + i`; the last batch is padded with copies so every call has one shape."""
+  """`samples` reply texts per prompt through the engine's `batch_size` slots, no tools (a reply that calls
+  one ends there: no answer); row i (prompt × sample) samples with seed `sampling.seed + i`."""
   tok = loaded.tokenizer
   sampling = dataclasses.replace(sampling, stop_ids=chat.chat_tokens(tok).stops)
   rows = [prompt for prompt in prompts for _ in range(samples)]
-  width = max(1, min(batch_size, len(rows)))
-  texts = []
-  for i, start in enumerate(tqdm(range(0, len(rows), width), desc=desc, unit="batch", disable=desc is None)):
-    batch = rows[start:start + width]
-    new = generate(loaded.graphdef, loaded.params, batch + [batch[-1]] * (width - len(batch)),
-                   dataclasses.replace(sampling, seed=sampling.seed + i))
-    texts += [chat.text_of(chat.parse_reply(ids, tok)) for ids in new[:len(batch)]]  # a tool call: no answer
+  engine = Engine(loaded.graphdef, loaded.params, slots=max(1, min(batch_size, len(rows))), sampling=sampling,
+                  max_reply_tokens=sampling.max_new_tokens)
+  with tqdm(total=len(rows), desc=desc, unit="reply", disable=desc is None) as bar:
+    replies = engine.generate(rows, on_reply=bar.update)
+  texts = [chat.text_of(reply.message(tok)) for reply in replies]
   return [texts[q * samples:(q + 1) * samples] for q in range(len(prompts))]
 
 

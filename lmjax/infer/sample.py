@@ -6,7 +6,8 @@
 import json
 
 from lmjax.infer.load import load_model
-from lmjax.infer.sampler import SamplingParams, generate
+from lmjax.infer.engine import generate
+from lmjax.infer.sampler import SamplingParams
 
 
 def sampling_params(sample_config, stop_ids: tuple[int, ...]) -> SamplingParams:
@@ -25,7 +26,7 @@ def read_prompts(path: str) -> list[str]:
 
 
 def run(config, workdir: str, prompts: list[str], output: str | None = None) -> list[str]:
-  """Samples a continuation of each prompt (in one batch); prints them, or writes JSONL to `output`."""
+  """Samples a continuation of each prompt (all in one batch of engine slots); prints them, or writes JSONL to `output`."""
   loaded = load_model(config, workdir)
   tok = loaded.tokenizer
   ids = [[tok.bos_id, *tok.encode(p)] for p in prompts]

@@ -1,10 +1,15 @@
-"""Advantage estimators, chosen by name: GAE with a learned value (PPO's critic), group-relative
-normalisation of rewards among the G samples of one prompt (GRPO-style, no critic), or its positive part.
+"""Advantage estimators, chosen by name (`ESTIMATORS`, one signature for all): GAE with a learned value (PPO's
+critic), group-relative normalisation of rewards among the G samples of one prompt (GRPO-style, no critic), or
+its positive part.
 
 Shapes: b sequences, t positions; `mask_bt` is 1 on response tokens (the tokens the policy generated).
 """
+import dataclasses
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def gae(rewards_bt, values_bt, mask_bt, *, gamma: float, lam: float):
@@ -54,6 +59,50 @@ def group_positive(rewards_b, group_size: int, *, eps: float = 1e-6, scale: bool
   return jnp.maximum(group_relative(rewards_b, group_size, eps=eps, scale=scale), 0.0)
 
 
-ESTIMATORS = {"gae": gae, "group_relative": group_relative, "group_positive": group_positive}
-# Estimators of one advantage per sequence from the group's rewards (no critic).
-SEQUENCE_ESTIMATORS = ("group_relative", "group_positive")
+def terminal_rewards(rewards_b: np.ndarray, loss_mask_bt: np.ndarray) -> np.ndarray:
+  """[b, t] zeros with each reward at its row's last sampled target (GAE's sparse reward)."""
+  rewards_bt = np.zeros(loss_mask_bt.shape, np.float32)
+  has_reply = loss_mask_bt.any(axis=1)
+  last = loss_mask_bt.shape[1] - 1 - np.argmax(loss_mask_bt[:, ::-1] > 0, axis=1)
+  rows = np.flatnonzero(has_reply)
+  rewards_bt[rows, last[rows]] = rewards_b[rows]
+  return rewards_bt
+
+
+def whiten(values_bt: np.ndarray, mask_bt: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+  """(x − mean) / std over the masked entries, 0 elsewhere: PPO's per-batch advantage normalisation."""
+  selected = values_bt[mask_bt > 0]
+  if selected.size == 0:
+    return np.zeros_like(values_bt)
+  return (values_bt - selected.mean()) / (selected.std() + eps) * (mask_bt > 0)
+
+
+def gae_advantages(rewards_b, values_bt, mask_bt, rl_config):
+  """GAE with the critic's values and the reward on each reply's last sampled token, whitened per batch."""
+  advantages_bt, returns_bt = gae(jnp.asarray(terminal_rewards(rewards_b, mask_bt)), jnp.asarray(values_bt),
+                                  jnp.asarray(mask_bt), gamma=rl_config.gamma, lam=rl_config.lam)
+  return whiten(np.asarray(advantages_bt), mask_bt), np.asarray(returns_bt)
+
+
+def per_sequence(estimate_b):
+  """An estimator from one of one advantage per reply (from its group's rewards; no critic), on every token
+  of the reply; the return is the reward on every token."""
+  def estimate(rewards_b, values_bt, mask_bt, rl_config):
+    del values_bt
+    advantages_b = np.asarray(estimate_b(jnp.asarray(rewards_b), rl_config.group_size,
+                                         scale=rl_config.scale_advantages))
+    return advantages_b[:, None] * mask_bt, rewards_b[:, None] * mask_bt
+  return estimate
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimator:
+  """`estimate(rewards [b], values [b, t], mask [b, t], rl config) -> (advantages [b, t], returns [b, t])`,
+  the one signature of every estimator; `uses_values`: it needs a critic (a value head, `ppo_clip_value`)."""
+  estimate: Callable
+  uses_values: bool
+
+
+ESTIMATORS = {"gae": Estimator(gae_advantages, uses_values=True),
+              "group_relative": Estimator(per_sequence(group_relative), uses_values=False),
+              "group_positive": Estimator(per_sequence(group_positive), uses_values=False)}

@@ -3,9 +3,10 @@
 A row is one prompt + reply, left-aligned and padded to `seq_len`: tokens, targets (shifted by one),
 positions, segment ids (1 on real tokens) and the loss mask, 1 exactly where the target is a token the policy
 sampled (tool outputs, the prompt and padding get 0). Rewards are per reply; for GAE they sit on the reply's
-last sampled token.
+last sampled token (`lmjax.rl.advantages.terminal_rewards`).
 """
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -29,24 +30,6 @@ def sequence_rows(rollouts, seq_len: int, pad_id: int = 0) -> dict[str, np.ndarr
   return rows
 
 
-def terminal_rewards(rewards_b: np.ndarray, loss_mask_bt: np.ndarray) -> np.ndarray:
-  """[b, t] zeros with each reward at its row's last sampled target (GAE's sparse reward)."""
-  rewards_bt = np.zeros(loss_mask_bt.shape, np.float32)
-  has_reply = loss_mask_bt.any(axis=1)
-  last = loss_mask_bt.shape[1] - 1 - np.argmax(loss_mask_bt[:, ::-1] > 0, axis=1)
-  rows = np.flatnonzero(has_reply)
-  rewards_bt[rows, last[rows]] = rewards_b[rows]
-  return rewards_bt
-
-
-def whiten(values_bt: np.ndarray, mask_bt: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-  """(x − mean) / std over the masked entries, 0 elsewhere: PPO's per-batch advantage normalisation."""
-  selected = values_bt[mask_bt > 0]
-  if selected.size == 0:
-    return np.zeros_like(values_bt)
-  return (values_bt - selected.mean()) / (selected.std() + eps) * (mask_bt > 0)
-
-
 def explained_variance(values_bt: np.ndarray, returns_bt: np.ndarray, mask_bt: np.ndarray) -> float:
   """1 − Var(returns − values) / Var(returns) over masked tokens: how much of the return the critic predicts."""
   m = mask_bt > 0
@@ -55,13 +38,14 @@ def explained_variance(values_bt: np.ndarray, returns_bt: np.ndarray, mask_bt: n
 
 
 def make_scorer(graphdef, *, with_values: bool):
-  """A jitted `score(params, rows) -> logprobs [b, t]` (and values [b, t] if the model has a scalar head)."""
+  """A jitted `score(params, rows) -> (logprobs [b, t], values [b, t])`: the values of the model's scalar head
+  if `with_values`, else zeros (one signature for a policy with or without a critic)."""
   @jax.jit
   def score(params, rows):
     outputs = nnx.merge(graphdef, params)(rows["tokens"], rows["positions"], rows["segment_ids"])
     logits_btv, values_bt = outputs if with_values else (outputs, None)
     logprobs_bt = token_logprobs(logits_btv, rows["targets"])
-    return (logprobs_bt, values_bt) if with_values else logprobs_bt
+    return logprobs_bt, jnp.zeros_like(logprobs_bt) if values_bt is None else values_bt
   return score
 
 

@@ -8,6 +8,8 @@ on the same problems.
 """
 import dataclasses
 
+import numpy as np
+
 from lmjax import chat
 from lmjax.data.posttrain import math_problems
 
@@ -59,6 +61,14 @@ def prompt_ids(problem: math_problems.Problem, tokenizer) -> list[int]:
   return chat.render_prompt(math_problems.problem_conversation(problem, with_solution=False), tokenizer)
 
 
-def reward(rollout, problem: math_problems.Problem, tokenizer) -> float:
+def reward(reply, problem: math_problems.Problem, tokenizer) -> float:
   """1.0 if the reply's text (not a tool's output) ends with the right answer, else 0.0."""
-  return float(math_problems.is_correct(rollout.message(tokenizer), problem.answer))
+  return float(math_problems.is_correct(reply.message(tokenizer), problem.answer))
+
+
+def rewards(replies, problems, tokenizer) -> np.ndarray:
+  """The reward of each reply; `problems` is one per problem, repeated per reply: len(replies) // len(problems)
+  consecutive replies answer each problem."""
+  per_problem = len(replies) // len(problems)
+  return np.array([reward(reply, problems[i // per_problem], tokenizer) for i, reply in enumerate(replies)],
+                  np.float32)

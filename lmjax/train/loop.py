@@ -6,26 +6,19 @@ data position included. The loss is checked every step: a NaN/inf stops the run 
 whose parameters produced it.
 """
 import dataclasses
-import json
 import math
-import os
 import time
 from collections.abc import Callable
 
 import jax
 
 from lmjax import distributed, losses
-from lmjax.config import UserError
-from lmjax.train import checkpoint
 from lmjax.model import ModelConfig, flops_per_token
 from lmjax.train.hardware import peak_flops_per_device
-from lmjax.train.metrics import MetricsLog, Progress
+from lmjax.train.metrics import Progress
 from lmjax.train.setup import TrainSetup
 from lmjax.train.step import make_eval_step, make_train_step
-
-
-class NonFiniteLossError(UserError, RuntimeError):
-  """The loss became NaN or inf; the last good checkpoint is kept."""
+from lmjax.train.workdir import Workdir
 
 
 def global_batch(setup: TrainSetup, local_batch: dict) -> dict:
@@ -61,14 +54,11 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
   `init_state()` gives the state of a fresh run (random init, or a previous stage's parameters). Validation
   logs `val_loss` and `val_<metric>` for every metric the loss returns (e.g. the reward model's accuracy).
   """
-  os.makedirs(workdir, exist_ok=True)
-  is_main = distributed.is_main_process()  # logs, metrics, the progress bar and summaries come from process 0
-  if is_main:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+  run_dir = Workdir(config, workdir)
   t = config.train
-  manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
-  state = _restore_or_init(setup, manager, data.train, init_state)
+  state, saved = run_dir.restore_or_init(setup, init_state)
+  if saved:
+    data.train.set_state(saved["iterator"])
   start = int(state.step)
   first = next(data.train)
   losses.check_batch_keys(loss_name, first)
@@ -78,15 +68,12 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
   eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings, batch_sharding=setup.batch_sharding,
                              micro_batches=t.grad_accum_steps)
   val_batches = [global_batch(setup, b) for b in data.val_batches]
-  tensorboard = os.path.join(workdir, "tensorboard") if config.log.tensorboard and is_main else None
-  log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step=start,
-                   tensorboard_dir=tensorboard) if is_main else None
   peak, nominal = peak_flops_per_device()
   peak *= 1 if jax.devices()[0].platform == "cpu" else jax.device_count()  # fake CPU devices share the cores
   tokens_per_step = t.batch_size * t.seq_len
   flops_per_step = model_flops_per_step(setup.model_config, loss_name, t.batch_size, t.seq_len)
   progress = Progress(start=start, total=t.steps, tokens_per_step=tokens_per_step, flops_per_step=flops_per_step,
-                      peak_flops=peak, peak_is_nominal=nominal, enabled=is_main)
+                      peak_flops=peak, peak_is_nominal=nominal, enabled=run_dir.is_main)
   rng = jax.random.key(t.seed)
 
   def validation(step: int) -> dict:
@@ -103,12 +90,12 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
     metrics = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
     if not math.isfinite(metrics["loss"]):
       progress.close()
-      _stop_on_nonfinite_loss(manager, step, metrics["loss"], workdir)
+      run_dir.stop_on_nonfinite_loss(step, metrics["loss"], "Lower optim.lr, raise schedule.warmup_steps or "
+                                     "check the data")
     if not (val or step % config.log.every_steps == 0 or step == t.steps):
       return None
     metrics |= progress.update(step, metrics["loss"]) | {"tokens_seen": step * tokens_per_step} | val
-    if is_main:
-      log.write(step, metrics)
+    run_dir.write(step, metrics)
     return metrics
 
   # Each step's metrics are read one step late, after the next batch is on its way and the next step is
@@ -123,21 +110,13 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
     pending = (step, metrics, validation(step))
     if step % config.checkpoint.every_steps == 0 or step == t.steps:
       summary, pending = finish(*pending) or summary, None
-      checkpoint.save(manager, step, state,
-                      {"iterator": distributed.union_across_processes(data.train.get_state())})
+      run_dir.save(step, state, {"iterator": distributed.union_across_processes(data.train.get_state())})
   if pending:
     summary = finish(*pending) or summary
-  manager.wait_until_finished()
   progress.close()
-  if log:
-    log.close()
-  summary = {"steps": t.steps, "resumed_from": start, "wall_s": time.time() - started,
-             "params": setup.param_count, "model_flops_per_step": flops_per_step,
-             "peak_flops": progress.peak_flops, "peak_flops_nominal": nominal, **summary}
-  if is_main:
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump(summary, f, indent=2)
-  return summary
+  return run_dir.close({"steps": t.steps, "resumed_from": start, "wall_s": time.time() - started,
+                        "params": setup.param_count, "model_flops_per_step": flops_per_step,
+                        "peak_flops": progress.peak_flops, "peak_flops_nominal": nominal, **summary})
 
 
 def model_flops_per_step(model_config: ModelConfig, loss_name: str, batch_size: int, seq_len: int) -> float:
@@ -145,26 +124,3 @@ def model_flops_per_step(model_config: ModelConfig, loss_name: str, batch_size: 
   runs forward and backward, packed or padded alike; a loss that reads no logits skips the output head."""
   logits = losses.LOSSES[loss_name].reads_logits
   return batch_size * seq_len * flops_per_token(model_config, seq_len, logits=logits)
-
-
-def _restore_or_init(setup: TrainSetup, manager, data, init_state: Callable):
-  """The latest checkpoint's state (moving `data` to its saved position), or `init_state()`."""
-  step = manager.latest_step()
-  if step is None:
-    return init_state()
-  state, data_state = checkpoint.restore(manager, step, setup.abstract_state, setup.shardings)
-  data.set_state(data_state["iterator"])
-  return state
-
-
-def _stop_on_nonfinite_loss(manager, step: int, loss: float, workdir: str):
-  """Drops the checkpoint whose parameters gave step `step`'s loss (the previous step's) and any later one
-  (saved before the loss was read), then raises."""
-  manager.wait_until_finished()
-  for saved in manager.all_steps():
-    if saved >= step - 1:
-      manager.delete(saved)
-  good = manager.latest_step()
-  where = f"The last good checkpoint is step {good} in {workdir}/checkpoints" if good else "No good checkpoint exists"
-  raise NonFiniteLossError(f"loss is {loss} at step {step}; stopped. {where}. "
-                           "Lower optim.lr, raise schedule.warmup_steps or check the data, then rerun to resume.")

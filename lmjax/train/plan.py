@@ -138,10 +138,11 @@ def eval_step_bytes(config, devices) -> int:
 
 def score_step_bytes(config, devices) -> int:
   """Bytes per device of RL's scoring pass (`experience.make_scorer`: the policy's log-probs, and values with
-  a critic) over one chunk of `rl.score_batch(config)` rows, as RL compiles it."""
+  a critic) over one chunk of `settings.score_batch(config)` rows, as RL compiles it."""
   from lmjax.rl import experience
-  from lmjax.train.rl import score_batch
-  critic = config.rl.advantage == "gae"
+  from lmjax.rl.advantages import ESTIMATORS
+  from lmjax.rl.settings import score_batch
+  critic = ESTIMATORS[config.rl.advantage].uses_values
   setup = build_train_setup(config, devices=devices, scalar_head=critic)
   rows = {k: jax.ShapeDtypeStruct((score_batch(config), config.train.seq_len), jnp.int32,
                                   sharding=setup.batch_sharding) for k in _TOKEN_KEYS}
@@ -151,21 +152,23 @@ def score_step_bytes(config, devices) -> int:
 
 
 def rollout_memory(config, device, compiler_options: dict | None = None):
-  """(prompt width, memory analysis) of the largest generation program RL's rollouts run on one device,
-  compiled from shapes: rollout.batch rows of RL's seq_len (padded to the prompt bucket) plus
-  rollout.max_new_tokens."""
-  from lmjax.infer import sampler
+  """(cache length, memory analysis) of the decode program RL's rollout engine runs on one device, compiled
+  from shapes: rollout.batch slots whose cache holds RL's longest row (train.seq_len + 1 tokens), in chunks
+  of rollout.max_new_tokens steps. (Its per-slot prefill is one row: far smaller.)"""
+  from lmjax.infer import engine, sampler, slots
   from lmjax.model import model_definition
   g = config.rollout
-  width = -(-config.train.seq_len // sampler.PROMPT_BUCKET) * sampler.PROMPT_BUCKET
+  length = engine.cache_length(config.train.seq_len + 1 - g.max_reply_tokens, g.max_reply_tokens)
   graphdef, params = model_definition(config)
   on_device = SingleDeviceSharding(device)
-  params = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=on_device), params)
-  knobs = sampler._knobs(sampler.SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature,
-                                                top_k=g.top_k))
-  lowered = sampler._generate.lower(graphdef, params, jax.ShapeDtypeStruct((g.batch, width), jnp.int32),
-                                    jax.ShapeDtypeStruct((g.batch,), jnp.int32), knobs, g.max_new_tokens)
-  return width, lowered.compile(compiler_options=compiler_options).memory_analysis()
+  shaped = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=on_device), tree)
+  params = shaped(params)
+  cache, logits = shaped(jax.eval_shape(lambda p: slots.init_state(graphdef, p, g.batch, length), params))
+  knobs = sampler.knobs_of(sampler.SamplingParams(temperature=g.temperature, top_k=g.top_k))
+  rows = lambda dtype: jax.ShapeDtypeStruct((g.batch,), dtype, sharding=on_device)
+  lowered = slots.decode.lower(graphdef, params, cache, logits, rows(jnp.int32), rows(bool), rows(jnp.int32),
+                               rows(jnp.uint32), knobs, g.max_new_tokens)
+  return length, lowered.compile(compiler_options=compiler_options).memory_analysis()
 
 
 def rollout_bytes(config, device) -> int:
@@ -185,7 +188,7 @@ def chain_stage_steps(config, devices) -> list[tuple[str, str, int]]:
   step, its scoring pass (rl.score_batch rows at a time) and its rollout program, each on the stage's own
   config (config.stage.<name> applied)."""
   from lmjax.chain.stages import stage_config
-  from lmjax.train.rl import policy_loss
+  from lmjax.rl.settings import policy_loss
   losses_of = {"sft": lambda c: "next_token", "rm": lambda c: "pairwise_bce", "rl": lambda c: policy_loss(c.rl)[0]}
   out = []
   for stage in (s for s in ("sft", "rm", "rl") if s in config.chain.stages):

@@ -19,7 +19,8 @@ from lmjax import cli, model  # noqa: E402
 from lmjax.config import load_saved_config  # noqa: E402
 from lmjax.convert import from_hf, to_hf  # noqa: E402
 from lmjax.data.tokenizer import Tokenizer  # noqa: E402
-from lmjax.infer.sampler import SamplingParams, generate  # noqa: E402
+from lmjax.infer.engine import generate  # noqa: E402
+from lmjax.infer.sampler import SamplingParams  # noqa: E402
 from lmjax.train.base_run import load_base_run  # noqa: E402
 
 LLAMA_TOKENIZER = pathlib.Path(__file__).parent / "data" / "mistral_tokenizer.model.v1"

@@ -1,14 +1,19 @@
-"""The chat engine end to end with a real (tiny, overfit) model: the model emits tool calls, the engine
-pauses, runs the sandboxed tool — refusing or cutting off malicious input — inserts its output, and the
-model carries on to finish its reply. The model is trained with the one train step and the chat
-protocol's assistant-only mask, exactly as SFT will."""
+"""The engine end to end with a real (tiny, overfit) model: the model emits tool calls, the engine pauses
+that slot, runs the sandboxed tool — refusing or cutting off malicious input — prefills its output after what
+the cache holds, and the model carries on to finish its reply; tool outputs are marked not sampled; a chat
+reply is the same prompt's row of a batch; the reply budget and the tool-call limit act the same for every
+caller. The model is trained with the one train step and the chat protocol's assistant-only mask, exactly
+as SFT will."""
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
 
 from lmjax import chat, losses
 from lmjax.data.tokenizer import Tokenizer
-from lmjax.infer.engine import chat_reply
+from lmjax.infer.chat_session import chat_reply
+from lmjax.infer.engine import chat_engine
 from lmjax.infer.load import LoadedModel
 from lmjax.infer.sampler import SamplingParams
 from lmjax.infer.tools import TOOLS, run_tool
@@ -64,7 +69,7 @@ def overfit_model(tokens_workdir):
 def test_engine_runs_the_call_inserts_the_output_and_the_reply_goes_on(overfit_model, index):
   loaded, conversations = overfit_model
   reply = chat_reply(loaded, conversations[index][:1], sampling=SamplingParams(max_new_tokens=48))
-  parts = reply.message["content"]
+  parts = reply.message(loaded.tokenizer)["content"]
   assert reply.tool_calls == 1
   assert parts[0] == {"type": "tool_call", "tool": "calculator", "input": MALICIOUS[index]}
   output = parts[1]["output"]
@@ -77,3 +82,67 @@ def test_the_assistant_mask_covers_exactly_what_the_model_must_say(tokens_workdi
   ids, mask = chat.render(_conversation(0, "1+1"), tok)
   said = [i for i, m in zip(ids, mask) if m]
   assert tok.decode(said) == "<|tool_call_start|>calculator\n1+1<|tool_call_end|>Done with question 0.<|assistant_end|>"
+
+
+def _engine(loaded, slots, sampling=SamplingParams(max_new_tokens=48), **options):
+  return chat_engine(loaded.graphdef, loaded.params, loaded.tokenizer, slots=slots, sampling=sampling,
+                     max_reply_tokens=options.pop("max_reply_tokens", 96), tools=TOOLS, **options)
+
+
+def _prompts(loaded, conversations):
+  return [chat.render_prompt(c[:1], loaded.tokenizer) for c in conversations]
+
+
+def test_tool_outputs_are_inserted_marked_not_sampled_and_prefilled_once(overfit_model):
+  loaded, conversations = overfit_model
+  engine = _engine(loaded, slots=2)
+  replies = engine.generate(_prompts(loaded, conversations))
+  special = chat.chat_tokens(loaded.tokenizer)
+  for conversation, r in zip(conversations, replies):
+    assert r.tool_calls == 1
+    assert r.message(loaded.tokenizer)["content"] == conversation[1]["content"]
+    inserted = [i for i, g in zip(r.reply, r.generated) if not g]
+    assert inserted[0] == special.tool_output_start and inserted[-1] == special.tool_output_end
+    sampled = [i for i, g in zip(r.reply, r.generated) if g]
+    assert special.tool_output_start not in sampled and sampled[-1] == special.assistant_end
+  # One prefill per prompt and one per tool output: a tool round continues from the cache.
+  assert engine.prefills == len(conversations) + sum(r.tool_calls for r in replies)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0], ids=["greedy", "sampled"])
+def test_a_chat_reply_is_the_same_prompts_row_of_a_batch(overfit_model, temperature):
+  loaded, conversations = overfit_model
+  sampling = SamplingParams(max_new_tokens=48, temperature=temperature, seed=11)
+  replies = _engine(loaded, slots=3, sampling=sampling, max_reply_tokens=512).generate(
+      _prompts(loaded, conversations), seeds=[5, 6, 7, 8])
+  for conversation, seed, r in zip(conversations, [5, 6, 7, 8], replies):
+    alone = chat_reply(loaded, conversation[:1], sampling=dataclasses.replace(sampling, seed=seed))
+    assert alone.reply == r.reply and alone.generated == r.generated
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0], ids=["greedy", "sampled"])
+def test_slots_refilled_mid_batch_give_each_row_what_it_gets_alone(overfit_model, temperature):
+  """More prompts than slots, of different lengths: rows start in whichever slot frees first, beside
+  whatever else runs, and still produce exactly their solo replies (per-row seeds)."""
+  loaded, conversations = overfit_model
+  sampling = SamplingParams(max_new_tokens=48, temperature=temperature)
+  prompts = _prompts(loaded, conversations) * 2
+  seeds = list(range(100, 100 + len(prompts)))
+  together = _engine(loaded, slots=3, sampling=sampling).generate(prompts, seeds)
+  alone = [_engine(loaded, slots=1, sampling=sampling).generate([p], [s])[0] for p, s in zip(prompts, seeds)]
+  assert together == alone
+  static = _engine(loaded, slots=3, sampling=sampling, continuous=False).generate(prompts, seeds)
+  assert static == alone
+
+
+def test_the_reply_budget_and_the_tool_call_limit_act_the_same_from_every_caller(overfit_model):
+  loaded, conversations = overfit_model
+  [prompt] = _prompts(loaded, conversations[3:4])
+  [short] = _engine(loaded, slots=1, max_reply_tokens=5).generate([prompt])
+  assert len(short.reply) == 5 and all(short.generated) and short.tool_calls == 0
+  [limited] = _engine(loaded, slots=2, max_tool_calls=0).generate([prompt])
+  chatted = chat_reply(loaded, conversations[3][:1], sampling=SamplingParams(max_new_tokens=48), tools=TOOLS,
+                       max_tool_calls=0, max_reply_tokens=96)
+  assert chatted == limited and limited.tool_calls == 1
+  output = limited.message(loaded.tokenizer)["content"][1]["output"]
+  assert output == "error: no more tool calls in this reply (limit 0)"

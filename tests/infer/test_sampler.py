@@ -1,6 +1,6 @@
-"""The KV-cache sampler: greedy decoding equals recomputing the prefix (mixed prompt lengths in one batch),
-stop tokens end a row, sampling follows its seed, top-k/top-p restrict the support, sharding and scanned
-layers change nothing."""
+"""The engine's KV-cache decoding against the recompute reference: greedy and sampled tokens equal recomputing
+the prefix (mixed prompt lengths in one batch), stop tokens end a row, sampling follows its seed, top-k/top-p
+restrict the support, sharding and scanned layers change nothing, and the stacked cache is written in place."""
 import dataclasses
 
 import jax
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lmjax.infer import sampler
-from lmjax.infer.sampler import SamplingParams, filter_logits, generate, generate_recompute
+from lmjax.infer import slots
+from lmjax.infer.engine import generate
+from lmjax.infer.sampler import SamplingParams, filter_logits, generate_recompute, knobs_of
 from lmjax.model import ModelConfig, Transformer
 from lmjax.model.stacking import stack_layers
 from lmjax.sharding import Shard, make_mesh, rules_from_config
@@ -34,6 +35,13 @@ def _prompts(lengths, seed=0):
 def test_greedy_with_cache_equals_recomputing_the_prefix(model, lengths):
   sampling = SamplingParams(max_new_tokens=16)
   prompts = _prompts(lengths)
+  assert generate(*model, prompts, sampling) == generate_recompute(*model, prompts, sampling)
+
+
+@pytest.mark.parametrize("top_k", [0, 5])
+def test_sampled_with_cache_equals_recomputing_the_prefix(model, top_k):
+  sampling = SamplingParams(max_new_tokens=16, temperature=1.0, top_k=top_k, seed=7)
+  prompts = _prompts((2, 9, 33))
   assert generate(*model, prompts, sampling) == generate_recompute(*model, prompts, sampling)
 
 
@@ -123,11 +131,13 @@ def test_scanned_decode_writes_the_stacked_cache_in_place():
   on every token)."""
   scan_cfg = dataclasses.replace(CFG, scan_layers=True)
   graphdef, params = nnx.split(Transformer(scan_cfg, rngs=nnx.Rngs(0)))
-  tokens, lengths = sampler.pad_prompts(_prompts((3, 5)))
-  knobs = sampler._knobs(SamplingParams(max_new_tokens=32))
-  hlo = sampler._generate.lower(graphdef, params, tokens, lengths, knobs, 32).compile().as_text()
+  batch, length = 2, 64
+  cache, logits = slots.init_state(graphdef, params, batch, length)
+  rows = lambda dtype: np.zeros(batch, dtype)
+  hlo = slots.decode.lower(graphdef, params, cache, logits, rows(np.int32), rows(bool), rows(np.int32),
+                           rows(np.uint32), knobs_of(SamplingParams()), 32).compile().as_text()
   head_dim = CFG.embed_dim // CFG.num_heads
-  stacked = f"f32[{CFG.num_layers},2,{tokens.shape[1] + 32},{CFG.num_kv_heads},{head_dim}]"
+  stacked = f"f32[{CFG.num_layers},{batch},{length},{CFG.num_kv_heads},{head_dim}]"
   assert stacked in hlo
   assert _copies_inside_loops(hlo, stacked) == []
 

@@ -4,14 +4,15 @@ the reward of a toy task."""
 import functools
 
 import jax
+import ml_collections
 import numpy as np
 from flax import nnx
 
 from lmjax import losses
-from lmjax.infer.sampler import SamplingParams, generate
+from lmjax.infer.engine import Reply, generate
+from lmjax.infer.sampler import SamplingParams
 from lmjax.rl import experience
-from lmjax.rl.advantages import gae, group_relative
-from lmjax.rl.rollout import Rollout
+from lmjax.rl.advantages import ESTIMATORS, terminal_rewards, whiten
 from lmjax.train.base_run import fresh_state
 from lmjax.train.loop import global_batch
 from lmjax.train.setup import build_train_setup
@@ -20,9 +21,9 @@ from tests.conftest import tiny_config
 
 
 def test_rows_supervise_exactly_the_sampled_reply_tokens():
-  rollouts = [Rollout(prompt=(1, 2, 3), reply=(10, 11, 90, 91, 12), generated=(True, True, False, False, True),
+  rollouts = [Reply(prompt=(1, 2, 3), reply=(10, 11, 90, 91, 12), generated=(True, True, False, False, True),
                       tool_calls=1),
-              Rollout(prompt=(1, 4), reply=(20,), generated=(True,), tool_calls=0)]
+              Reply(prompt=(1, 4), reply=(20,), generated=(True,), tool_calls=0)]
   rows = experience.sequence_rows(rollouts, seq_len=8)
   np.testing.assert_array_equal(rows["tokens"][0], [1, 2, 3, 10, 11, 90, 91, 0])
   np.testing.assert_array_equal(rows["targets"][0], [2, 3, 10, 11, 90, 91, 12, 0])
@@ -33,7 +34,7 @@ def test_rows_supervise_exactly_the_sampled_reply_tokens():
 
 
 def test_a_row_longer_than_the_sequence_is_cut_at_the_end():
-  rollout = Rollout(prompt=(1, 2), reply=tuple(range(10, 20)), generated=(True,) * 10, tool_calls=0)
+  rollout = Reply(prompt=(1, 2), reply=tuple(range(10, 20)), generated=(True,) * 10, tool_calls=0)
   rows = experience.sequence_rows([rollout], seq_len=5)
   np.testing.assert_array_equal(rows["targets"][0], [2, 10, 11, 12, 13])
   np.testing.assert_array_equal(rows["loss_mask"][0], [0, 1, 1, 1, 1])
@@ -41,14 +42,14 @@ def test_a_row_longer_than_the_sequence_is_cut_at_the_end():
 
 def test_terminal_reward_sits_on_the_last_sampled_token():
   mask = np.array([[0, 1, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0]], np.float32)
-  rewards = experience.terminal_rewards(np.array([2.0, 5.0], np.float32), mask)
+  rewards = terminal_rewards(np.array([2.0, 5.0], np.float32), mask)
   np.testing.assert_array_equal(rewards, [[0, 0, 0, 0, 2, 0], [0, 0, 0, 0, 0, 0]])
 
 
 def test_whitening_and_explained_variance_use_only_masked_tokens():
   mask = np.array([[1, 1, 0], [1, 1, 0]], np.float32)
   values = np.array([[1.0, 2.0, 100.0], [3.0, 4.0, -100.0]])
-  white = experience.whiten(values, mask)
+  white = whiten(values, mask)
   assert abs(white[mask > 0].mean()) < 1e-6 and abs(white[mask > 0].std() - 1) < 1e-4 and (white[mask == 0] == 0).all()
   assert experience.explained_variance(values, values, mask) == 1.0
   assert experience.explained_variance(np.zeros_like(values), values, mask) == 0.0
@@ -69,6 +70,7 @@ def _toy_rl(tokens_workdir, critic: bool, iterations: int = 12):
   score = experience.make_scorer(setup.graphdef, with_values=critic)
   place = functools.partial(global_batch, setup)
   group, rewards, history = 8, [], []
+  rl_config = ml_collections.ConfigDict(dict(group_size=group, scale_advantages=True, gamma=1.0, lam=0.95))
   policy_graphdef = nnx.graphdef(nnx.eval_shape(lambda: nnx.merge(setup.graphdef, state.params).backbone)) \
       if critic else setup.graphdef
   for iteration in range(iterations):
@@ -78,18 +80,13 @@ def _toy_rl(tokens_workdir, critic: bool, iterations: int = 12):
                                                                         seed=iteration))
     reward_b = np.array([np.mean([t % 2 == 0 for t in r]) for r in replies], np.float32)
     rewards.append(reward_b.mean())
-    rows = experience.sequence_rows([Rollout(tuple(p), tuple(r), (True,) * len(r), 0)
+    rows = experience.sequence_rows([Reply(tuple(p), tuple(r), (True,) * len(r), 0)
                                      for p, r in zip(prompts, replies)], seq_len=16)
-    scored = experience.score_in_chunks(score, state.params, rows, 16, place)
-    rows["old_logprobs"] = rows["ref_logprobs"] = scored[0]
-    mask = rows["loss_mask"]
-    if critic:
-      rows["old_values"] = scored[1] * mask
-      advantages, returns = gae(experience.terminal_rewards(reward_b, mask), rows["old_values"], mask,
-                                gamma=1.0, lam=0.95)
-      rows["advantages"], rows["returns"] = experience.whiten(np.asarray(advantages), mask), np.asarray(returns)
-    else:
-      rows["advantages"] = np.asarray(group_relative(reward_b, group))[:, None] * mask
+    rows["old_logprobs"], values = experience.score_in_chunks(score, state.params, rows, 16, place)
+    rows["ref_logprobs"], mask = rows["old_logprobs"], rows["loss_mask"]
+    rows["old_values"] = values * mask
+    estimator = ESTIMATORS["gae" if critic else "group_relative"]
+    rows["advantages"], rows["returns"] = estimator.estimate(reward_b, rows["old_values"], mask, rl_config)
     for _ in range(3):  # three updates on each batch: the later ones are off-policy and clipped
       state, metrics = step(state, place(rows), jax.random.key(0))
     history.append({k: float(v) for k, v in metrics.items()})
@@ -121,6 +118,6 @@ def test_the_reward_model_scores_a_rollout_as_it_scored_the_same_reply_in_traini
   _, scalars = nnx.merge(setup.graphdef, params)(row["tokens"][None], row["positions"][None], row["segment_ids"][None])
   prompt = chat.render_prompt([{"role": "user", "content": pair["prompt"]}], tok)
   reply = tok.encode("Answer: 4") + [chat.chat_tokens(tok).assistant_end]
-  rows = experience.reward_model_rows([Rollout(tuple(prompt), tuple(reply), (True,) * len(reply), 0)], seq_len=64)
+  rows = experience.reward_model_rows([Reply(tuple(prompt), tuple(reply), (True,) * len(reply), 0)], seq_len=64)
   score = experience.make_reward_scorer(setup.graphdef)(params, {k: jax.numpy.asarray(v) for k, v in rows.items()})
   np.testing.assert_allclose(score[0], scalars[0, row["chosen_index"]], rtol=1e-5)

@@ -4,7 +4,7 @@ import ml_collections
 
 from lmjax.data.posttrain import math_problems
 from lmjax.rl import math_task
-from lmjax.rl.rollout import Rollout
+from lmjax.infer.engine import Reply
 from configs import base
 
 
@@ -31,7 +31,7 @@ def test_the_reward_is_one_only_for_the_right_final_answer_in_the_replys_own_tex
   end = chat.chat_tokens(tok).assistant_end
 
   def reward(ids):
-    return math_task.reward(Rollout((), tuple(ids), (True,) * len(ids), 0), problem, tok)
+    return math_task.reward(Reply((), tuple(ids), (True,) * len(ids), 0), problem, tok)
 
   assert reward(tok.encode(f"Answer: {problem.answer}") + [end]) == 1.0
   assert reward(tok.encode(f"Answer: {problem.answer + 1}") + [end]) == 0.0

@@ -214,7 +214,7 @@ def test_rl_scores_in_chunks_of_its_own_size_not_the_train_batch():
   """RL's scoring pass runs rl.score_batch rows at a time (default: the train micro-batch), and the plan
   compiles that chunk: halving it shrinks the planned scoring memory."""
   from lmjax.config import ConfigError
-  from lmjax.train.rl import check_rl_config, score_batch
+  from lmjax.rl.settings import check_rl_config, score_batch
   config = stage_config(load_config(str(REPO / "tests" / "chain" / "tiny_chain.py")), "rl")
   config.train.grad_accum_steps = 2
   assert score_batch(config) == config.train.batch_size // 2
