@@ -5,6 +5,6 @@
   conversations  chatterbot-corpus dialogues, identity conversations, "I don't know" conversations
   qa_facts       questions with known answers from the shipped Bible, for knowledge probing
   tool_conversations  search-tool conversations grounded in the tool's real output
-  preferences    chosen/rejected pairs from math problems, and a JSONL loader
+  preferences    chosen/rejected pairs from math problems
   mixture        a seeded weighted mix of conversation sources, each conversation validated
 """
