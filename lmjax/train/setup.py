@@ -55,12 +55,14 @@ def check_tokenizer(config, path: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class ModelSetup:
-  """What loading a model for inference needs: its mesh, definition and parameter shapes and shardings."""
+  """What loading and scoring a model needs: its mesh, definition, parameter shapes and shardings, and the
+  sharding of batches."""
   mesh: Mesh
   model_config: ModelConfig
   graphdef: nnx.GraphDef
   abstract_params: nnx.State
   param_shardings: nnx.State
+  batch_sharding: NamedSharding
 
 
 def _model_maker(config, mesh: Mesh, rules, scalar_head: bool) -> tuple[ModelConfig, Callable[[], nnx.Module]]:
@@ -95,7 +97,7 @@ def build_model_setup(config, tokenizer_file: str | None = None, devices=None, *
   graphdef, params, shardings = abstract_params(make_model, mesh, rules)
   _check_replication(config, mesh_shape, sharding.replicated_fraction(params, shardings))
   return ModelSetup(mesh=mesh, model_config=model_config, graphdef=graphdef, abstract_params=params,
-                    param_shardings=shardings)
+                    param_shardings=shardings, batch_sharding=sharding.batch_sharding(mesh, rules))
 
 
 def build_train_setup(config, tokenizer_file: str | None = None, devices=None, *,

@@ -54,9 +54,3 @@ def abstract_train_state(make_model: Callable[[], nnx.Module], optimizer: optax.
   abstract_state = jax.eval_shape(init)
   return graphdef, init, abstract_state, state_shardings(abstract_state, mesh, rules)
 
-
-def create_train_state(make_model: Callable[[], nnx.Module], optimizer: optax.GradientTransformation,
-                       mesh: Mesh, rules):
-  """(graphdef, state, shardings): the model initialised by a jitted init whose outputs are already sharded."""
-  graphdef, init, _, shardings = abstract_train_state(make_model, optimizer, mesh, rules)
-  return graphdef, jax.jit(init, out_shardings=shardings)(), shardings
