@@ -1,6 +1,6 @@
 """Reward-model pairs: {"prompt": messages, "chosen": assistant message, "rejected": assistant message}.
 
-From math problems (generated, or GSM): chosen is the correct worked solution; rejected is one of three failures a policy makes,
+From math problems: chosen is the correct worked solution; rejected is one of three failures a policy makes,
     "wrong_answer"  the right steps, then a final "Answer:" that is off,
     "wrong_step"    one step's expression has a wrong operand or operator; the calculator then computes it
                     faithfully and the error propagates through every later step to the final answer,
@@ -73,8 +73,9 @@ REJECTERS = {"wrong_answer": wrong_answer, "wrong_step": wrong_step, "refusal": 
 def math_preference_pairs(problems, seed: int = 0, kinds=REJECTIONS) -> list[dict]:
   """One pair per problem, the rejection kind drawn uniformly from `kinds`. Each pair also records its "kind".
 
-  Problems are `math_problems.Problem`s or `gsm_symbolic.GSMProblem`s; a GSM problem has no symbolic steps, so
-  "wrong_step" falls back to "wrong_answer" for it (as for a generated problem with no step that can go wrong).
+  Problems are `math_problems.Problem`s, or any problem carrying its own `solution` text (experiments/
+  gsm_symbolic.py's GSM8K problems); one without symbolic steps gets "wrong_answer" in place of "wrong_step"
+  (as does a generated problem with no step that can go wrong).
   """
   rng = random.Random(seed)
   pairs = []

@@ -4,7 +4,6 @@ import collections
 import pytest
 
 from lmjax import chat
-from lmjax.data.posttrain import gsm_symbolic
 from lmjax.data.posttrain import math_problems as m
 from lmjax.data.posttrain import preferences as p
 from lmjax.data.tokenizer import Tokenizer
@@ -45,14 +44,3 @@ def test_pairs_are_deterministic_and_render(tokens_workdir):
       ids, mask = chat.render(pair["prompt"] + [reply], tokenizer)
       assert sum(mask) > 0
 
-
-def test_gsm_problems_give_pairs_too():
-  problems = gsm_symbolic.original_problems()[:60]
-  pairs = p.math_preference_pairs(problems, seed=0)
-  assert {pair["kind"] for pair in pairs} == {"wrong_answer", "refusal"}  # no symbolic steps to corrupt
-  for problem, pair in zip(problems, pairs):
-    assert pair["chosen"] == {"role": "assistant", "content": problem.solution}
-    assert m.is_correct(pair["chosen"], problem.answer) and not m.is_correct(pair["rejected"], problem.answer)
-    if pair["kind"] == "wrong_answer":  # the same reasoning, only the final number changed
-      head = m.reply_text(pair["rejected"]).rsplit("Answer:", 1)[0]
-      assert head == problem.solution.rsplit("Answer:", 1)[0]
