@@ -18,7 +18,7 @@ REJECTIONS = ("wrong_answer", "wrong_step", "refusal")
 
 
 def correct_solution(problem) -> dict:
-  """The chosen reply: a generated problem's calculator-worked solution, or a GSM problem's own solution."""
+  """The chosen reply: a generated problem's calculator-worked solution, or a problem's own `solution` text."""
   if hasattr(problem, "steps"):
     return math_problems.solution_message(problem)
   return {"role": "assistant", "content": problem.solution}
