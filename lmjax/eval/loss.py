@@ -7,9 +7,7 @@ target tokens, in bits, over all the split's text bytes.
 """
 import math
 
-import jax
 import numpy as np
-from flax import nnx
 
 from lmjax import losses
 from lmjax.config import ConfigError
@@ -17,6 +15,8 @@ from lmjax.data.pipeline import make_pretrain_dataset
 from lmjax.eval import model_run
 from lmjax.train.loop import evaluate
 from lmjax.train.pretrain import bytes_per_target
+from lmjax.train.setup import build_model_setup
+from lmjax.train.step import make_eval_step
 
 
 def val_batches(tokens_root: str, *, seq_len: int, batch_size: int, limit: int = 0) -> list[dict]:
@@ -35,11 +35,6 @@ def val_batches(tokens_root: str, *, seq_len: int, batch_size: int, limit: int =
   return batches
 
 
-def make_loss_step(graphdef):
-  """A jitted `step(params, batch) -> (loss_sum, weight, metric_sums)` of the next-token loss."""
-  return jax.jit(lambda params, batch: losses.next_token(nnx.merge(graphdef, params), batch, None))
-
-
 def evaluate_loss(config, run) -> dict:
   """`val_loss` (nats per target token), `val_bpb` (if the shards' summary.json gives their bytes) and
   `val_tokens` (targets scored) of the model on the val split."""
@@ -48,11 +43,13 @@ def evaluate_loss(config, run) -> dict:
     raise ConfigError(f"no val token shards for {run.lineage[0].workdir}: its lineage has no pretraining run "
                       "with tokens/val; set config.eval.tokens_dir")
   t = run.lineage[0].config.train
-  rows = t.batch_size // t.grad_accum_steps  # one micro-batch at a time: what the training run held in memory
-  batches = val_batches(root, seq_len=t.seq_len, batch_size=rows, limit=config.eval.loss_batches * t.grad_accum_steps)
+  batches = val_batches(root, seq_len=t.seq_len, batch_size=t.batch_size, limit=config.eval.loss_batches)
   if not batches:
     raise ConfigError(f"the val split in {root} holds no full row of {t.seq_len} tokens")
-  result = evaluate(make_loss_step(run.loaded.graphdef), run.loaded.params, batches)
+  setup = build_model_setup(run.lineage[0].config)  # the loaded model's shardings (a critic run's: its policy)
+  step = make_eval_step(run.loaded.graphdef, losses.next_token, setup.param_shardings,
+                        batch_sharding=setup.batch_sharding, micro_batches=t.grad_accum_steps)  # as trained
+  result = evaluate(step, run.loaded.params, batches)
   out = {"val_loss": result["val_loss"], "val_tokens": int(sum(b["loss_mask"].sum() for b in batches))}
   per_target = bytes_per_target(root)
   if per_target:

@@ -13,7 +13,7 @@ import os
 
 from lmjax.config import ConfigError, load_saved_config
 from lmjax.infer.load import LoadedModel, load_model
-from lmjax.train.setup import build_train_setup, tokens_dir
+from lmjax.train.setup import build_model_setup, tokens_dir
 
 CHAT_KINDS = ("sft", "rl")
 PARENT_FIELD = {"rl": "rl.base_workdir", "rm": "rm.base_workdir", "sft": "sft.base_workdir"}
@@ -110,5 +110,5 @@ def load_policy(run: Run) -> LoadedModel:
   loaded = load_model(run.config, run.workdir, scalar_head=critic)
   if not critic:
     return loaded
-  plain = build_train_setup(run.config).graphdef
+  plain = build_model_setup(run.config).graphdef
   return dataclasses.replace(loaded, graphdef=plain, params=loaded.params["backbone"])

@@ -6,7 +6,7 @@ from flax import nnx
 
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.train import checkpoint
-from lmjax.train.setup import build_train_setup, tokenizer_path
+from lmjax.train.setup import ModelSetup, build_model_setup, tokenizer_path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,21 +21,23 @@ class LoadedModel:
 
 
 def load_model(config, workdir: str, *, scalar_head: bool = False) -> LoadedModel:
-  """The latest checkpoint in WORKDIR/checkpoints, placed on the config's mesh (`scalar_head`: a reward model)."""
+  """The latest checkpoint in WORKDIR/checkpoints, placed on the config's mesh (`scalar_head`: a reward model).
+
+  Only the parameters are read: no optimizer or schedule is built and the optimizer state stays on disk.
+  """
   tok_path = tokenizer_path(config, workdir)
-  setup = build_train_setup(config, tok_path, scalar_head=scalar_head)
+  setup = build_model_setup(config, tok_path, scalar_head=scalar_head)
   params, step = latest_params(config, setup, workdir)
   return LoadedModel(setup.graphdef, params, Tokenizer(tok_path), step)
 
 
-def latest_params(config, setup, workdir: str):
+def latest_params(config, setup: ModelSetup, workdir: str):
   """(parameters, step) of the latest checkpoint in WORKDIR/checkpoints, in the setup's shardings."""
   manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
   step = manager.latest_step()
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints; train a model there first")
-  state, _ = checkpoint.restore(manager, step, setup.abstract_state, setup.shardings)
-  return state.params, step
+  return checkpoint.restore_params(manager, step, setup.abstract_params, setup.param_shardings), step
 
 
 def run_tokenizer(workdir: str) -> Tokenizer:

@@ -17,10 +17,21 @@ def save(manager: ocp.CheckpointManager, step: int, state, data_state: dict) -> 
                                              data=ocp.args.JsonSave(data_state)))
 
 
+def _target(abstract_tree, shardings):
+  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract_tree, shardings)
+
+
 def restore(manager: ocp.CheckpointManager, step: int, abstract_state, shardings):
   """(state, data_state) of `step`, each array placed directly into its sharding in `shardings`."""
-  target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                        abstract_state, shardings)
-  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
-                                                           data=ocp.args.JsonRestore()))
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(_target(abstract_state, shardings)), data=ocp.args.JsonRestore()))
   return restored.state, restored.data
+
+
+def restore_params(manager: ocp.CheckpointManager, step: int, abstract_params, shardings):
+  """The parameters of `step` alone, placed into `shardings`: the optimizer state and data position are
+  never read (orbax's partial restore of the state item), so inference needs no optimizer."""
+  target = {"params": _target(abstract_params, shardings)}
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+      item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)))
+  return restored.state["params"]

@@ -65,7 +65,7 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
   train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
                                batch_sharding=setup.batch_sharding, grad_accum_steps=t.grad_accum_steps,
                                lr_schedule=setup.schedule)
-  eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings, batch_sharding=setup.batch_sharding,
+  eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings.params, batch_sharding=setup.batch_sharding,
                              micro_batches=t.grad_accum_steps)
   val_batches = [global_batch(setup, b) for b in data.val_batches]
   peak, nominal = peak_flops_per_device()

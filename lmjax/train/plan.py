@@ -129,7 +129,7 @@ def eval_step_bytes(config, devices) -> int:
   aliased to them, temporaries)."""
   loss = train_loss(config)
   setup = build_train_setup(config, devices=devices, scalar_head=loss.scalar_head)
-  step = make_eval_step(setup.graphdef, loss.fn, setup.shardings, batch_sharding=setup.batch_sharding,
+  step = make_eval_step(setup.graphdef, loss.fn, setup.shardings.params, batch_sharding=setup.batch_sharding,
                         micro_batches=config.train.grad_accum_steps)
   batch = abstract_batch(config, setup.batch_sharding)
   mem = step.lower(setup.abstract_state.params, batch).compile().memory_analysis()

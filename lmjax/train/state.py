@@ -35,6 +35,13 @@ def state_shardings(abstract_state, mesh: Mesh, rules):
   return jax.tree.map(leaf_sharding, abstract_state, is_leaf=_is_variable)
 
 
+def abstract_params(make_model: Callable[[], nnx.Module], mesh: Mesh, rules):
+  """(graphdef, abstract_params, shardings) of the model alone, without allocating anything: what loading
+  parameters for inference needs, with no optimizer in sight."""
+  graphdef, params = nnx.split(nnx.eval_shape(make_model))
+  return graphdef, params, state_shardings(params, mesh, rules)
+
+
 def abstract_train_state(make_model: Callable[[], nnx.Module], optimizer: optax.GradientTransformation,
                          mesh: Mesh, rules):
   """(graphdef, init, abstract_state, shardings) without allocating anything: shapes and shardings only."""
@@ -47,9 +54,3 @@ def abstract_train_state(make_model: Callable[[], nnx.Module], optimizer: optax.
   abstract_state = jax.eval_shape(init)
   return graphdef, init, abstract_state, state_shardings(abstract_state, mesh, rules)
 
-
-def create_train_state(make_model: Callable[[], nnx.Module], optimizer: optax.GradientTransformation,
-                       mesh: Mesh, rules):
-  """(graphdef, state, shardings): the model initialised by a jitted init whose outputs are already sharded."""
-  graphdef, init, _, shardings = abstract_train_state(make_model, optimizer, mesh, rules)
-  return graphdef, jax.jit(init, out_shardings=shardings)(), shardings

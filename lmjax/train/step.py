@@ -74,7 +74,7 @@ def make_train_step(model_def, loss_fn: Callable, optimizer: optax.GradientTrans
                  out_shardings=(shardings, whole), donate_argnums=0)
 
 
-def make_eval_step(model_def, loss_fn: Callable, shardings, *, batch_sharding, micro_batches: int = 1):
+def make_eval_step(model_def, loss_fn: Callable, param_shardings, *, batch_sharding, micro_batches: int = 1):
   """A jitted `eval_step(params, batch) -> (loss_sum, weight, metric_sums)`: the loss without gradients,
   summed over `micro_batches` slices like the train step's (a whole batch at once can need many times the
   train step's memory)."""
@@ -82,5 +82,5 @@ def make_eval_step(model_def, loss_fn: Callable, shardings, *, batch_sharding, m
     loss = lambda micro, rng: loss_fn(nnx.merge(model_def, params), micro, rng)
     return _sum_over_micro_batches(loss, batch, jax.random.key(0), micro_batches, batch_sharding)
 
-  return jax.jit(eval_step, in_shardings=(shardings.params, batch_sharding),
+  return jax.jit(eval_step, in_shardings=(param_shardings, batch_sharding),
                  out_shardings=replicated(batch_sharding.mesh))

@@ -2,7 +2,13 @@
 search finds a planted passage among the shipped corpus from a paraphrase, with BM25 scores and a fixed
 order."""
 import concurrent.futures
+import json
 import math
+import os
+import pathlib
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -52,10 +58,105 @@ def test_calculator_refuses_or_cuts_off_with_an_error_string_in_bounded_time(exp
   assert answer.startswith(error), answer
 
 
-def test_calculator_times_out_and_returns_an_error():
-  start = time.perf_counter()
-  assert calc.calculator("2**10", timeout=0.001) == "error: timed out after 0.001 seconds"
-  assert time.perf_counter() - start < 5
+def test_static_refusals_never_reach_a_worker(monkeypatch):
+  monkeypatch.setattr(calc, "shared_pool", lambda: pytest.fail("a refusal asked for a worker"))
+  assert calc.calculator("__import__('os')").startswith("error: names are not allowed: __import__")
+
+
+SLOW = "10**10**7 % 7"  # ~10 s of CPU once the digit bound is loosened: a stand-in for a call that runs away
+
+
+def loose_pool(cpu_seconds: int) -> calc.Pool:
+  """One worker that lets SLOW through the digit bound, so the CPU bound and the backstop get tested."""
+  return calc.Pool(size=1, cpu_seconds=cpu_seconds, max_digits=10**8)
+
+
+def test_a_call_over_its_cpu_bound_answers_an_error_and_the_pool_goes_on():
+  pool = loose_pool(cpu_seconds=1)
+  try:
+    assert pool.call(SLOW).startswith("error: the calculator stopped (killed by SIGXCPU; over its CPU")
+    assert pool.call("2**10") == "1024"
+  finally:
+    pool.close()
+
+
+def test_the_cpu_bound_is_per_call_not_per_worker():
+  pool = loose_pool(cpu_seconds=1)
+  try:
+    answers = [pool.call("10**10**6 % 7") for _ in range(10)]  # ~0.25 s of CPU each, 2.5 s in all
+    assert answers == [str(pow(10, 10**6, 7))] * 10 and len(pool.pids()) == 1
+  finally:
+    pool.close()
+
+
+def test_a_call_past_the_wall_clock_backstop_is_cut_off_and_its_worker_replaced():
+  pool = loose_pool(cpu_seconds=30)
+  try:
+    start = time.perf_counter()
+    assert pool.call("2+2") == "4"
+    first = pool.pids()
+    assert pool.call(SLOW, timeout=0.5) == "error: timed out after 0.5 seconds"
+    assert time.perf_counter() - start < 5 and pool.pids() == []
+    assert pool.call("2+2") == "4" and pool.pids() != first
+  finally:
+    pool.close()
+
+
+def test_a_killed_worker_is_replaced_and_only_its_call_answers_an_error():
+  pool = loose_pool(cpu_seconds=30)
+  try:
+    with concurrent.futures.ThreadPoolExecutor(1) as threads:
+      slow = threads.submit(pool.call, SLOW)
+      while not pool.pids():
+        time.sleep(0.01)
+      [killed] = pool.pids()
+      time.sleep(0.2)
+      os.kill(killed, signal.SIGKILL)
+      assert slow.result(timeout=10).startswith("error: the calculator stopped (killed by SIGKILL")
+    assert pool.call("6*7") == "42" and pool.pids() != [killed]
+  finally:
+    pool.close()
+
+
+def test_a_worker_that_died_while_idle_is_replaced_without_an_error():
+  pool = calc.Pool(size=1)
+  try:
+    assert pool.call("1+1") == "2"
+    [idle] = pool.pids()
+    os.kill(idle, signal.SIGKILL)
+    time.sleep(0.2)
+    assert pool.call("1+2") == "3" and pool.pids() != [idle]
+  finally:
+    pool.close()
+
+
+def test_concurrent_calls_from_eight_threads_get_their_own_answers():
+  expressions = [f"{i} * {i} + 1" for i in range(64)]
+  with concurrent.futures.ThreadPoolExecutor(8) as threads:
+    assert list(threads.map(calc.calculator, expressions)) == [str(i * i + 1) for i in range(64)]
+  assert 1 <= len(calc.shared_pool().pids()) <= calc.POOL_SIZE
+
+
+def _alive(pid: int) -> bool:
+  try:
+    with open(f"/proc/{pid}/status") as f:
+      return "\tZ" not in next(line for line in f if line.startswith("State:"))  # a zombie is gone
+  except FileNotFoundError:
+    return False
+
+
+@pytest.mark.parametrize("ending", ["pass", "os.kill(os.getpid(), signal.SIGKILL)"])
+def test_workers_end_with_their_parent(ending):
+  script = ("import os, signal; from lmjax.infer.tools import calculator as c; c.calculator('1+1'); "
+            f"print(c.shared_pool().pids(), flush=True); {ending}")
+  done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                        cwd=pathlib.Path(__file__).parents[2])
+  pids = json.loads(done.stdout)
+  assert len(pids) == 1
+  deadline = time.monotonic() + 10
+  while any(map(_alive, pids)) and time.monotonic() < deadline:
+    time.sleep(0.05)
+  assert not any(map(_alive, pids))
 
 
 def test_calculator_truncates_long_results_with_a_note():

@@ -21,8 +21,8 @@ def test_a_micro_batched_eval_step_gives_the_same_sums_in_less_memory():
   shapes = plan.abstract_batch(config, setup.batch_sharding)
   results, temporaries = [], []
   for micro_batches in (1, 4):
-    step = make_eval_step(setup.graphdef, losses.next_token, setup.shardings, batch_sharding=setup.batch_sharding,
-                          micro_batches=micro_batches)
+    step = make_eval_step(setup.graphdef, losses.next_token, setup.shardings.params,
+                          batch_sharding=setup.batch_sharding, micro_batches=micro_batches)
     results.append(jax.device_get(step(params, batch)))
     temporaries.append(step.lower(setup.abstract_state.params, shapes).compile().memory_analysis().temp_size_in_bytes)
   for whole, micro in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1])):

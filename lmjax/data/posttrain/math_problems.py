@@ -70,7 +70,7 @@ def evaluate(steps, calculator: Callable[[str], str] = calculator_tool.compute) 
   """(expression, calculator output) of every step, in order; later steps read earlier outputs.
 
   `calculator` defaults to the calculator tool's in-process evaluator (the exact code the sandboxed tool runs
-  in its child process, without the ~20 ms process start). An output that is not an integer stops the chain
+  in its worker processes, without the pipe round trip). An output that is not an integer stops the chain
   with a ValueError naming the step, since later steps could not substitute it.
   """
   results, out = [], []

@@ -1,11 +1,9 @@
-"""Reward-model pairs from math problems, and the preference JSONL loader."""
+"""Reward-model pairs from math problems: chosen is correct, rejected fails in the way its kind says."""
 import collections
-import json
 
 import pytest
 
 from lmjax import chat
-from lmjax.data.posttrain import gsm_symbolic
 from lmjax.data.posttrain import math_problems as m
 from lmjax.data.posttrain import preferences as p
 from lmjax.data.tokenizer import Tokenizer
@@ -46,45 +44,3 @@ def test_pairs_are_deterministic_and_render(tokens_workdir):
       ids, mask = chat.render(pair["prompt"] + [reply], tokenizer)
       assert sum(mask) > 0
 
-
-def test_load_preference_jsonl_accepts_strings_and_messages(tmp_path):
-  path = tmp_path / "prefs.jsonl"
-  messages = {"prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}],
-              "chosen": {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
-              "rejected": {"role": "assistant", "content": "b"}, "source": "x"}
-  path.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n\n"
-                  + json.dumps(messages) + "\n", encoding="utf-8")
-  pairs = p.load_preference_jsonl(str(path))
-  assert pairs[0] == {"prompt": [{"role": "user", "content": "q"}], "chosen": {"role": "assistant", "content": "a"},
-                      "rejected": {"role": "assistant", "content": "b"}}
-  assert pairs[1] == messages
-
-
-@pytest.mark.parametrize("bad, message", [
-    ("{not json", "Expecting property name"),
-    ('["a list"]', "expected a JSON object"),
-    ('{"prompt": "q", "chosen": "a"}', "missing rejected"),
-    ('{"prompt": "q", "chosen": "a", "rejected": 3}', "rejected: a reply is a string or an assistant message"),
-    ('{"prompt": [{"role": "assistant", "content": "x"}], "chosen": "a", "rejected": "b"}', "prompt: message 0"),
-    ('{"prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x"}], "chosen": "a", '
-     '"rejected": "b"}', "prompt: a prompt must end with a user message"),
-    ('{"prompt": "q", "chosen": {"role": "assistant", "content": [{"type": "tool_output", "output": "1"}]}, '
-     '"rejected": "b"}', "chosen: message 1: part 0 is a tool_output"),
-])
-def test_bad_jsonl_lines_are_errors_naming_the_line(tmp_path, bad, message):
-  path = tmp_path / "prefs.jsonl"
-  path.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n" + bad + "\n", encoding="utf-8")
-  with pytest.raises(p.PreferenceFormatError, match=f"prefs.jsonl:2: .*{message}"):
-    p.load_preference_jsonl(str(path))
-
-
-def test_gsm_problems_give_pairs_too():
-  problems = gsm_symbolic.original_problems()[:60]
-  pairs = p.math_preference_pairs(problems, seed=0)
-  assert {pair["kind"] for pair in pairs} == {"wrong_answer", "refusal"}  # no symbolic steps to corrupt
-  for problem, pair in zip(problems, pairs):
-    assert pair["chosen"] == {"role": "assistant", "content": problem.solution}
-    assert m.is_correct(pair["chosen"], problem.answer) and not m.is_correct(pair["rejected"], problem.answer)
-    if pair["kind"] == "wrong_answer":  # the same reasoning, only the final number changed
-      head = m.reply_text(pair["rejected"]).rsplit("Answer:", 1)[0]
-      assert head == problem.solution.rsplit("Answer:", 1)[0]

