@@ -10,6 +10,7 @@ CORE_REQUIRES = [
     "flax>=0.12.8,<0.13",
     "optax>=0.2.8,<0.3",
     "orbax-checkpoint>=0.12.8,<0.13",
+    "etils[epath]>=1.10",  # lmjax/fs.py: local, file:// and gs:// paths (gs:// also needs 'etils[epath-gcs]')
     "grain>=0.2.18,<0.3",
     "array_record>=0.8.1,<0.9",
     "sentencepiece>=0.2.1,<0.3",
