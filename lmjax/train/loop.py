@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import jax
 
-from lmjax import distributed, losses
+from lmjax import distributed, fs, losses
 from lmjax.config import UserError
 from lmjax.train import checkpoint
 from lmjax.model import ModelConfig, flops_per_token
@@ -61,11 +61,10 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
   `init_state()` gives the state of a fresh run (random init, or a previous stage's parameters). Validation
   logs `val_loss` and `val_<metric>` for every metric the loss returns (e.g. the reward model's accuracy).
   """
-  os.makedirs(workdir, exist_ok=True)
+  fs.makedirs(workdir)
   is_main = distributed.is_main_process()  # logs, metrics, the progress bar and summaries come from process 0
   if is_main:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+    fs.write_text(os.path.join(workdir, "config.json"), config.to_json_best_effort(indent=2))
   t = config.train
   manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
   state = _restore_or_init(setup, manager, data.train, init_state)
@@ -135,8 +134,7 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
              "params": setup.param_count, "model_flops_per_step": flops_per_step,
              "peak_flops": progress.peak_flops, "peak_flops_nominal": nominal, **summary}
   if is_main:
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump(summary, f, indent=2)
+    fs.write_text(os.path.join(workdir, "summary.json"), json.dumps(summary, indent=2))
   return summary
 
 

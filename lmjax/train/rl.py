@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from lmjax import losses
+from lmjax import fs, losses
 from lmjax.config import ConfigError
 from lmjax.infer.sampler import SamplingParams
 from lmjax.infer.tools import make_tools
@@ -273,7 +273,7 @@ def run(config, workdir: str) -> dict:
   train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
                                batch_sharding=setup.batch_sharding, grad_accum_steps=config.train.grad_accum_steps,
                                lr_schedule=setup.schedule)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
+  with fs.open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2))
   manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
   start = manager.latest_step() or 0
@@ -319,7 +319,7 @@ def run(config, workdir: str) -> dict:
   _print_table([h for h in history if "heldout_pass1" in h])
   summary = {"iterations": r.iterations, "resumed_from": start, "wall_s": time.time() - started,
              **{k: v for k, v in (history[-1] if history else {}).items() if k != "step"}}
-  with open(os.path.join(workdir, "summary.json"), "w") as f:
+  with fs.open(os.path.join(workdir, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2)
   return summary
 
