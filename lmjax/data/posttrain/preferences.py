@@ -11,7 +11,7 @@ import dataclasses
 import json
 import random
 
-from lmjax import chat
+from lmjax import chat, fs
 from lmjax.data.posttrain import math_problems
 from lmjax.data.posttrain.conversations import DONT_KNOW
 
@@ -132,7 +132,7 @@ def load_preference_jsonl(path: str) -> list[dict]:
   """All pairs of a JSONL file (blank lines skipped); the first bad line raises PreferenceFormatError
   naming `path:line`."""
   pairs = []
-  with open(path, encoding="utf-8") as f:
+  with fs.open(path) as f:
     for number, line in enumerate(f, 1):
       if not line.strip():
         continue
