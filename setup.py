@@ -52,6 +52,7 @@ setup(
         # ray: the cleaner's Ray executor test; torch + transformers: the HF parity tests
         "test": ["pytest>=8,<10", "ray>=2.40,<3", *HF_REFERENCE_REQUIRES],
         "ray": ["ray>=2.40,<3"],
+        "gcs": ["etils[epath-gcs]>=1.10"],  # gs:// workdirs, checkpoints and data (gcsfs)
         "bench": HF_REFERENCE_REQUIRES,  # speed references (benchmarks only)
         # The accelerator plugins matching the admitted JAX (its own extras pin the plugin to its version).
         "cuda": ["jax[cuda13]>=0.10.2,<0.11"],
