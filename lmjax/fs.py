@@ -77,11 +77,17 @@ def glob(pattern: str) -> list[str]:
   pattern = normalize(pattern)
   if not is_remote(pattern):
     return _glob.glob(os.path.expanduser(pattern), recursive=True)
-  first = min((pattern.find(c) for c in _WILDCARDS if c in pattern), default=-1)
-  if first < 0:
+  if not any(c in pattern for c in _WILDCARDS):
     return [pattern] if exists(pattern) else []
-  root, rest = pattern[:first].rsplit("/", 1)[0], pattern[:first].rsplit("/", 1)[1] + pattern[first:]
+  root, rest = split_glob(pattern)
   return [os.fspath(match) for match in epath.Path(root).glob(rest)]
+
+
+def split_glob(pattern: str) -> tuple[str, str]:
+  """(the folder before the first wildcard, the pattern below it): gs://b/d/x*/y -> (gs://b/d, x*/y)."""
+  first = min(pattern.find(c) for c in _WILDCARDS if c in pattern)
+  root, _, head = pattern[:first].rpartition("/")
+  return root, head + pattern[first:]
 
 
 def open(p: str | os.PathLike, mode: str = "r") -> IO:

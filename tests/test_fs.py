@@ -34,6 +34,8 @@ def test_a_gs_url_stays_a_gs_path_without_touching_the_network():
   assert os.fspath(p / "checkpoints") == "gs://bucket/run/checkpoints"
   assert fs.is_remote("gs://bucket/run") and fs.absolute("gs://bucket/run") == "gs://bucket/run"
   assert os.path.join("gs://bucket/run", "tokens") == "gs://bucket/run/tokens"  # string joins are safe
+  assert fs.split_glob("gs://bucket/data/*.jsonl.gz") == ("gs://bucket/data", "*.jsonl.gz")
+  assert fs.split_glob("gs://bucket/d/x?/[ab].json") == ("gs://bucket/d", "x?/[ab].json")
 
 
 def test_a_local_only_argument_given_a_remote_url_names_the_argument():

@@ -90,8 +90,8 @@ def read_file(path: str, text_field: str = "text") -> Iterator[dict]:
 
 def _read_parquet(path: str, text_field: str) -> Iterator[dict]:
   import pyarrow.parquet as pq  # the cleaner's parquet output format; pyarrow is a dependency
-  row = 0
-  for batch in pq.ParquetFile(fs.open(path, "rb") if fs.is_remote(path) else fs.normalize(path)).iter_batches(columns=None):
+  row, source = 0, fs.open(path, "rb") if fs.is_remote(path) else fs.normalize(path)
+  for batch in pq.ParquetFile(source).iter_batches(columns=None):
     for record in batch.to_pylist():
       if not isinstance(record.get(text_field), str):
         raise ValueError(f"{path}:{row}: not a row with a {text_field!r} string")
