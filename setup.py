@@ -10,6 +10,7 @@ CORE_REQUIRES = [
     "flax>=0.12.8,<0.13",
     "optax>=0.2.8,<0.3",
     "orbax-checkpoint>=0.12.8,<0.13",
+    "etils[epath]>=1.10",  # lmjax/fs.py: local, file:// and gs:// paths (gs:// also needs 'etils[epath-gcs]')
     "grain>=0.2.18,<0.3",
     "array_record>=0.8.1,<0.9",
     "sentencepiece>=0.2.1,<0.3",
@@ -51,6 +52,7 @@ setup(
         # ray: the cleaner's Ray executor test; torch + transformers: the HF parity tests
         "test": ["pytest>=8,<10", "ray>=2.40,<3", *HF_REFERENCE_REQUIRES],
         "ray": ["ray>=2.40,<3"],
+        "gcs": ["etils[epath-gcs]>=1.10"],  # gs:// workdirs, checkpoints and data (gcsfs)
         "bench": HF_REFERENCE_REQUIRES,  # speed references (benchmarks only)
         # The accelerator plugins matching the admitted JAX (its own extras pin the plugin to its version).
         "cuda": ["jax[cuda13]>=0.10.2,<0.11"],

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import ml_collections
 
-from lmjax import backend
+from lmjax import backend, fs
 
 
 class UserError(Exception):
@@ -37,12 +37,11 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> ml_collections.Conf
 def load_saved_config(workdir: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
   """The config a run saved as WORKDIR/config.json, locked, with `overrides` applied."""
   path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  if not fs.exists(path):
     raise ConfigError(f"{path} does not exist; pass --config, or train in {workdir} first")
   from configs import base  # the schema: fields added since the run was saved get their defaults
   config = base.get_config()
-  with open(path) as f:
-    _merge(config, _lists_to_tuples(json.load(f)))
+  _merge(config, _lists_to_tuples(json.loads(fs.read_text(path))))
   config.lock()
   _apply_overrides(config, overrides)
   return config

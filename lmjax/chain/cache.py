@@ -3,7 +3,8 @@
 The key hashes the stage's own config fields (chain/stages.py) and its inputs' keys, so changing an RL
 hyperparameter changes only RL's key (and its evaluation's), while a web-filter threshold changes every key
 downstream of cleaning. A folder is complete when its DONE marker exists; one without the marker is an
-interrupted stage, which resumes in place.
+interrupted stage, which resumes in place. Stage folders are local (or file://): the lock is a file
+created exclusively, which object stores cannot do.
 """
 import hashlib
 import json
@@ -13,6 +14,7 @@ import time
 
 import ml_collections
 
+from lmjax import fs
 from lmjax.data.documents import matching_files
 
 DONE = "DONE.json"
@@ -31,11 +33,16 @@ def data_fingerprint(pattern: str) -> list:
 
 
 def _file_identity(path: str) -> str:
-  stat = os.stat(path)
-  if stat.st_size > FINGERPRINT_MAX_BYTES:
-    return f"size={stat.st_size} mtime_ns={stat.st_mtime_ns}"
+  if fs.is_remote(path):
+    stat = fs.path(path).stat()
+    size, changed = stat.length, f"mtime={stat.mtime}"
+  else:
+    stat = os.stat(fs.normalize(path))
+    size, changed = stat.st_size, f"mtime_ns={stat.st_mtime_ns}"
+  if size > FINGERPRINT_MAX_BYTES:
+    return f"size={size} {changed}"
   digest = hashlib.sha256()
-  with open(path, "rb") as f:
+  with fs.open(path, "rb") as f:
     for block in iter(lambda: f.read(1 << 20), b""):
       digest.update(block)
   return digest.hexdigest()
@@ -78,24 +85,16 @@ def config_hash(config: ml_collections.ConfigDict) -> str:
 
 
 def is_done(stage_dir: str) -> bool:
-  return os.path.exists(os.path.join(stage_dir, DONE))
+  return fs.exists(os.path.join(stage_dir, DONE))
 
 
 def read_done(stage_dir: str) -> dict:
-  with open(os.path.join(stage_dir, DONE)) as f:
-    return json.load(f)
-
-
-def write_atomically(path: str, text: str) -> None:
-  """Writes a file through a temporary and a rename, so a reader never sees it half-written."""
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
+  return json.loads(fs.read_text(os.path.join(stage_dir, DONE)))
 
 
 def mark_done(stage_dir: str, record: dict) -> None:
   """Writes the DONE marker atomically: a folder is never marked complete by a half-written file."""
-  write_atomically(os.path.join(stage_dir, DONE), json.dumps(record, indent=2, default=list))
+  fs.write_atomically(os.path.join(stage_dir, DONE), json.dumps(record, indent=2, default=list))
 
 
 def acquire(stage_dir: str, poll_seconds: float = 10.0) -> None:
@@ -103,6 +102,8 @@ def acquire(stage_dir: str, poll_seconds: float = 10.0) -> None:
 
   Waits while another live process holds it; a lock left by a dead process on this host is taken over.
   """
+  stage_dir = fs.local(stage_dir, "--stage-root", "a stage folder's lock is a local file created exclusively "
+                       "(--workdir itself may stay remote)")
   os.makedirs(stage_dir, exist_ok=True)
   path, me = os.path.join(stage_dir, LOCK), f"{socket.gethostname()} {os.getpid()}"
   while True:
@@ -121,7 +122,7 @@ def acquire(stage_dir: str, poll_seconds: float = 10.0) -> None:
 
 def release(stage_dir: str) -> None:
   try:
-    os.remove(os.path.join(stage_dir, LOCK))
+    os.remove(os.path.join(fs.normalize(stage_dir), LOCK))
   except FileNotFoundError:
     pass
 

@@ -7,6 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the display-less backend)
 
+from lmjax import fs  # noqa: E402
+
 
 def _series(records: list[dict], key: str) -> tuple[list, list]:
   points = [(r["step"], r[key]) for r in records if key in r and r[key] is not None]
@@ -47,6 +49,7 @@ def rl_curves(records: list[dict], keys: tuple[str, ...], path: str) -> str:
 
 
 def _save(fig, path: str) -> str:
-  fig.savefig(path, dpi=90, bbox_inches="tight")
+  with fs.open(path, "wb") as f:
+    fig.savefig(f, format="png", dpi=90, bbox_inches="tight")
   plt.close(fig)
   return os.path.basename(path)

@@ -10,7 +10,8 @@ import json
 import os
 import subprocess
 
-from lmjax.chain import cache, plots
+from lmjax import fs
+from lmjax.chain import plots
 from lmjax.model import ModelConfig, flops_per_token
 from lmjax.train.metrics import read_metrics
 
@@ -18,10 +19,20 @@ EVAL_STAGES = ("eval_pretrain", "eval_sft", "eval_rl")
 
 
 def _load(path: str, default=None):
-  if not os.path.exists(path):
-    return default
-  with open(path) as f:
-    return json.load(f)
+  return json.loads(fs.read_text(path)) if fs.exists(path) else default
+
+
+def run_name(workdir: str) -> str:
+  """The run's folder name (`run` of runs/run, /abs/runs/run/ or gs://bucket/runs/run)."""
+  return os.path.basename(fs.absolute(workdir).rstrip("/"))
+
+
+def _relative(folder: str, workdir: str) -> str:
+  """`folder` relative to `workdir` when both are local; a URL (or a folder elsewhere) as it is."""
+  if fs.is_remote(folder) or fs.is_remote(workdir):
+    inside = folder.startswith(workdir.rstrip("/") + "/")
+    return folder[len(workdir.rstrip("/")) + 1:] if inside else folder
+  return os.path.relpath(fs.normalize(folder), fs.normalize(workdir))
 
 
 def last(records: list[dict], key: str):
@@ -165,9 +176,8 @@ def _eval_section(dirs: dict) -> list[str]:
   lines = ["## Evaluation", table(["metric", *[s.removeprefix("eval_") for s in results]], rows)]
   for stage in results:
     samples = os.path.join(dirs[stage], "samples.md")
-    if os.path.exists(samples):
-      with open(samples) as f:
-        lines += ["", f"### Sample conversations ({stage.removeprefix('eval_')})", "", f.read().strip()]
+    if fs.exists(samples):
+      lines += ["", f"### Sample conversations ({stage.removeprefix('eval_')})", "", fs.read_text(samples).strip()]
   return lines
 
 
@@ -176,8 +186,8 @@ def render(workdir: str) -> str:
   chain = _load(os.path.join(workdir, "chain.json"), {"stages": []})
   dirs, flops = stage_dirs(workdir), stage_flops(workdir)
   rows = [[s["stage"], s["key"], "cached" if s.get("cached") else "ran", s.get("seconds"),
-           flops.get(s["stage"]), os.path.relpath(s["dir"], workdir)] for s in chain["stages"]]
-  lines = [f"# Report: {os.path.basename(os.path.abspath(workdir))}",
+           flops.get(s["stage"]), _relative(s["dir"], workdir)] for s in chain["stages"]]
+  lines = [f"# Report: {run_name(workdir)}",
            f"Config hash `{chain.get('config_hash')}`, code commit `{_commit()}`; "
            f"{sum(s.get('seconds') or 0 for s in chain['stages']) / 60:.1f} minutes of stage time.", "",
            table(["stage", "key", "this run", "seconds", "≈FLOPs", "folder"], rows)]
@@ -199,7 +209,7 @@ def render(workdir: str) -> str:
 def write(workdir: str) -> str:
   """Writes WORKDIR/report.md; returns its path."""
   path = os.path.join(workdir, "report.md")
-  cache.write_atomically(path, render(workdir))
+  fs.write_atomically(path, render(workdir))
   print(f"report: {path}")
   return path
 
@@ -223,7 +233,7 @@ def config_differences(workdirs: list[str]) -> list[list]:
 def compare(workdirs: list[str]) -> str:
   """Markdown: every headline metric of the runs side by side, then the config fields that differ."""
   heads = [headline(w) for w in workdirs]
-  names = [os.path.basename(os.path.abspath(w)) for w in workdirs]
+  names = [run_name(w) for w in workdirs]
   keys = sorted(set().union(*heads))
   metrics_table = table(["metric", *names], [[k, *[h.get(k) for h in heads]] for k in keys])
   differences = table(["field", *names], config_differences(workdirs)) if len(workdirs) > 1 else ""

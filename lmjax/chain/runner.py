@@ -21,6 +21,7 @@ import time
 import jax
 from jax.experimental import multihost_utils
 
+from lmjax import fs
 from lmjax.chain import cache, report
 from lmjax.chain.stages import ALL_PROCESSES, DATA, SINGLE_HOST, STAGES, WIRING, stage_config
 from lmjax.config import ConfigError
@@ -50,7 +51,7 @@ def plan(config, stage_root: str) -> list[PlannedStage]:
                         "config.chain.stages")
     values = cache.field_values(own, stage.fields, WIRING, DATA)
     key = cache.stage_key(name, values, {n: planned[n].key for n in needs})
-    folder = os.path.abspath(os.path.join(stage_root, f"{name}-{key}"))
+    folder = fs.absolute(os.path.join(stage_root, f"{name}-{key}"))
     planned[name] = PlannedStage(name, key, folder, {n: planned[n].dir for n in needs}, cache.is_done(folder))
   return list(planned.values())
 
@@ -78,9 +79,8 @@ def run(config, workdir: str, *, dry_run: bool = False, until: str | None = None
     planned = planned[:[p.name for p in planned].index(until) + 1]
   _check_multihost(planned)
   if lead:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      json.dump(config.to_dict(), f, indent=2, default=list)
+    fs.makedirs(workdir)
+    fs.write_text(os.path.join(workdir, "config.json"), json.dumps(config.to_dict(), indent=2, default=list))
   records = []
   for p in planned:
     records.append(_run_stage(config, p))
@@ -130,5 +130,5 @@ def _run_stage(config, p: PlannedStage) -> dict:
 
 
 def _write_chain(workdir: str, config, records: list[dict]) -> None:
-  cache.write_atomically(os.path.join(workdir, "chain.json"),
-                         json.dumps({"config_hash": cache.config_hash(config), "stages": records}, indent=2))
+  fs.write_atomically(os.path.join(workdir, "chain.json"),
+                      json.dumps({"config_hash": cache.config_hash(config), "stages": records}, indent=2))

@@ -29,7 +29,8 @@ import shlex
 import numpy as np
 from scipy import stats
 
-from lmjax.chain import cache, report, runner
+from lmjax import fs
+from lmjax.chain import report, runner
 from lmjax.config import ConfigError, load_config
 
 # What seed s sets: pretraining's initialization and data order (and every later training stage's), and RL's
@@ -193,7 +194,7 @@ def _config_differences(workdir: str, names: list[str], seeds: list[int] | None)
   if len(names) == 1:
     return "(one variant)"
   dirs = {name: run_dir(workdir, name, seeds[0] if seeds else None) for name in names}
-  started = {name: d for name, d in dirs.items() if os.path.exists(os.path.join(d, "config.json"))}
+  started = {name: d for name, d in dirs.items() if fs.exists(os.path.join(d, "config.json"))}
   if len(started) < 2:
     return "(fewer than two variants have started)"
   return report.table(["field", *started], report.config_differences(list(started.values())))
@@ -208,7 +209,7 @@ def render(workdir: str, base: str, seeds: list[int] | None, summary: dict[str, 
   runs_text = f"seeds {', '.join(map(str, seeds))}" if seeds else "one run each (no seeds)"
   variants_text = f"{len(names)} variant{'s' if len(names) > 1 else ''}"
   return "\n".join([
-      f"# Sweep {os.path.basename(os.path.abspath(workdir))}: {variants_text} of {base}, {runs_text}", "",
+      f"# Sweep {report.run_name(workdir)}: {variants_text} of {base}, {runs_text}", "",
       "Each variant: mean ± standard deviation (ddof=1) over its n seeds." + (
           f" Each \"− {first}\" column: that variant minus {first}, paired by seed over the seeds both have: the "
           "mean difference [its 95% Student-t interval]." if len(names) > 1 else ""), "",
@@ -223,23 +224,22 @@ def write_summary(workdir: str, base: str, names: list[str], seeds: list[int] | 
   for name, seed in runs(names, seeds):
     headlines[name][seed] = report.headline(run_dir(workdir, name, seed))
   summary = summarize(headlines)
-  os.makedirs(workdir, exist_ok=True)
-  cache.write_atomically(os.path.join(workdir, SUMMARY_FILE),
-                         json.dumps({"base": base, "seeds": seeds, "variants": summary}, indent=2))
+  fs.makedirs(workdir)
+  fs.write_atomically(os.path.join(workdir, SUMMARY_FILE),
+                      json.dumps({"base": base, "seeds": seeds, "variants": summary}, indent=2))
   text = render(workdir, base, seeds, summary)
-  cache.write_atomically(os.path.join(workdir, "sweep.md"), text)
+  fs.write_atomically(os.path.join(workdir, "sweep.md"), text)
   return text
 
 
 def is_sweep(workdir: str) -> bool:
   """Whether `workdir` is a sweep's folder (it has sweep.json), for `lmjax report`."""
-  return os.path.isfile(os.path.join(workdir, SUMMARY_FILE))
+  return fs.isfile(os.path.join(workdir, SUMMARY_FILE))
 
 
 def rewrite_summary(workdir: str) -> str:
   """`lmjax report WORKDIR` of a sweep: sweep.json and sweep.md recomputed from the runs now on disk."""
-  with open(os.path.join(workdir, SUMMARY_FILE)) as f:
-    saved = json.load(f)
+  saved = json.loads(fs.read_text(os.path.join(workdir, SUMMARY_FILE)))
   return write_summary(workdir, saved["base"], list(saved["variants"]), saved["seeds"])
 
 

@@ -5,11 +5,11 @@
     to_hf(config, params, "out/")                       # config.json + model.safetensors
 
 Parameters are converted to config.model.param_dtype (float32: lmjax's master weights) on import and
-written in their own dtype on export, so a float32 checkpoint round-trips bit for bit.
+written in their own dtype on export, so a float32 checkpoint round-trips bit for bit. Directories may be
+local, file:// or gs://.
 """
 import json
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +18,7 @@ import numpy as np
 import safetensors.numpy
 from flax import nnx
 
+from lmjax import fs
 from lmjax.config import UserError
 from lmjax.convert import hf_config, hf_weights
 from lmjax.model.forward import as_state, model_definition
@@ -28,18 +29,17 @@ INDEX = "model.safetensors.index.json"
 
 def read_hf_config(path: str) -> dict:
   file = os.path.join(path, "config.json")
-  if not os.path.exists(file):
+  if not fs.exists(file):
     raise FileNotFoundError(f"no config.json in {path}: not a HuggingFace model directory")
-  with open(file) as f:
-    return json.load(f)
+  return json.loads(fs.read_text(file))
 
 
 def safetensors_files(path: str) -> list[str]:
   """The checkpoint's files: those its index names (sharded), else every *.safetensors in `path`."""
-  if os.path.exists(os.path.join(path, INDEX)):
-    with open(os.path.join(path, INDEX)) as f:
-      return [os.path.join(path, name) for name in sorted(set(json.load(f)["weight_map"].values()))]
-  files = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith(".safetensors"))
+  if fs.exists(os.path.join(path, INDEX)):
+    weight_map = json.loads(fs.read_text(os.path.join(path, INDEX)))["weight_map"]
+    return [os.path.join(path, name) for name in sorted(set(weight_map.values()))]
+  files = sorted(os.path.join(path, n) for n in fs.listdir(path) if n.endswith(".safetensors"))
   if not files:
     raise FileNotFoundError(f"no *.safetensors in {path} (a pytorch_model.bin checkpoint must be re-saved "
                             "with transformers' save_pretrained(..., safe_serialization=True) first)")
@@ -50,8 +50,25 @@ def read_tensors(path: str) -> dict[str, np.ndarray]:
   """{name: numpy array} of every tensor in the checkpoint's safetensors files."""
   tensors = {}
   for file in safetensors_files(path):
-    tensors |= safetensors.numpy.load_file(file)
+    tensors |= _load_safetensors(file)
   return tensors
+
+
+def _load_safetensors(file: str) -> dict[str, np.ndarray]:
+  """A local file is read by safetensors itself; a remote one is downloaded into memory first."""
+  if not fs.is_remote(file):
+    return safetensors.numpy.load_file(fs.normalize(file))
+  with fs.open(file, "rb") as f:
+    return safetensors.numpy.load(f.read())
+
+
+def _save_safetensors(tensors: dict[str, np.ndarray], file: str) -> None:
+  metadata = {"format": "pt"}
+  if not fs.is_remote(file):
+    safetensors.numpy.save_file(tensors, fs.normalize(file), metadata=metadata)
+    return
+  with fs.open(file, "wb") as f:
+    f.write(safetensors.numpy.save(tensors, metadata=metadata))
 
 
 def from_hf(path: str, *, scan_layers: bool = False):
@@ -92,10 +109,9 @@ def to_hf(config, params, out_dir: str, *, tokenizer=None) -> str:
   if tokenizer is not None:
     special = {"bos": tokenizer.bos_id, "eos": tokenizer.eos_id, "pad": tokenizer.pad_id}
   hf = hf_config.hf_config(m, max_position_embeddings=config.train.seq_len, dtype=dtype, special_ids=special)
-  os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, "config.json"), "w") as f:
-    json.dump(hf, f, indent=2)
-  safetensors.numpy.save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+  fs.makedirs(out_dir)
+  fs.write_text(os.path.join(out_dir, "config.json"), json.dumps(hf, indent=2))
+  _save_safetensors(tensors, os.path.join(out_dir, "model.safetensors"))
   if tokenizer is not None:
-    shutil.copyfile(tokenizer.path, os.path.join(out_dir, "tokenizer.model"))
+    fs.copy(tokenizer.path, os.path.join(out_dir, "tokenizer.model"))
   return out_dir

@@ -4,9 +4,8 @@ Which split (train or validation) a document belongs to is a hash of its id, so 
 the order or number of input files, and the tokenizer holds out the same documents as the shards. An id never
 holds a path (a record's own "id", else "<file name>:<line>"), and files come in the order of the globs, so
 the same files give the same documents and splits wherever they live. Any other file a glob matches (a
-marker, a stats file) is an error, never a document.
+marker, a stats file) is an error, never a document. Globs and files may be local, file:// or gs://.
 """
-import glob
 import hashlib
 import gzip
 import io
@@ -14,6 +13,7 @@ import json
 import os
 from collections.abc import Iterator
 
+from lmjax import fs
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
 DOCUMENT_SUFFIXES = (".txt", *JSONL_SUFFIXES, ".parquet")
@@ -25,7 +25,7 @@ def matching_files(pattern: str) -> list[str]:
   files = {}
   for part in pattern.split(","):
     if part:
-      matches = (f for f in glob.glob(os.path.expanduser(part), recursive=True) if os.path.isfile(f))
+      matches = (f for f in fs.glob(part) if fs.isfile(f))
       files.update(dict.fromkeys(sorted(matches)))
   return list(files)
 
@@ -42,11 +42,11 @@ def expand(pattern: str) -> list[str]:
 def open_text(path: str):
   """A text stream of a plain, .gz or .zst file."""
   if path.endswith(".gz"):
-    return gzip.open(path, "rt", encoding="utf-8")
+    return gzip.open(fs.open(path, "rb") if fs.is_remote(path) else fs.normalize(path), "rt", encoding="utf-8")
   if path.endswith(".zst"):
     import zstandard  # only needed for the cleaner's output format
-    return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")), encoding="utf-8")
-  return open(path, encoding="utf-8")
+    return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(fs.open(path, "rb")), encoding="utf-8")
+  return fs.open(path)
 
 
 def read_jsonl(files: str | list[str], parse, what: str) -> Iterator:
@@ -90,8 +90,8 @@ def read_file(path: str, text_field: str = "text") -> Iterator[dict]:
 
 def _read_parquet(path: str, text_field: str) -> Iterator[dict]:
   import pyarrow.parquet as pq  # the cleaner's parquet output format; pyarrow is a dependency
-  row = 0
-  for batch in pq.ParquetFile(path).iter_batches(columns=None):
+  row, source = 0, fs.open(path, "rb") if fs.is_remote(path) else fs.normalize(path)
+  for batch in pq.ParquetFile(source).iter_batches(columns=None):
     for record in batch.to_pylist():
       if not isinstance(record.get(text_field), str):
         raise ValueError(f"{path}:{row}: not a row with a {text_field!r} string")

@@ -1,6 +1,7 @@
 """Token shards: documents → [BOS] + ids + [EOS] → ArrayRecord files split into train and validation.
 
-Each record is one document's ids as little-endian int32 bytes.
+Each record is one document's ids as little-endian int32 bytes. ArrayRecord reads and writes local files
+only, so the tokens folder is local (or a file:// URL); a remote one is an error naming data.tokens_dir.
 """
 import dataclasses
 import json
@@ -11,10 +12,12 @@ import numpy as np
 from array_record.python.array_record_module import ArrayRecordWriter
 from tqdm import tqdm
 
+from lmjax import fs
 from lmjax.data.documents import is_validation, read_documents
 from lmjax.data.tokenizer import Tokenizer
 
 SPLITS = ("train", "val")
+LOCAL_ONLY = "ArrayRecord token shards are written and read as local files"
 
 
 def encode_record(ids: list[int]) -> bytes:
@@ -27,7 +30,7 @@ def decode_record(record: bytes) -> np.ndarray:
 
 def shard_paths(tokens_dir: str, split: str) -> list[str]:
   """The ArrayRecord files of one split, sorted; an error naming the folder if there are none."""
-  folder = os.path.join(tokens_dir, split)
+  folder = os.path.join(fs.local(tokens_dir, "config.data.tokens_dir", LOCAL_ONLY), split)
   paths = sorted(os.path.join(folder, f) for f in os.listdir(folder)) if os.path.isdir(folder) else []
   paths = [p for p in paths if p.endswith(".array_record")]
   if not paths:
@@ -79,6 +82,7 @@ def write_token_shards(docs, tokenizer_path: str, tokens_dir: str, *, num_shards
   Output order is input order (documents go round-robin over shards), so the result is deterministic
   for any number of workers. Files are written under a temporary name and renamed when complete.
   """
+  tokens_dir = fs.local(tokens_dir, "config.data.tokens_dir", LOCAL_ONLY)
   writers, stats, counters = {}, {s: SplitStats() for s in SPLITS}, {s: 0 for s in SPLITS}
   for split in SPLITS:
     os.makedirs(os.path.join(tokens_dir, split), exist_ok=True)
@@ -107,7 +111,7 @@ def write_token_shards(docs, tokenizer_path: str, tokens_dir: str, *, num_shards
 def run(config, workdir: str) -> dict:
   """`lmjax tokenize`: config.data.documents → WORKDIR/tokens/{train,val}, printing a summary table."""
   tokenizer_file = config.data.tokenizer or os.path.join(workdir, "tokenizer.model")
-  if not os.path.exists(tokenizer_file):
+  if not fs.exists(tokenizer_file):
     raise FileNotFoundError(f"no tokenizer at {tokenizer_file}; run `lmjax tokenizer` first")
   out = config.data.tokens_dir or os.path.join(workdir, "tokens")
   stats = write_token_shards(read_documents(config.data.documents, config.data.text_field), tokenizer_file,

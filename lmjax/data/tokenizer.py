@@ -16,6 +16,7 @@ import time
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
+from lmjax import fs
 from lmjax.config import UserError
 from lmjax.data.documents import is_validation, read_documents
 
@@ -46,7 +47,7 @@ def train_tokenizer(lines, model_path: str, *, vocab_size: int, tokenizer_config
       max_sentence_length=tokenizer_config.max_sentence_length, num_threads=tokenizer_config.num_threads,
       pad_id=0, pad_piece=PAD, unk_id=1, unk_piece=UNK, bos_id=2, bos_piece=BOS, eos_id=3, eos_piece=EOS,
       control_symbols=list(CHAT_TOKENS), minloglevel=2)
-  with open(model_path, "wb") as f:
+  with fs.open(model_path, "wb") as f:
     f.write(model.getvalue())
 
 
@@ -60,11 +61,12 @@ class MissingSpecialToken(UserError, KeyError):
 @dataclasses.dataclass(frozen=True)
 class Tokenizer:
   """A loaded sentencepiece model with the special-token ids as attributes."""
-  path: str
+  path: str  # a local path, file:// or gs:// URL: the model is read as bytes, so it need not be local
 
   @functools.cached_property
   def sp(self) -> spm.SentencePieceProcessor:
-    return spm.SentencePieceProcessor(model_file=self.path)
+    with fs.open(self.path, "rb") as f:
+      return spm.SentencePieceProcessor(model_proto=f.read())
 
   @property
   def vocab_size(self) -> int:
@@ -141,7 +143,7 @@ def run(config, workdir: str) -> dict:
 
   Reports bytes per token on the held-out split (the documents `lmjax tokenize` sends to validation).
   """
-  os.makedirs(workdir, exist_ok=True)
+  fs.makedirs(workdir)
   path = config.data.tokenizer or os.path.join(workdir, "tokenizer.model")
   fraction = config.data.val_fraction
   docs = lambda held_out: (d for d in read_documents(config.data.documents, config.data.text_field)
@@ -156,8 +158,7 @@ def run(config, workdir: str) -> dict:
              "held_out_documents": len(held_out),
              "held_out_bytes_per_token": sum(len(t.encode()) for t in held_out) / max(num_tokens, 1),
              "special_tokens": [PAD, UNK, BOS, EOS, *CHAT_TOKENS]}
-  with open(os.path.join(workdir, "tokenizer_summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
+  fs.write_text(os.path.join(workdir, "tokenizer_summary.json"), json.dumps(summary, indent=2))
   print(f"tokenizer: {tok.vocab_size} tokens → {path}; held-out bytes/token "
         f"{summary['held_out_bytes_per_token']:.2f} over {len(held_out)} documents")
   return summary

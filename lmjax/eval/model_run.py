@@ -11,6 +11,7 @@ are looked up next to the child run first (each of its parent folders, nearest f
 import dataclasses
 import os
 
+from lmjax import fs
 from lmjax.config import ConfigError, load_saved_config
 from lmjax.infer.load import LoadedModel, load_model
 from lmjax.train.setup import build_model_setup, tokens_dir
@@ -52,29 +53,35 @@ def _get(config, dotted: str):
 
 
 def find_run(path: str, child_workdir: str) -> str | None:
-  """`path` as a run folder (one with a config.json): absolute, or relative to a folder above the child
-  run (nearest first), or to the current directory; None if there is none."""
-  if os.path.isabs(path):
+  """`path` as a run folder (one with a config.json): absolute (or a URL), or relative to a folder above the
+  child run (nearest first), or to the current directory; None if there is none."""
+  if os.path.isabs(path) or "://" in path:
     candidates = [path]
   else:
-    folder, candidates = os.path.dirname(os.path.abspath(child_workdir)), []
-    while True:
-      candidates.append(os.path.join(folder, path))
-      if os.path.dirname(folder) == folder:
-        break
-      folder = os.path.dirname(folder)
+    candidates = [os.path.join(folder, path) for folder in _folders_above(child_workdir)]
     candidates.append(os.path.abspath(path))
-  return next((c for c in candidates if os.path.exists(os.path.join(c, "config.json"))), None)
+  return next((c for c in candidates if fs.exists(os.path.join(c, "config.json"))), None)
+
+
+def _folders_above(path: str) -> list[str]:
+  """The folder holding `path` and every one above it, nearest first; a URL's stop at its bucket."""
+  scheme, sep, folder = fs.absolute(path).rpartition("://")
+  prefix, folder, folders = scheme + sep, os.path.dirname(folder), []
+  while True:
+    folders.append(prefix + folder)
+    if os.path.dirname(folder) in (folder, ""):
+      return folders
+    folder = os.path.dirname(folder)
 
 
 def lineage(workdir: str) -> list[Run]:
   """The run in WORKDIR then its ancestors, back to a pretraining run (or to the first one not found)."""
-  if not os.path.exists(os.path.join(workdir, "config.json")):
+  if not fs.exists(os.path.join(workdir, "config.json")):
     raise ConfigError(f"config.eval.model_workdir={workdir!r} holds no config.json; give a trained run")
   runs = []
   while workdir is not None and len(runs) < 16:
     config = load_saved_config(workdir)
-    runs.append(Run(os.path.abspath(workdir), config, run_kind(config)))
+    runs.append(Run(fs.absolute(workdir), config, run_kind(config)))
     kind = runs[-1].kind
     workdir = find_run(_get(config, PARENT_FIELD[kind]), workdir) if kind != "pretrain" else None
   return runs
@@ -100,7 +107,7 @@ def val_tokens_dir(runs: list[Run], configured: str = "") -> str | None:
   if root.kind != "pretrain":
     return None
   path = tokens_dir(root.config, root.workdir)
-  return path if os.path.isdir(os.path.join(path, "val")) else None
+  return path if fs.isdir(os.path.join(path, "val")) else None
 
 
 def load_policy(run: Run) -> LoadedModel:

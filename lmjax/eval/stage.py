@@ -13,6 +13,7 @@ import json
 import os
 import time
 
+from lmjax import fs
 from lmjax.config import ConfigError
 from lmjax.eval import model_run
 from lmjax.eval.abstention import evaluate_abstention
@@ -81,15 +82,12 @@ def run(config, workdir: str) -> dict:
   results = {"model_workdir": lineage[0].workdir, "kind": lineage[0].kind, "step": int(loaded.step),
              "tasks": list(tasks), "lineage": [r.workdir for r in lineage]}
   results |= evaluate(config, evaluated, tasks)
-  os.makedirs(workdir, exist_ok=True)
+  fs.makedirs(workdir)
   if evaluated.chat:
-    with open(os.path.join(workdir, "samples.md"), "w") as f:
-      f.write(samples_markdown(config, evaluated))
+    fs.write_text(os.path.join(workdir, "samples.md"), samples_markdown(config, evaluated))
   results["eval_s"] = round(time.perf_counter() - started, 1)
-  with open(os.path.join(workdir, "eval.json"), "w") as f:
-    json.dump(results, f, indent=2)
+  fs.write_text(os.path.join(workdir, "eval.json"), json.dumps(results, indent=2))
   report = format_report(results)
-  with open(os.path.join(workdir, "eval.md"), "w") as f:
-    f.write(report)
+  fs.write_text(os.path.join(workdir, "eval.md"), report)
   print(report)
   return results

@@ -4,6 +4,7 @@ import os
 
 from flax import nnx
 
+from lmjax import fs
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.train import checkpoint
 from lmjax.train.setup import ModelSetup, build_model_setup, tokenizer_path
@@ -43,9 +44,9 @@ def latest_params(config, setup: ModelSetup, workdir: str):
 def run_tokenizer(workdir: str) -> Tokenizer:
   """The tokenizer a run used: the one its saved config names, else WORKDIR/tokenizer.model."""
   path = os.path.join(workdir, "tokenizer.model")
-  if os.path.exists(os.path.join(workdir, "config.json")):
+  if fs.exists(os.path.join(workdir, "config.json")):
     from lmjax.config import load_saved_config
     path = tokenizer_path(load_saved_config(workdir), workdir)
-  if not os.path.exists(path):
+  if not fs.exists(path):
     raise FileNotFoundError(f"no tokenizer at {path}; run `lmjax tokenizer` first or pass --tokenizer")
   return Tokenizer(path)

@@ -18,7 +18,7 @@ import random
 
 from tqdm import tqdm
 
-from lmjax import chat
+from lmjax import chat, fs
 from lmjax.config import ConfigError
 from lmjax.data.documents import read_jsonl
 from lmjax.data.posttrain.conversations import DONT_KNOW, refusal_conversation
@@ -160,7 +160,7 @@ def probe_questions(probe_config) -> tuple[list[QA], list[QA]]:
 
 
 def _write_jsonl(path: str, records) -> None:
-  with open(path, "w", encoding="utf-8") as f:
+  with fs.open(path, "w") as f:
     for record in records:
       f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
@@ -194,7 +194,7 @@ def run_probe(loaded, probe_config, workdir: str, model_workdir: str = "") -> di
   on_asked, on_heldout = probed[:len(asked)], probed[len(asked):]
   dont_know = dont_know_conversations(on_asked, c.wrong_threshold, c.system)
   known = known_conversations(on_asked, c.known_threshold, c.system) if c.keep_known else []
-  os.makedirs(workdir, exist_ok=True)
+  fs.makedirs(workdir)
   conversations_file = os.path.join(workdir, "idk_conversations.jsonl")
   _write_jsonl(conversations_file, ({"messages": m} for m in dont_know + known))
   _write_jsonl(os.path.join(workdir, "probe_answers.jsonl"),
@@ -206,8 +206,7 @@ def run_probe(loaded, probe_config, workdir: str, model_workdir: str = "") -> di
             "heldout": summarize(on_heldout, c.wrong_threshold),
             "dont_know_conversations": len(dont_know), "known_conversations": len(known),
             "conversations_file": conversations_file, "config": c.to_dict()}
-  with open(os.path.join(workdir, "probe_report.json"), "w") as f:
-    json.dump(report, f, indent=2)
+  fs.write_text(os.path.join(workdir, "probe_report.json"), json.dumps(report, indent=2))
   print(format_report(report))
   return report
 

@@ -5,6 +5,7 @@
 """
 import json
 
+from lmjax import fs
 from lmjax.infer.load import load_model
 from lmjax.infer.engine import generate
 from lmjax.infer.sampler import SamplingParams
@@ -18,7 +19,7 @@ def sampling_params(sample_config, stop_ids: tuple[int, ...]) -> SamplingParams:
 
 def read_prompts(path: str) -> list[str]:
   """Prompts from a text file (one per line) or JSONL (a "prompt" field per line)."""
-  with open(path) as f:
+  with fs.open(path) as f:
     lines = [line.rstrip("\n") for line in f if line.strip()]
   if path.endswith(".jsonl"):
     return [json.loads(line)["prompt"] for line in lines]
@@ -33,7 +34,7 @@ def run(config, workdir: str, prompts: list[str], output: str | None = None) -> 
   new_ids = generate(loaded.graphdef, loaded.params, ids, sampling_params(config.sample, (tok.eos_id,)))
   texts = [tok.decode([i for i in row if i != tok.eos_id]) for row in new_ids]
   if output:
-    with open(output, "w") as f:
+    with fs.open(output, "w") as f:
       for prompt, text, row in zip(prompts, texts, new_ids):
         f.write(json.dumps({"prompt": prompt, "completion": text, "tokens": len(row), "step": loaded.step}) + "\n")
   else:

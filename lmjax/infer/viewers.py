@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lmjax import fs
 from lmjax.data.tokenizer import Tokenizer
 
 COLOURS = (43, 46, 45, 42, 44, 41)  # ANSI background colours, cycled per token
@@ -76,7 +77,8 @@ def plot_distribution(rows: list[NextToken], prompt: str, path: str) -> str:
   ax.set_xlabel("probability")
   ax.set_title(f"next token after {prompt[-50:]!r}", fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  with fs.open(path, "wb") as f:
+    fig.savefig(f, format="png", dpi=120)
   plt.close(fig)
   return path
 
@@ -93,7 +95,8 @@ def plot_heatmap(rows: list[NextToken], path: str) -> str:
   ax.set_xticks([]), ax.set_yticks([])
   fig.colorbar(image, ax=ax, fraction=0.05)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  with fs.open(path, "wb") as f:
+    fig.savefig(f, format="png", dpi=120)
   plt.close(fig)
   return path
 

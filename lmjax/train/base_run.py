@@ -1,10 +1,10 @@
 """Starting a stage from an earlier stage's run: its saved config, tokenizer and latest parameters."""
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
 
+from lmjax import fs
 from lmjax.config import ConfigError, load_saved_config
 from lmjax.infer.load import LoadedModel, load_model
 from lmjax.train.setup import TrainSetup, tokenizer_path
@@ -36,10 +36,9 @@ def load_base_run(config, base_dir: str, field: str, *, scalar_head: bool = Fals
 def carry_tokenizer(base_config, base_dir: str, workdir: str) -> None:
   """Copies the base run's tokenizer into WORKDIR, so this run, and every run started from it, has one."""
   source, target = tokenizer_path(base_config, base_dir), os.path.join(workdir, "tokenizer.model")
-  os.makedirs(workdir, exist_ok=True)
-  if os.path.abspath(source) != os.path.abspath(target):
-    shutil.copyfile(source, target + ".tmp")
-    os.replace(target + ".tmp", target)
+  fs.makedirs(workdir)
+  if fs.absolute(source) != fs.absolute(target):
+    fs.copy(source, target)
 
 
 def fresh_state(setup: TrainSetup, params) -> TrainState:

@@ -1,14 +1,15 @@
 """Orbax checkpoints of the TrainState plus the data iterator's position, restorable onto any mesh."""
-import os
-
 import jax
 import orbax.checkpoint as ocp
 
+from lmjax import fs
+
 
 def make_manager(directory: str, *, keep: int) -> ocp.CheckpointManager:
-  """A manager of WORKDIR/checkpoints/<step>/{state,data}, keeping the `keep` most recent."""
+  """A manager of WORKDIR/checkpoints/<step>/{state,data}, keeping the `keep` most recent; `directory` may be
+  a local path, a file:// or a gs:// URL."""
   options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-  return ocp.CheckpointManager(os.path.abspath(directory), options=options, item_names=("state", "data"))
+  return ocp.CheckpointManager(fs.path(fs.absolute(directory)), options=options, item_names=("state", "data"))
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, data_state: dict) -> None:

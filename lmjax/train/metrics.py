@@ -5,51 +5,69 @@ import time
 
 from tqdm import tqdm
 
+from lmjax import fs
+
 
 def read_metrics(workdir: str | os.PathLike) -> list[dict]:
   """The records of WORKDIR/metrics.jsonl, whole lines only (a live run may be mid-line); [] if none."""
   path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
+  if not fs.exists(path):
     return []
-  with open(path) as f:
-    return [json.loads(line) for line in f.read().split("\n")[:-1] if line.strip()]
+  return [json.loads(line) for line in fs.read_text(path).split("\n")[:-1] if line.strip()]
 
 
 class MetricsLog:
   """Appends one JSON object per logged step to `path` and mirrors scalars to TensorBoard.
 
-  On resume, lines past the restored step are dropped first, so the file reads as one clean run.
+  On resume, lines past the restored step are dropped first, so the file reads as one clean run. A remote
+  object cannot be appended to, so there the whole file is uploaded again at most every `upload_every_s`
+  seconds and at close (a killed run loses at most that much of its log, never a checkpoint).
   """
 
-  def __init__(self, path: str, *, resume_step: int, tensorboard_dir: str | None):
-    _truncate_after(path, resume_step)
-    self.file = open(path, "a")
+  def __init__(self, path: str, *, resume_step: int, tensorboard_dir: str | None, upload_every_s: float = 30):
+    kept = _lines_up_to(path, resume_step)
+    self.path, self.remote, self.upload_every_s = path, fs.is_remote(path), upload_every_s
+    self.lines, self.uploaded = kept, time.monotonic()
+    if not self.remote:
+      fs.write_atomically(path, "".join(kept))
+      self.file = fs.open(path, "a")
     self.tensorboard = None
     if tensorboard_dir:
-      from tensorboardX import SummaryWriter
-      self.tensorboard = SummaryWriter(tensorboard_dir)
+      from tensorboardX import SummaryWriter  # writes gs:// itself (through google-cloud-storage)
+      self.tensorboard = SummaryWriter(fs.normalize(tensorboard_dir))
 
   def write(self, step: int, scalars: dict) -> None:
-    self.file.write(json.dumps({"step": step, **scalars}) + "\n")
-    self.file.flush()
+    line = json.dumps({"step": step, **scalars}) + "\n"
+    if self.remote:
+      self.lines.append(line)
+      if time.monotonic() - self.uploaded >= self.upload_every_s:
+        self._upload()
+    else:
+      self.file.write(line)
+      self.file.flush()
     if self.tensorboard:
       for name, value in scalars.items():
         self.tensorboard.add_scalar(name, value, step)
 
+  def _upload(self) -> None:
+    fs.write_text(self.path, "".join(self.lines))
+    self.uploaded = time.monotonic()
+
   def close(self) -> None:
-    self.file.close()
+    if self.remote:
+      self._upload()
+    else:
+      self.file.close()
     if self.tensorboard:
       self.tensorboard.close()
 
 
-def _truncate_after(path: str, step: int) -> None:
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-  with open(path + ".tmp", "w") as f:
-    f.writelines(kept)
-  os.replace(path + ".tmp", path)
+def _lines_up_to(path: str, step: int) -> list[str]:
+  """The whole lines of `path` (if it exists) logged at or before `step`."""
+  if not fs.exists(path):
+    return []
+  lines = fs.read_text(path).splitlines(keepends=True)
+  return [line for line in lines if line.strip() and line.endswith("\n") and json.loads(line)["step"] <= step]
 
 
 class Progress:

@@ -8,7 +8,7 @@ same command on the same WORKDIR resumes from the last checkpoint, data position
 import json
 import os
 
-from lmjax import losses
+from lmjax import fs, losses
 from lmjax.data.pipeline import make_pretrain_dataset
 from lmjax.sharding import process_rows
 from lmjax.train.loop import StageData, train
@@ -18,10 +18,9 @@ from lmjax.train.setup import build_train_setup, tokenizer_path, tokens_dir
 def bytes_per_target(tokens_root: str) -> float | None:
   """Validation text bytes per predicted token (targets exclude each document's BOS), for bits per byte."""
   path = os.path.join(tokens_root, "summary.json")
-  if not os.path.exists(path):
+  if not fs.exists(path):
     return None
-  with open(path) as f:
-    val = json.load(f)["val"]
+  val = json.loads(fs.read_text(path))["val"]
   return val["bytes"] / max(val["tokens"] - val["documents"], 1)
 
 

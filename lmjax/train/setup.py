@@ -12,7 +12,7 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 
-from lmjax import backend, optim, sharding
+from lmjax import backend, fs, optim, sharding
 from lmjax.config import ConfigError, check_model_config, check_train_config
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.model import ModelConfig, Transformer, param_count
@@ -45,7 +45,7 @@ def tokens_dir(config, workdir: str) -> str:
 
 def check_tokenizer(config, path: str) -> None:
   """The tokenizer must exist and have exactly model.vocab_size tokens."""
-  if not os.path.exists(path):
+  if not fs.exists(path):
     raise ConfigError(f"no tokenizer at {path}; run `lmjax tokenizer` first or set config.data.tokenizer")
   size = Tokenizer(path).vocab_size
   if size != config.model.vocab_size:

@@ -5,7 +5,7 @@ process 0 writes files; every process takes part in checkpointing.
 import json
 import os
 
-from lmjax import distributed
+from lmjax import distributed, fs
 from lmjax.config import UserError
 from lmjax.train import checkpoint
 from lmjax.train.metrics import MetricsLog
@@ -16,15 +16,15 @@ class NonFiniteLossError(UserError, RuntimeError):
 
 
 class Workdir:
-  """WORKDIR of one stage: config.json, checkpoints/, metrics.jsonl (and tensorboard/), summary.json."""
+  """WORKDIR of one stage (a local path, file:// or gs:// URL; `lmjax.fs`): config.json, checkpoints/,
+  metrics.jsonl (and tensorboard/), summary.json."""
 
   def __init__(self, config, path: str):
-    os.makedirs(path, exist_ok=True)
+    fs.makedirs(path)
     self.path, self.config = path, config
     self.is_main = distributed.is_main_process()  # logs, metrics, progress bars and summaries: process 0
     if self.is_main:
-      with open(os.path.join(path, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=2))
+      fs.write_text(os.path.join(path, "config.json"), config.to_json_best_effort(indent=2))
     self.manager = checkpoint.make_manager(os.path.join(path, "checkpoints"), keep=config.checkpoint.keep)
     self.log = None
 
@@ -65,6 +65,5 @@ class Workdir:
     if self.log:
       self.log.close()
     if self.is_main:
-      with open(os.path.join(self.path, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+      fs.write_text(os.path.join(self.path, "summary.json"), json.dumps(summary, indent=2))
     return summary

@@ -2,6 +2,7 @@
 NaN loss stops it with a clear message, keeping only good checkpoints."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +58,20 @@ def test_resume_after_kill_9_continues_exactly(uninterrupted, tokens_workdir, tm
   assert 6 <= killed_at < 16, "the run should have been killed part-way, past its first checkpoint"
   _run(tmp_path, tokens_workdir)
   assert _losses(tmp_path) == _losses(uninterrupted)  # exactly, step for step
+
+
+def test_pretrain_and_resume_in_a_file_url_workdir_match_a_local_run(uninterrupted, tokens_workdir, tmp_path):
+  url = lambda path: f"file://{path}"
+  inputs = (f"--config.data.tokenizer={url(tokens_workdir / 'tokenizer.model')}",
+            f"--config.data.tokens_dir={url(tokens_workdir / 'tokens')}")
+  _run(url(tmp_path / "run"), tokens_workdir, *inputs)
+  shutil.rmtree(tmp_path / "run" / "checkpoints" / "16")  # as if killed after step 12's checkpoint
+  _run(url(tmp_path / "run"), tokens_workdir, *inputs)
+  assert json.loads((tmp_path / "run" / "summary.json").read_text())["resumed_from"] == 12
+  assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["12", "16"]
+  curves = lambda workdir: [(m["step"], m["loss"], m.get("val_loss")) for m in read_metrics(workdir)]
+  assert curves(tmp_path / "run") == curves(uninterrupted)  # exactly, step for step
+  assert not (REPO / "file:").exists()  # never a local folder named after the URL
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_good_checkpoints(tokens_workdir, tmp_path):

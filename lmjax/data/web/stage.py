@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from lmjax import fs
 from lmjax.config import ConfigError, UserError
 from lmjax.data.web import minhash, shards
 from lmjax.data.web.local_executor import LocalExecutor
@@ -103,8 +104,14 @@ def make_executor(executor: str, ray_address: str | None, workers: int | None):
 
 def run(config, workdir, *, input_pattern: str, executor: str = "local", ray_address: str | None = None,
         workers: int | None = None) -> dict[str, Any]:
-  """Clean every file matching `input_pattern` into `workdir`; returns the summary also saved as stats.json."""
+  """Clean every file matching `input_pattern` into `workdir`; returns the summary also saved as stats.json.
+
+  Inputs and workdir are local (or file://): the cleaner's workers read, rename and delete shards in place.
+  """
   started = time.perf_counter()
+  local_only = "the web cleaner's workers read and write local files"
+  input_pattern = fs.local(input_pattern, "--input", local_only)
+  workdir = fs.local(workdir, "--workdir", local_only)
   if executor not in EXECUTORS:
     raise UserError(f"--executor={executor!r} is not one of {EXECUTORS}")
   if config.output_format not in shards.DOC_SUFFIXES:
