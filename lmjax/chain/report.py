@@ -71,6 +71,9 @@ def headline(workdir: str) -> dict[str, float]:
       out |= {f"{stage}.{k}": last(records, k) for k in keys}
       if stage == "pretrain":
         out |= {f"pretrain.{k}": median(records, k) for k in ("tokens_per_s", "mfu")}
+  if "rm" in dirs:
+    summary = _load(os.path.join(dirs["rm"], "summary.json"), {})
+    out |= {f"rm.{k}": v for k, v in summary.items() if k.startswith("rm_accuracy_")}
   for stage in EVAL_STAGES:
     if stage in dirs:
       results = _load(os.path.join(dirs[stage], "eval.json"), {})
@@ -157,6 +160,14 @@ def _training_section(title: str, stage: str, stage_dir: str, workdir: str,
           f"![{title}]({image})"]
 
 
+def _rm_kinds(stage_dir: str) -> list[str]:
+  """The reward model's held-out accuracy per pair kind (its summary's rm_accuracy_<kind>)."""
+  summary = _load(os.path.join(stage_dir, "summary.json"), {})
+  kinds = sorted(k.removeprefix("rm_accuracy_") for k in summary if k.startswith("rm_accuracy_"))
+  rows = [[kind, summary[f"rm_accuracy_{kind}"], summary.get(f"rm_pairs_{kind}")] for kind in kinds]
+  return ["", table(["held-out pairs", "accuracy", "pairs"], rows)] if rows else []
+
+
 def _rl_section(stage_dir: str, workdir: str) -> list[str]:
   records = read_metrics(stage_dir)
   if not records:
@@ -196,7 +207,7 @@ def render(workdir: str) -> str:
                                                        ("loss", "val_loss", "val_bpb"))),
               ("sft", lambda d: _training_section("SFT", "sft", d, workdir, ("loss", "val_loss"))),
               ("rm", lambda d: _training_section("Reward model", "rm", d, workdir,
-                                                 ("loss", "accuracy", "val_accuracy"))),
+                                                 ("loss", "accuracy", "val_accuracy")) + _rm_kinds(d)),
               ("rl", lambda d: _rl_section(d, workdir))]
   for stage, section in sections:
     if stage in dirs:

@@ -1,6 +1,6 @@
 """The reward model: pair rows score each response at its own last token, and `lmjax rm` learns a
 trivially separable preference from a pretrained run (held-out pairwise accuracy well above chance) and
-resumes exactly after `kill -9`."""
+resumes exactly after `kill -9`, reporting its held-out accuracy per pair kind."""
 import json
 
 import ml_collections
@@ -10,9 +10,11 @@ import pytest
 from lmjax import chat
 from lmjax.config import ConfigError
 from lmjax.data.pairs_pipeline import pair_row
+from lmjax.data.posttrain import math_problems
+from lmjax.data.posttrain.preferences import REJECTIONS, math_preference_pairs
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.train.metrics import read_metrics
-from lmjax.train.reward_model import preference_pairs
+from lmjax.train.reward_model import preference_pairs, split_pairs
 from tests.train.conftest import kill_9_after_checkpoint, logged_losses, run_stage
 
 
@@ -62,6 +64,18 @@ def test_reward_model_learns_a_separable_preference(reward_model):
   evaluated = [m for m in metrics if "val_accuracy" in m]
   assert evaluated[-1]["val_accuracy"] >= 0.9 and evaluated[-1]["val_loss"] < 0.5
   assert metrics[-1]["loss"] < metrics[0]["loss"]
+  summary = json.loads((workdir / "summary.json").read_text())  # every held-out pair, by kind ("file")
+  assert summary["rm_accuracy_file"] >= 0.9 and summary["rm_pairs_file"] == 8  # 14 held out: 1 whole batch
+  assert "held-out accuracy by kind: file" in stdout
+
+
+def test_every_math_pair_kind_is_held_out(tokens_workdir):
+  """The held-out split of generated math pairs has each rejection kind, to report accuracy per kind."""
+  tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
+  pairs = math_preference_pairs(math_problems.generate_problems(600, level=1, seed=0), seed=0)
+  train_rows, held_out, _ = split_pairs(pairs, tok, 256, val_fraction=0.1)
+  assert set(held_out) == set(REJECTIONS) and all(len(rows) >= 10 for rows in held_out.values())
+  assert len(train_rows) + sum(map(len, held_out.values())) <= len(pairs)
 
 
 def test_reward_model_resumes_exactly_after_kill_9(reward_model, rm_flags, tokens_workdir, tmp_path):
