@@ -90,6 +90,7 @@ class Engine:
     self.continuous, self.length = continuous, length
     self.knobs = knobs_of(sampling, until_all=not continuous)
     self.prefills = 0  # prefill calls made (a tool round continues from the cache: one per output)
+    self.shared_prompts = 0  # prompts copied from a slot that holds the same prompt instead of prefilled
 
   def generate(self, prompts: list, seeds: list[int] | None = None, on_reply=None) -> list[Reply]:
     """A reply to every prompt (ids, each with at least one token); reply i samples with seeds[i] (default
@@ -116,6 +117,8 @@ class _Run:
     self.engine, self.prompts, self.seeds, self.on_reply = engine, prompts, seeds, on_reply
     self.cache, self.logits = programs.init_state(engine.graphdef, engine.params, engine.slots, length)
     self.rows: list[_Row | None] = [None] * engine.slots
+    self.length = length
+    self.holder: dict[tuple, tuple[int, jax.Array]] = {}  # prompt -> (a slot whose cache starts with it, logits)
     self.waiting = collections.deque(range(len(prompts)))
     self.replies: list[Reply | None] = [None] * len(prompts)
 
@@ -136,7 +139,21 @@ class _Run:
       if row is None and self.waiting:
         index = self.waiting.popleft()
         self.rows[slot] = _Row(index, self.seeds[index], cursor=0)
-        self.prefill(slot, list(self.prompts[index]))
+        self.start_prompt(slot, tuple(self.prompts[index]))
+
+  def start_prompt(self, slot: int, prompt: tuple) -> None:
+    """Prefills the prompt into the slot, or copies it from a slot whose cache already starts with it."""
+    self.holder = {p: held for p, held in self.holder.items() if held[0] != slot}  # overwritten here
+    e = self.engine
+    if prompt in self.holder:
+      source, logits_v = self.holder[prompt]
+      self.cache, self.logits = programs.copy_prefix(self.cache, self.logits, np.int32(source), np.int32(slot),
+                                                     logits_v, programs.round_up(len(prompt)))
+      self.rows[slot].cursor = len(prompt)
+      e.shared_prompts += 1
+      return
+    self.prefill(slot, list(prompt))
+    self.holder[prompt] = (slot, self.logits[slot])
 
   def prefill(self, slot: int, ids: list[int]) -> None:
     """Writes `ids` into the slot's cache at its cursor; its next token samples from the logits after them."""
@@ -151,7 +168,8 @@ class _Run:
 
   def decode(self, decoding: list[int], pool) -> None:
     e, n = self.engine, self.engine.slots
-    active, cursor = np.zeros(n, bool), np.zeros(n, np.int32)
+    # A free slot writes (unread) at the cache's last position, past anything it holds (a shared prompt).
+    active, cursor = np.zeros(n, bool), np.full(n, self.length - 1, np.int32)
     budget, seeds = np.ones(n, np.int32), np.zeros(n, np.uint32)
     for slot, row in enumerate(self.rows):
       if row is not None:

@@ -10,8 +10,8 @@ steps, S: cache length.
 A row's randomness is keyed by its own seed and the position it samples at, never by the batch: a reply is
 the same whichever slot it runs in and whatever runs beside it.
 
-Compiled programs per engine shape (slots, S): one `decode`, one `init_state`, and one `prefill` per width
-bucket (multiples of BUCKET up to S), so at most S / BUCKET + 2.
+Compiled programs per engine shape (slots, S): one `decode`, one `init_state`, and one `prefill` and one
+`copy_prefix` per width bucket (multiples of BUCKET up to S), so at most 2 · S / BUCKET + 2.
 """
 import functools
 
@@ -44,14 +44,39 @@ def init_state(graphdef, params, slots: int, length: int):
 def prefill(graphdef, params, cache, logits_sv, slot, tokens_1p, start, length):
   """(cache, logits) with tokens_1p [1, p] written to slot `slot` at positions start .. start + p - 1 and
   the slot's logits those after its first `length` tokens. The padding past `length` lands on positions the
-  slot's next tokens overwrite before anything attends to them (a token at position q sees slots 0..q)."""
-  axis = _slot_axis(cache)
+  slot's next tokens overwrite before anything attends to them (a token at position q sees slots 0..q).
+
+  The slot's row is read, and only its p new entries are written back: writing the whole row back made
+  XLA:CPU copy the whole cache twice per call (the write aliased the read)."""
+  axis, width = _slot_axis(cache), tokens_1p.shape[1]
   row = jax.tree.map(lambda c: jax.lax.dynamic_slice_in_dim(c, slot, 1, axis), cache)
-  positions_1p = start + jnp.arange(tokens_1p.shape[1], dtype=jnp.int32)[None]
+  positions_1p = start + jnp.arange(width, dtype=jnp.int32)[None]
   logits_11v, row = nnx.merge(graphdef, params).decode(tokens_1p, positions_1p, row,
                                                         logits_at_b=jnp.reshape(length - 1, (1,)))
-  cache = jax.tree.map(lambda c, r: jax.lax.dynamic_update_slice_in_dim(c, r, slot, axis), cache, row)
+
+  def write_new_entries(c, r):
+    at = [0] * c.ndim
+    at[axis], at[axis + 1] = slot, start
+    return jax.lax.dynamic_update_slice(c, jax.lax.dynamic_slice_in_dim(r, start, width, axis + 1), at)
+
+  cache = jax.tree.map(write_new_entries, cache, row)
   return cache, logits_sv.at[slot].set(logits_11v[0, 0].astype(jnp.float32))
+
+
+@functools.partial(jax.jit, static_argnames=("width",), donate_argnames=("cache", "logits_sv"))
+def copy_prefix(cache, logits_sv, source, target, logits_v, width: int):
+  """(cache, logits) with the target slot's first `width` positions copied from the source slot's and its
+  logits set to `logits_v`: a prompt several replies share (RL's group) is prefilled once."""
+  axis = _slot_axis(cache)
+
+  def copy(c):
+    size, at = list(c.shape), [0] * c.ndim
+    size[axis], size[axis + 1], at[axis] = 1, width, source
+    block = jax.lax.dynamic_slice(c, at, size)
+    at[axis] = target
+    return jax.lax.dynamic_update_slice(c, block, at)
+
+  return jax.tree.map(copy, cache), logits_sv.at[target].set(logits_v)
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "steps"), donate_argnames=("cache", "logits_sv"))
