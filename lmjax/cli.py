@@ -20,7 +20,9 @@
     lmjax sweep     experiments/ppo_clip.py --workdir runs/ppo_clip [--seeds 0 1 2] [--emit-commands]
     lmjax plan      --config configs/llama3_8b.py [--json] [--mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p]
 
-Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors.
+Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors. Exit status: 0 done,
+1 an error (the message names the fix), 75 stopped by SIGTERM/SIGINT after saving a checkpoint (rerun the same
+command to continue).
 """
 import argparse
 import importlib
@@ -30,6 +32,7 @@ import sys
 from lmjax.allocator import keep_freed_memory
 from lmjax.backend import expected_platform
 from lmjax.config import ConfigError, UserError, explicit_mesh_size, load_config, load_saved_config
+from lmjax.train.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE, Preempted
 
 DEFAULT_CLEAN_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                     "configs", "clean.py")
@@ -241,6 +244,9 @@ def main(argv: list[str] | None = None) -> None:
                 executor=args.executor, ray_address=args.ray_address, workers=args.workers)
   except ConfigError as e:
     sys.exit(f"lmjax: config error: {e}")
+  except Preempted as e:  # its checkpoint is saved: a distinct exit code says a rerun continues
+    print(f"lmjax: {e}", file=sys.stderr, flush=True)
+    sys.exit(PREEMPTED_EXIT_CODE)
   except (FileNotFoundError, UserError) as e:
     sys.exit(f"lmjax: {e}")
 
