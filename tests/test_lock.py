@@ -1,0 +1,39 @@
+"""One writer per folder: a live holder is refused (naming its PID and the lock file) or waited for, a dead
+one's lock is taken over, and a process holding a lock holds it again without releasing it early."""
+import os
+import socket
+import subprocess
+
+import pytest
+
+from lmjax import lock
+
+
+def _dead_pid() -> int:
+  process = subprocess.Popen(["true"])
+  process.wait()
+  return process.pid
+
+
+def test_a_live_holder_is_refused_with_its_pid_and_the_lock_file(tmp_path):
+  with subprocess.Popen(["sleep", "30"]) as holder:
+    (tmp_path / lock.LOCK).write_text(f"{socket.gethostname()} {holder.pid}")
+    with pytest.raises(lock.LockedError, match=rf"in use by process .* {holder.pid} \(lock file .*\.lock\)"):
+      lock.acquire(str(tmp_path), wait=False)
+    holder.kill()
+  assert (tmp_path / lock.LOCK).read_text().endswith(str(holder.pid))  # the refusal left it alone
+
+
+def test_a_dead_holders_lock_is_taken_over_and_released_after(tmp_path, capsys):
+  (tmp_path / lock.LOCK).write_text(f"{socket.gethostname()} {_dead_pid()}")
+  with lock.held(str(tmp_path)):
+    assert (tmp_path / lock.LOCK).read_text() == f"{socket.gethostname()} {os.getpid()}"
+  assert "taking over" in capsys.readouterr().out and not (tmp_path / lock.LOCK).exists()
+
+
+def test_a_lock_held_again_by_its_holder_is_released_only_by_the_outer_hold(tmp_path):
+  with lock.held(str(tmp_path)):
+    with lock.held(str(tmp_path)):  # a chain's stage lock, then the stage's own Workdir
+      pass
+    assert (tmp_path / lock.LOCK).exists()
+  assert not (tmp_path / lock.LOCK).exists()
