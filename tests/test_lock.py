@@ -1,12 +1,14 @@
-"""One writer per folder: a live holder is refused (naming its PID and the lock file) or waited for, a dead
-one's lock is taken over, and a process holding a lock holds it again without releasing it early."""
+"""One writer per folder: a live holder is refused (naming its PID and the lock file), a dead one's lock is
+taken over, a process holding a lock holds it again without releasing it early, and every command that
+writes a workdir refuses a held one before it starts."""
 import os
 import socket
 import subprocess
 
 import pytest
 
-from lmjax import lock
+from lmjax import cli, lock
+from tests.conftest import REPO
 
 
 def _dead_pid() -> int:
@@ -37,3 +39,14 @@ def test_a_lock_held_again_by_its_holder_is_released_only_by_the_outer_hold(tmp_
       pass
     assert (tmp_path / lock.LOCK).exists()
   assert not (tmp_path / lock.LOCK).exists()
+
+
+@pytest.mark.parametrize("argv", [["tokenizer", "--config", str(REPO / "configs" / "quickstart.py")],
+                                  ["clean", "--input", "nothing/*.warc.gz"]])
+def test_every_command_that_writes_a_workdir_refuses_a_live_holder_before_it_starts(argv, tmp_path):
+  with subprocess.Popen(["sleep", "30"]) as holder:
+    (tmp_path / lock.LOCK).write_text(f"{socket.gethostname()} {holder.pid}")
+    with pytest.raises(SystemExit, match=rf"lmjax: {tmp_path} is in use by process \S+ {holder.pid} "):
+      cli.main([*argv, "--workdir", str(tmp_path)])
+    holder.kill()
+  assert os.listdir(tmp_path) == [lock.LOCK]
