@@ -96,15 +96,19 @@ def _move_aside(manager: ocp.CheckpointManager, step: int, reason: str, *, resto
   the other processes."""
   root = os.path.dirname(os.fspath(manager.directory).rstrip("/"))
   slug = re.sub(r"[^a-z0-9]+", "-", reason.lower()).strip("-")[:48]
-  target = os.path.join(root, DAMAGED, f"{step}-{slug}")
   if distributed.is_main_process():
-    fs.makedirs(os.path.dirname(target))
-    n = 1
-    while fs.exists(target + (f"-{n}" if n > 1 else "")):
-      n += 1
-    target += f"-{n}" if n > 1 else ""
+    fs.makedirs(os.path.join(root, DAMAGED))
+    target = _unused(os.path.join(root, DAMAGED, f"{step}-{slug}"))
     fs.rename(os.path.join(os.fspath(manager.directory), str(step)), target)
     print(f"checkpoint: step {step} is damaged ({reason}); moved to {target}; resuming from step {restored}",
           flush=True)
   if jax.process_count() > 1:
     multihost_utils.sync_global_devices(f"checkpoint {step} moved aside")
+
+
+def _unused(path: str) -> str:
+  """`path`, or `path-2`, `path-3`, ... if taken (the same step damaged again on a later run)."""
+  candidate, n = path, 2
+  while fs.exists(candidate):
+    candidate, n = f"{path}-{n}", n + 1
+  return candidate
