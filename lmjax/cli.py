@@ -185,9 +185,11 @@ WRITERS = ("tokenizer", "tokenize", "pretrain", "sft", "rm", "probe", "rl", "eva
 
 
 def _workdir_lock(args):
-  """The lock of the folder this command writes, or nothing: a command that only reads, a remote folder
-  (an object store cannot lock) or a multi-host run."""
-  writes = args.command in WRITERS or (args.command == "convert" and args.from_hf)
+  """The lock of the folder this command writes, or nothing: a command that only reads (`run --dry-run`
+  too, so a running chain can be looked at), a remote folder (an object store cannot lock) or a multi-host
+  run."""
+  writes = (args.command in WRITERS and not getattr(args, "dry_run", False)) or \
+      (args.command == "convert" and args.from_hf)
   multihost = getattr(args, "distributed_auto", False) or (getattr(args, "num_processes", None) or 1) > 1
   if not writes or multihost or fs.is_remote(args.workdir):
     return contextlib.nullcontext()

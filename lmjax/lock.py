@@ -42,7 +42,7 @@ def acquire(folder: str, *, wait: bool, poll_seconds: float = 10.0, who: str = "
         continue
       if not wait:
         raise LockedError(f"{folder} is in use by process {holder} (lock file {path}); wait for it to finish, "
-                          "or stop it, or use another --workdir")
+                          "stop it or use another --workdir (if that process is gone, delete the lock file)")
       print(f"{who}: waiting for {folder} (locked by {holder})", flush=True)
       time.sleep(poll_seconds)
 

@@ -50,3 +50,12 @@ def test_every_command_that_writes_a_workdir_refuses_a_live_holder_before_it_sta
       cli.main([*argv, "--workdir", str(tmp_path)])
     holder.kill()
   assert os.listdir(tmp_path) == [lock.LOCK]
+
+
+def test_a_dry_run_of_a_chain_looks_at_a_running_ones_workdir_without_its_lock(tmp_path, capsys):
+  with subprocess.Popen(["sleep", "30"]) as holder:
+    (tmp_path / lock.LOCK).write_text(f"{socket.gethostname()} {holder.pid}")
+    cli.main(["run", "--config", str(REPO / "tests" / "chain" / "tiny_chain.py"), "--workdir", str(tmp_path),
+              "--dry-run"])
+    holder.kill()
+  assert "cached" in capsys.readouterr().out
