@@ -20,16 +20,21 @@
     lmjax sweep     experiments/ppo_clip.py --workdir runs/ppo_clip [--seeds 0 1 2] [--emit-commands]
     lmjax plan      --config configs/llama3_8b.py [--json] [--mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p]
 
-Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors.
+Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors. Exit status: 0 done,
+1 an error (the message names the fix), 75 stopped by SIGTERM/SIGINT after saving a checkpoint (rerun the same
+command to continue).
 """
 import argparse
+import contextlib
 import importlib
 import os
 import sys
 
+from lmjax import fs, lock
 from lmjax.allocator import keep_freed_memory
 from lmjax.backend import expected_platform
 from lmjax.config import ConfigError, UserError, explicit_mesh_size, load_config, load_saved_config
+from lmjax.train.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE, Preempted
 
 DEFAULT_CLEAN_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                     "configs", "clean.py")
@@ -172,6 +177,86 @@ def _run_config(args, overrides):
   return load_config(args.config, overrides) if args.config else load_saved_config(args.workdir, overrides)
 
 
+# The commands that write --workdir (and `convert --from-hf`). On one host the CLI takes the folder's lock
+# (lmjax.lock) before anything runs; across hosts a refusal on process 0 alone would strand the others, so
+# there the training stages' Workdir takes it, stopping every process together, and a chain's stage lock
+# is left to the barriers between stages.
+WRITERS = ("tokenizer", "tokenize", "pretrain", "sft", "rm", "probe", "rl", "eval", "clean", "run", "sweep")
+
+
+def _workdir_lock(args):
+  """The lock of the folder this command writes, or nothing: a command that only reads (`run --dry-run`
+  too, so a running chain can be looked at), a remote folder (an object store cannot lock) or a multi-host
+  run."""
+  writes = (args.command in WRITERS and not getattr(args, "dry_run", False)) or \
+      (args.command == "convert" and args.from_hf)
+  multihost = getattr(args, "distributed_auto", False) or (getattr(args, "num_processes", None) or 1) > 1
+  if not writes or multihost or fs.is_remote(args.workdir):
+    return contextlib.nullcontext()
+  return lock.held(fs.normalize(args.workdir))
+
+
+def _dispatch(args, overrides: list[str]) -> None:
+  """Runs the parsed command."""
+  if args.command in STAGES:
+    importlib.import_module(STAGES[args.command]).run(load_config(args.config, overrides), args.workdir)
+  elif args.command == "sample":
+    from lmjax.infer import sample
+    config = _run_config(args, overrides)
+    prompts = [args.prompt] if args.prompt else sample.read_prompts(args.prompts)
+    sample.run(config, args.workdir, prompts, args.output)
+  elif args.command == "chat":
+    from lmjax.infer import chat_session
+    config = _run_config(args, overrides)
+    chat_session.run_chat(config, args.workdir, system=args.system, search=args.search)
+  elif args.command == "tokens":
+    from lmjax.data.tokenizer import Tokenizer
+    from lmjax.infer import load, viewers
+    tok = Tokenizer(args.tokenizer) if args.tokenizer else load.run_tokenizer(args.workdir)
+    print(viewers.coloured_tokens(tok, args.text, colour=not args.no_colour))
+  elif args.command == "next":
+    from lmjax.infer import viewers
+    config = _run_config(args, overrides)
+    viewers.run_next(config, args.workdir, args.prompt, top_k=args.top_k, continuation=args.continuation)
+  elif args.command == "convert":
+    from lmjax.convert import stage
+    stage.run(args.workdir, from_hf_dir=args.from_hf, to_hf_dir=args.out if args.to_hf else None)
+  elif args.command == "run":
+    from lmjax.chain import runner
+    runner.run(load_config(args.config, overrides), args.workdir, dry_run=args.dry_run, until=args.until,
+               stage_root=args.stage_root)
+  elif args.command == "report":
+    from lmjax.chain import report, sweep
+    if len(args.workdirs) == 1 and sweep.is_sweep(args.workdirs[0]):
+      print(sweep.rewrite_summary(args.workdirs[0]), end="")
+    elif len(args.workdirs) == 1:
+      report.write(args.workdirs[0])
+    else:
+      print(report.compare(args.workdirs))
+  elif args.command == "sweep":
+    from lmjax.chain import sweep
+    sweep.run(args.ablation, args.workdir, overrides, stage_root=args.stage_root, emit_commands=args.emit_commands,
+              seeds=args.seeds)
+  elif args.command == "plan":
+    mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
+    config = load_config(args.config, overrides + mesh)
+    if "model" not in config:
+      raise SystemExit(f"lmjax plan: {args.config} trains no model (no config.model section): nothing to plan")
+    sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+    devices = args.devices or (config.hardware.devices if -1 in sizes else explicit_mesh_size(config.mesh))
+    # Fake CPU devices must be requested before JAX starts its backend, so this command does it here.
+    os.environ["XLA_FLAGS"] = " ".join(
+        [os.environ.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={devices}"]).strip()
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    from lmjax.train import plan
+    plan.run(config, devices=devices, chip=args.chip or config.hardware.chip, efficiency=args.efficiency,
+             json_output=args.json)
+  elif args.command == "clean":
+    from lmjax.data.web import stage
+    stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,
+              executor=args.executor, ray_address=args.ray_address, workers=args.workers)
+
+
 def main(argv: list[str] | None = None) -> None:
   if expected_platform() == "cpu":
     keep_freed_memory()  # before JAX computes anything: see lmjax/allocator.py
@@ -182,65 +267,13 @@ def main(argv: list[str] | None = None) -> None:
       from lmjax import distributed
       distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
                              auto=args.distributed_auto)
-    if args.command in STAGES:
-      importlib.import_module(STAGES[args.command]).run(load_config(args.config, overrides), args.workdir)
-    elif args.command == "sample":
-      from lmjax.infer import sample
-      config = _run_config(args, overrides)
-      prompts = [args.prompt] if args.prompt else sample.read_prompts(args.prompts)
-      sample.run(config, args.workdir, prompts, args.output)
-    elif args.command == "chat":
-      from lmjax.infer import chat_session
-      config = _run_config(args, overrides)
-      chat_session.run_chat(config, args.workdir, system=args.system, search=args.search)
-    elif args.command == "tokens":
-      from lmjax.data.tokenizer import Tokenizer
-      from lmjax.infer import load, viewers
-      tok = Tokenizer(args.tokenizer) if args.tokenizer else load.run_tokenizer(args.workdir)
-      print(viewers.coloured_tokens(tok, args.text, colour=not args.no_colour))
-    elif args.command == "next":
-      from lmjax.infer import viewers
-      config = _run_config(args, overrides)
-      viewers.run_next(config, args.workdir, args.prompt, top_k=args.top_k, continuation=args.continuation)
-    elif args.command == "convert":
-      from lmjax.convert import stage
-      stage.run(args.workdir, from_hf_dir=args.from_hf, to_hf_dir=args.out if args.to_hf else None)
-    elif args.command == "run":
-      from lmjax.chain import runner
-      runner.run(load_config(args.config, overrides), args.workdir, dry_run=args.dry_run, until=args.until,
-                 stage_root=args.stage_root)
-    elif args.command == "report":
-      from lmjax.chain import report, sweep
-      if len(args.workdirs) == 1 and sweep.is_sweep(args.workdirs[0]):
-        print(sweep.rewrite_summary(args.workdirs[0]), end="")
-      elif len(args.workdirs) == 1:
-        report.write(args.workdirs[0])
-      else:
-        print(report.compare(args.workdirs))
-    elif args.command == "sweep":
-      from lmjax.chain import sweep
-      sweep.run(args.ablation, args.workdir, overrides, stage_root=args.stage_root, emit_commands=args.emit_commands,
-                seeds=args.seeds)
-    elif args.command == "plan":
-      mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
-      config = load_config(args.config, overrides + mesh)
-      if "model" not in config:
-        raise SystemExit(f"lmjax plan: {args.config} trains no model (no config.model section): nothing to plan")
-      sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
-      devices = args.devices or (config.hardware.devices if -1 in sizes else explicit_mesh_size(config.mesh))
-      # Fake CPU devices must be requested before JAX starts its backend, so this command does it here.
-      os.environ["XLA_FLAGS"] = " ".join(
-          [os.environ.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={devices}"]).strip()
-      os.environ["JAX_PLATFORMS"] = "cpu"
-      from lmjax.train import plan
-      plan.run(config, devices=devices, chip=args.chip or config.hardware.chip, efficiency=args.efficiency,
-               json_output=args.json)
-    elif args.command == "clean":
-      from lmjax.data.web import stage
-      stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,
-                executor=args.executor, ray_address=args.ray_address, workers=args.workers)
+    with _workdir_lock(args):
+      _dispatch(args, overrides)
   except ConfigError as e:
     sys.exit(f"lmjax: config error: {e}")
+  except Preempted as e:  # its checkpoint is saved: a distinct exit code says a rerun continues
+    print(f"lmjax: {e}", file=sys.stderr, flush=True)
+    sys.exit(PREEMPTED_EXIT_CODE)
   except (FileNotFoundError, UserError) as e:
     sys.exit(f"lmjax: {e}")
 

@@ -128,5 +128,10 @@ def copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
   os.replace(tmp, normalize(target))
 
 
+def rename(source: str | os.PathLike, target: str | os.PathLike) -> None:
+  """Moves file or folder `source` to `target` (locally a rename; remotely a copy then a delete)."""
+  path(source).rename(path(target))
+
+
 def remove(p: str | os.PathLike) -> None:
   path(p).unlink()

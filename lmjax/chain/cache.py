@@ -3,23 +3,19 @@
 The key hashes the stage's own config fields (chain/stages.py) and its inputs' keys, so changing an RL
 hyperparameter changes only RL's key (and its evaluation's), while a web-filter threshold changes every key
 downstream of cleaning. A folder is complete when its DONE marker exists; one without the marker is an
-interrupted stage, which resumes in place. Stage folders are local (or file://): the lock is a file
-created exclusively, which object stores cannot do.
+interrupted stage, which resumes in place. Stage folders are local (or file://): the lock (lmjax.lock) is a
+file created exclusively, which object stores cannot do.
 """
 import hashlib
 import json
 import os
-import socket
-import time
 
 import ml_collections
 
-from lmjax import fs
+from lmjax import fs, lock
 from lmjax.data.documents import matching_files
 
 DONE = "DONE.json"
-LOCK = ".lock"
-
 
 FINGERPRINT_MAX_BYTES = 64 << 20  # files up to this size are identified by content, larger ones by size+mtime
 
@@ -97,54 +93,9 @@ def mark_done(stage_dir: str, record: dict) -> None:
   fs.write_atomically(os.path.join(stage_dir, DONE), json.dumps(record, indent=2, default=list))
 
 
-def acquire(stage_dir: str, poll_seconds: float = 10.0) -> None:
-  """Takes the stage's lock, so two chains sharing a stage folder (a sweep on a cluster) compute it once.
-
-  Waits while another live process holds it; a lock left by a dead process on this host is taken over.
-  """
+def stage_lock(stage_dir: str):
+  """The stage folder's lock (lmjax.lock) for a block, waiting while another live process holds it, so two
+  chains sharing a stage folder (a sweep on a cluster) compute it once."""
   stage_dir = fs.local(stage_dir, "--stage-root", "a stage folder's lock is a local file created exclusively "
                        "(--workdir itself may stay remote)")
-  os.makedirs(stage_dir, exist_ok=True)
-  path, me = os.path.join(stage_dir, LOCK), f"{socket.gethostname()} {os.getpid()}"
-  while True:
-    try:
-      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-      os.write(fd, me.encode())
-      os.close(fd)
-      return
-    except FileExistsError:
-      if _stale(path):
-        os.remove(path)
-        continue
-      print(f"chain: waiting for {stage_dir} (locked by {_read(path)})", flush=True)
-      time.sleep(poll_seconds)
-
-
-def release(stage_dir: str) -> None:
-  try:
-    os.remove(os.path.join(fs.normalize(stage_dir), LOCK))
-  except FileNotFoundError:
-    pass
-
-
-def _read(path: str) -> str:
-  try:
-    with open(path) as f:
-      return f.read()
-  except FileNotFoundError:
-    return ""
-
-
-def _stale(path: str) -> bool:
-  host, _, pid = _read(path).partition(" ")
-  if host != socket.gethostname() or not pid.isdigit():
-    return False
-  if int(pid) == os.getpid():  # this process's own lock, left by a stage that raised
-    return True
-  try:
-    os.kill(int(pid), 0)
-  except ProcessLookupError:
-    return True
-  except PermissionError:
-    return False
-  return False
+  return lock.held(stage_dir, wait=True, who="chain")

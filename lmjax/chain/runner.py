@@ -12,6 +12,7 @@ process 0 while the others wait, training stages run on all of them together, an
 markers and the report. RL and evaluation are single-host for now: run `--until rm` on every host, then the
 same `lmjax run` on one host.
 """
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -107,9 +108,7 @@ def _run_stage(config, p: PlannedStage) -> dict:
   """
   record = {"stage": p.name, "key": p.key, "dir": p.dir, "inputs": p.inputs}
   multihost, lead = jax.process_count() > 1, jax.process_index() == 0
-  if not multihost:
-    cache.acquire(p.dir)
-  try:
+  with contextlib.nullcontext() if multihost else cache.stage_lock(p.dir):
     if cache.is_done(p.dir):  # complete already, or completed by another chain while we waited
       return {**record, **cache.read_done(p.dir), "cached": True}
     if lead:
@@ -124,9 +123,6 @@ def _run_stage(config, p: PlannedStage) -> dict:
     if lead:
       cache.mark_done(p.dir, {**record, **done})
     return {**record, **done, "cached": False}
-  finally:
-    if not multihost:
-      cache.release(p.dir)
 
 
 def _write_chain(workdir: str, config, records: list[dict]) -> None:

@@ -3,7 +3,8 @@
 A stage (pretraining, SFT, reward model) supplies its data iterator, validation batches and initial state;
 the loop owns everything else. Rerunning a stage on the same WORKDIR resumes from its last checkpoint,
 data position included. The loss is checked every step: a NaN/inf stops the run and drops the checkpoint
-whose parameters produced it.
+whose parameters produced it. A SIGTERM/SIGINT saves a checkpoint after the step it arrived in, then stops
+(lmjax.train.preemption).
 """
 import dataclasses
 import math
@@ -54,69 +55,74 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
   `init_state()` gives the state of a fresh run (random init, or a previous stage's parameters). Validation
   logs `val_loss` and `val_<metric>` for every metric the loss returns (e.g. the reward model's accuracy).
   """
-  run_dir = Workdir(config, workdir)
-  t = config.train
-  state, saved = run_dir.restore_or_init(setup, init_state)
-  if saved:
-    data.train.set_state(saved["iterator"])
-  start = int(state.step)
-  first = next(data.train)
-  losses.check_batch_keys(loss_name, first)
-  train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
-                               batch_sharding=setup.batch_sharding, grad_accum_steps=t.grad_accum_steps,
-                               lr_schedule=setup.schedule)
-  eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings.params, batch_sharding=setup.batch_sharding,
-                             micro_batches=t.grad_accum_steps)
-  val_batches = [global_batch(setup, b) for b in data.val_batches]
-  peak, nominal = peak_flops_per_device()
-  peak *= 1 if jax.devices()[0].platform == "cpu" else jax.device_count()  # fake CPU devices share the cores
-  tokens_per_step = t.batch_size * t.seq_len
-  flops_per_step = model_flops_per_step(setup.model_config, loss_name, t.batch_size, t.seq_len)
-  progress = Progress(start=start, total=t.steps, tokens_per_step=tokens_per_step, flops_per_step=flops_per_step,
-                      peak_flops=peak, peak_is_nominal=nominal, enabled=run_dir.is_main)
-  rng = jax.random.key(t.seed)
+  with Workdir(config, workdir) as run_dir:
+    t = config.train
+    state, saved = run_dir.restore_or_init(setup, init_state)
+    if saved:
+      data.train.set_state(saved["iterator"])
+    start = int(state.step)
+    first = next(data.train)
+    losses.check_batch_keys(loss_name, first)
+    train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
+                                 batch_sharding=setup.batch_sharding, grad_accum_steps=t.grad_accum_steps,
+                                 lr_schedule=setup.schedule)
+    eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings.params,
+                               batch_sharding=setup.batch_sharding, micro_batches=t.grad_accum_steps)
+    val_batches = [global_batch(setup, b) for b in data.val_batches]
+    peak, nominal = peak_flops_per_device()
+    peak *= 1 if jax.devices()[0].platform == "cpu" else jax.device_count()  # fake CPU devices share the cores
+    tokens_per_step = t.batch_size * t.seq_len
+    flops_per_step = model_flops_per_step(setup.model_config, loss_name, t.batch_size, t.seq_len)
+    progress = Progress(start=start, total=t.steps, tokens_per_step=tokens_per_step, flops_per_step=flops_per_step,
+                        peak_flops=peak, peak_is_nominal=nominal, enabled=run_dir.is_main)
+    rng = jax.random.key(t.seed)
 
-  def validation(step: int) -> dict:
-    if not val_batches or not (step == t.steps or (config.eval.every_steps and step % config.eval.every_steps == 0)):
-      return {}
-    val = evaluate(eval_step, state.params, val_batches)
-    if data.bytes_per_target:
-      val["val_bpb"] = val["val_loss"] / math.log(2) / data.bytes_per_target
-    return val
+    def validation(step: int) -> dict:
+      every = config.eval.every_steps
+      if not val_batches or not (step == t.steps or (every and step % every == 0)):
+        return {}
+      val = evaluate(eval_step, state.params, val_batches)
+      if data.bytes_per_target:
+        val["val_bpb"] = val["val_loss"] / math.log(2) / data.bytes_per_target
+      return val
 
-  def finish(step: int, device_metrics: dict, val: dict) -> dict | None:
-    """Reads a step's metrics (by now the next step is queued behind it), stops on a non-finite loss, and
-    logs the step's line if it has one."""
-    metrics = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
-    if not math.isfinite(metrics["loss"]):
-      progress.close()
-      run_dir.stop_on_nonfinite_loss(step, metrics["loss"], "Lower optim.lr, raise schedule.warmup_steps or "
-                                     "check the data")
-    if not (val or step % config.log.every_steps == 0 or step == t.steps):
-      return None
-    metrics |= progress.update(step, metrics["loss"]) | {"tokens_seen": step * tokens_per_step} | val
-    run_dir.write(step, metrics)
-    return metrics
+    def finish(step: int, device_metrics: dict, val: dict) -> dict | None:
+      """Reads a step's metrics (by now the next step is queued behind it), stops on a non-finite loss, and
+      logs the step's line if it has one."""
+      metrics = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+      if not math.isfinite(metrics["loss"]):
+        progress.close()
+        run_dir.stop_on_nonfinite_loss(step, metrics["loss"], "Lower optim.lr, raise schedule.warmup_steps or "
+                                       "check the data")
+      if not (val or step % config.log.every_steps == 0 or step == t.steps):
+        return None
+      metrics |= progress.update(step, metrics["loss"]) | {"tokens_seen": step * tokens_per_step} | val
+      run_dir.write(step, metrics)
+      return metrics
 
-  # Each step's metrics are read one step late, after the next batch is on its way and the next step is
-  # queued, so the host never idles the device; the NaN check lags with them. Before a checkpoint the step's
-  # own loss is read, so no checkpoint (and none that rotation would drop for it) follows a non-finite loss.
-  started, summary, pending = time.time(), {}, None
-  for step in range(start + 1, t.steps + 1):
-    batch = first if step == start + 1 else next(data.train)
-    state, metrics = train_step(state, global_batch(setup, batch), rng)
+    # Each step's metrics are read one step late, after the next batch is on its way and the next step is
+    # queued, so the host never idles the device; the NaN check lags with them. Before a checkpoint the step's
+    # own loss is read, so no checkpoint (and none that rotation would drop for it) follows a non-finite loss.
+    started, summary, pending = time.time(), {}, None
+    for step in range(start + 1, t.steps + 1):
+      batch = first if step == start + 1 else next(data.train)
+      state, metrics = train_step(state, global_batch(setup, batch), rng)
+      if pending:
+        summary = finish(*pending) or summary
+      pending = (step, metrics, validation(step))
+      stopping = step < t.steps and run_dir.stop_requested()
+      if step % config.checkpoint.every_steps == 0 or step == t.steps or stopping:
+        summary, pending = finish(*pending) or summary, None
+        run_dir.save(step, state, {"iterator": distributed.union_across_processes(data.train.get_state())})
+      if stopping:
+        progress.close()
+        run_dir.stop_preempted(f"step {step}")
     if pending:
       summary = finish(*pending) or summary
-    pending = (step, metrics, validation(step))
-    if step % config.checkpoint.every_steps == 0 or step == t.steps:
-      summary, pending = finish(*pending) or summary, None
-      run_dir.save(step, state, {"iterator": distributed.union_across_processes(data.train.get_state())})
-  if pending:
-    summary = finish(*pending) or summary
-  progress.close()
-  return run_dir.close({"steps": t.steps, "resumed_from": start, "wall_s": time.time() - started,
-                        "params": setup.param_count, "model_flops_per_step": flops_per_step,
-                        "peak_flops": progress.peak_flops, "peak_flops_nominal": nominal, **summary})
+    progress.close()
+    return run_dir.close({"steps": t.steps, "resumed_from": start, "wall_s": time.time() - started,
+                          "params": setup.param_count, "model_flops_per_step": flops_per_step,
+                          "peak_flops": progress.peak_flops, "peak_flops_nominal": nominal, **summary})
 
 
 def model_flops_per_step(model_config: ModelConfig, loss_name: str, batch_size: int, seq_len: int) -> float:

@@ -19,17 +19,20 @@ def read_metrics(workdir: str | os.PathLike) -> list[dict]:
 class MetricsLog:
   """Appends one JSON object per logged step to `path` and mirrors scalars to TensorBoard.
 
-  On resume, lines past the restored step are dropped first, so the file reads as one clean run. A remote
-  object cannot be appended to, so there the whole file is uploaded again at most every `upload_every_s`
-  seconds and at close (a killed run loses at most that much of its log, never a checkpoint).
+  On resume, lines past the restored step (and a half-written last line, said so) are dropped first, so the
+  file reads as one clean run; a resumed run's missing file is recreated with a warning. Nothing else is
+  rewritten: the kept lines stay as they were. A remote object cannot be appended to, so there the whole
+  file is uploaded again at most every `upload_every_s` seconds and at close (a killed run loses at most
+  that much of its log, never a checkpoint).
   """
 
   def __init__(self, path: str, *, resume_step: int, tensorboard_dir: str | None, upload_every_s: float = 30):
-    kept = _lines_up_to(path, resume_step)
+    kept = [line for line in _whole_lines(path, resume_step) if json.loads(line)["step"] <= resume_step]
     self.path, self.remote, self.upload_every_s = path, fs.is_remote(path), upload_every_s
     self.lines, self.uploaded = kept, time.monotonic()
     if not self.remote:
-      fs.write_atomically(path, "".join(kept))
+      if not fs.exists(path) or fs.read_text(path) != "".join(kept):  # else appended to as it stands
+        fs.write_atomically(path, "".join(kept))
       self.file = fs.open(path, "a")
     self.tensorboard = None
     if tensorboard_dir:
@@ -62,12 +65,18 @@ class MetricsLog:
       self.tensorboard.close()
 
 
-def _lines_up_to(path: str, step: int) -> list[str]:
-  """The whole lines of `path` (if it exists) logged at or before `step`."""
+def _whole_lines(path: str, resume_step: int) -> list[str]:
+  """The whole non-blank lines of `path`; a half-written last line (a killed run) is left out and said so, as
+  is a missing file when a run resumes (its earlier lines are lost)."""
   if not fs.exists(path):
+    if resume_step:
+      print(f"metrics: {path} is missing; recreating it, without the lines of steps up to {resume_step}",
+            flush=True)
     return []
   lines = fs.read_text(path).splitlines(keepends=True)
-  return [line for line in lines if line.strip() and line.endswith("\n") and json.loads(line)["step"] <= step]
+  if lines and not lines[-1].endswith("\n"):
+    print(f"metrics: dropping the half-written last line of {path}: {lines.pop()[:80]!r}", flush=True)
+  return [line for line in lines if line.strip()]
 
 
 class Progress:

@@ -8,7 +8,8 @@ engine (calculator calls run; their outputs are never trained on), rewards a rep
 right (or by a reward model), estimates advantages — group-relative (GRPO-style, no critic) or GAE with a
 value head — and runs `epochs` passes of minibatches through `make_train_step` with the loss `policy_loss`
 picks from `LOSSES`. The frozen base run is the KL reference. Every iteration is checkpointed; rerunning
-resumes exactly. The parts are in `lmjax/rl/`; this module wires them.
+resumes exactly; a SIGTERM/SIGINT stops the run after the iteration it arrived in. The parts are in
+`lmjax/rl/`; this module wires them.
 """
 import functools
 import time
@@ -81,43 +82,46 @@ def run(config, workdir: str) -> dict:
   train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
                                batch_sharding=setup.batch_sharding, grad_accum_steps=t.grad_accum_steps,
                                lr_schedule=setup.schedule)
-  run_dir = Workdir(config, workdir)
-  init = lambda: with_backbone(setup, base) if estimator.uses_values else fresh_state(setup, base.params)
-  state, saved = run_dir.restore_or_init(setup, init)
-  start = saved["iteration"] if saved else 0
-  heldout = lambda params: evaluate_heldout(sampler, params, task.heldout, r.eval_samples)
-  print(f"rl: {loss_name} with {r.advantage} advantages from {r.base_workdir} (step {base.step}); "
-        f"{r.iterations} iterations of {r.prompts_per_iteration}×{r.group_size} rollouts, "
-        f"{total_updates(config)} updates; {len(task.heldout)} held-out problems")
-  history = [] if start else [{"step": 0, **heldout(state.params)}]
-  if history:
-    run_dir.write(0, {k: v for k, v in history[0].items() if k != "step"})
-  bar = tqdm(total=r.iterations, initial=start, desc="rl", unit="iter", dynamic_ncols=True,
-             disable=not run_dir.is_main)
-  started = time.time()
-  for iteration in range(start + 1, r.iterations + 1):
-    tick = time.perf_counter()
-    rows, metrics, _ = collect(sampler, scorers, estimator, r, t.seq_len, state.params,
-                            iteration_problems(task, r, iteration), seed=(r.seed * 100_003 + iteration) % 2**24)
-    losses.check_batch_keys(loss_name, rows)
-    train_tick = time.perf_counter()
-    state, update_metrics = ppo_epochs(train_step, state, rows, rl_config=r, batch_size=t.batch_size,
-                                       iteration=iteration, place=scorers.place)
-    metrics |= update_metrics | {"train_s": time.perf_counter() - train_tick}
-    if not np.isfinite(metrics["loss"]):
-      bar.close()
-      run_dir.stop_on_nonfinite_loss(iteration, metrics["loss"], "Lower optim.lr or rl.clip_eps")
-    if iteration == r.iterations or (r.eval_every and iteration % r.eval_every == 0):
-      metrics |= heldout(state.params)
-    metrics |= {"updates": int(state.step), "iteration_s": time.perf_counter() - tick}
-    run_dir.write(iteration, metrics)
-    history.append({"step": iteration, **metrics})
-    run_dir.save(iteration, state, {"iteration": iteration})
-    bar.set_postfix(reward=f"{metrics['reward']:.2f}", kl=f"{metrics.get('kl_ref', 0):.3f}",
-                    pass1=f"{metrics.get('heldout_pass1', float('nan')):.2f}", refresh=False)
-    bar.update(1)
-  bar.close()
-  if run_dir.is_main:
-    _print_table([h for h in history if "heldout_pass1" in h])
-  return run_dir.close({"iterations": r.iterations, "resumed_from": start, "wall_s": time.time() - started,
-                        **{k: v for k, v in (history[-1] if history else {}).items() if k != "step"}})
+  with Workdir(config, workdir) as run_dir:
+    init = lambda: with_backbone(setup, base) if estimator.uses_values else fresh_state(setup, base.params)
+    state, saved = run_dir.restore_or_init(setup, init)
+    start = saved["iteration"] if saved else 0
+    heldout = lambda params: evaluate_heldout(sampler, params, task.heldout, r.eval_samples)
+    print(f"rl: {loss_name} with {r.advantage} advantages from {r.base_workdir} (step {base.step}); "
+          f"{r.iterations} iterations of {r.prompts_per_iteration}×{r.group_size} rollouts, "
+          f"{total_updates(config)} updates; {len(task.heldout)} held-out problems")
+    history = [] if start else [{"step": 0, **heldout(state.params)}]
+    if history:
+      run_dir.write(0, {k: v for k, v in history[0].items() if k != "step"})
+    bar = tqdm(total=r.iterations, initial=start, desc="rl", unit="iter", dynamic_ncols=True,
+               disable=not run_dir.is_main)
+    started = time.time()
+    for iteration in range(start + 1, r.iterations + 1):
+      tick = time.perf_counter()
+      rows, metrics, _ = collect(sampler, scorers, estimator, r, t.seq_len, state.params,
+                              iteration_problems(task, r, iteration), seed=(r.seed * 100_003 + iteration) % 2**24)
+      losses.check_batch_keys(loss_name, rows)
+      train_tick = time.perf_counter()
+      state, update_metrics = ppo_epochs(train_step, state, rows, rl_config=r, batch_size=t.batch_size,
+                                         iteration=iteration, place=scorers.place)
+      metrics |= update_metrics | {"train_s": time.perf_counter() - train_tick}
+      if not np.isfinite(metrics["loss"]):
+        bar.close()
+        run_dir.stop_on_nonfinite_loss(iteration, metrics["loss"], "Lower optim.lr or rl.clip_eps")
+      if iteration == r.iterations or (r.eval_every and iteration % r.eval_every == 0):
+        metrics |= heldout(state.params)
+      metrics |= {"updates": int(state.step), "iteration_s": time.perf_counter() - tick}
+      run_dir.write(iteration, metrics)
+      history.append({"step": iteration, **metrics})
+      run_dir.save(iteration, state, {"iteration": iteration})
+      bar.set_postfix(reward=f"{metrics['reward']:.2f}", kl=f"{metrics.get('kl_ref', 0):.3f}",
+                      pass1=f"{metrics.get('heldout_pass1', float('nan')):.2f}", refresh=False)
+      bar.update(1)
+      if iteration < r.iterations and run_dir.stop_requested():
+        bar.close()
+        run_dir.stop_preempted(f"iteration {iteration}")
+    bar.close()
+    if run_dir.is_main:
+      _print_table([h for h in history if "heldout_pass1" in h])
+    return run_dir.close({"iterations": r.iterations, "resumed_from": start, "wall_s": time.time() - started,
+                          **{k: v for k, v in (history[-1] if history else {}).items() if k != "step"}})

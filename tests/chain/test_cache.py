@@ -7,7 +7,7 @@ from lmjax.config import ConfigError
 
 def test_a_remote_stage_folder_cannot_be_locked_and_the_error_names_stage_root():
   with pytest.raises(ConfigError, match=r"--stage-root=gs://b/run/stages/x-1 is remote.*--workdir itself may"):
-    cache.acquire("gs://b/run/stages/x-1")
+    cache.stage_lock("gs://b/run/stages/x-1")
 
 
 def test_a_remote_runs_name_and_its_stage_folders_read_as_in_a_local_one():

@@ -1,11 +1,16 @@
 """`lmjax rl` through the CLI on the tiny pretrained run: it logs the RL metrics, its group-relative and GAE
-variants both run, a stop and rerun continue exactly, and bad settings are clear errors."""
+variants both run, a stop (or a SIGTERM) and rerun continue exactly, and bad settings are clear errors."""
 import json
+import signal
+import subprocess
+import time
 
 import pytest
 
+from lmjax.train import preemption
 from lmjax.train.metrics import read_metrics
-from tests.train.conftest import run_stage
+from tests.conftest import REPO
+from tests.train.conftest import command, run_stage, subprocess_env
 from tests.train.test_reward_model import reward_model, rm_flags  # noqa: F401 (fixtures)
 
 TINY_RL = ["--config.train.seq_len=128", "--config.train.batch_size=8", "--config.rl.prompts_per_iteration=4",
@@ -47,6 +52,24 @@ def test_rl_stopped_and_rerun_continues_exactly(three_iterations, uninterrupted,
   drop = ("iteration_s", "rollout_s", "train_s")
   assert [{k: v for k, v in m.items() if k not in drop} for m in resumed] == \
          [{k: v for k, v in m.items() if k not in drop} for m in straight]
+
+
+def test_rl_sigterm_stops_after_the_iteration_and_the_rerun_continues_exactly(three_iterations, uninterrupted,
+                                                                             tokens_workdir, tmp_path):
+  flags = (f"--config.rl.base_workdir={uninterrupted}", *TINY_RL, "--config.rl.iterations=3")
+  process = subprocess.Popen(command("rl", tmp_path, tokens_workdir, *flags), env=subprocess_env(), cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 240
+  while not read_metrics(tmp_path) and process.poll() is None and time.time() < deadline:
+    time.sleep(0.01)  # step 0, the held-out accuracy before any update, is logged before iteration 1 starts
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=240)
+  assert process.returncode == preemption.EXIT_CODE, stderr[-3000:]
+  assert "saving the checkpoint of iteration 1 in" in stderr
+  _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.iterations=3")
+  drop = ("iteration_s", "rollout_s", "train_s")
+  assert [{k: v for k, v in m.items() if k not in drop} for m in read_metrics(tmp_path)] == \
+         [{k: v for k, v in m.items() if k not in drop} for m in read_metrics(three_iterations)]
 
 
 def test_rl_with_a_critic_uses_gae_and_the_value_loss(uninterrupted, tokens_workdir, tmp_path):
