@@ -15,6 +15,7 @@ from tqdm import tqdm
 from lmjax import fs
 from lmjax.data.documents import is_validation, read_documents
 from lmjax.data.tokenizer import Tokenizer
+from lmjax.data.workers import die_with_parent
 
 SPLITS = ("train", "val")
 LOCAL_ONLY = "ArrayRecord token shards are written and read as local files"
@@ -41,8 +42,9 @@ def shard_paths(tokens_dir: str, split: str) -> list[str]:
 _worker_tokenizer: Tokenizer | None = None
 
 
-def _init_worker(tokenizer_path: str):
+def _init_worker(parent_pid: int, tokenizer_path: str):
   global _worker_tokenizer  # one tokenizer per worker process, loaded once
+  die_with_parent(parent_pid)
   _worker_tokenizer = Tokenizer(tokenizer_path)
 
 
@@ -89,7 +91,7 @@ def write_token_shards(docs, tokenizer_path: str, tokens_dir: str, *, num_shards
     writers[split] = [ArrayRecordWriter(os.path.join(tokens_dir, split, f"{i:05d}.array_record.tmp"),
                                         "group_size:1") for i in range(num_shards)]
   workers = workers or os.cpu_count()
-  with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (tokenizer_path,)) as pool:
+  with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (os.getpid(), tokenizer_path)) as pool:
     for encoded in tqdm(pool.imap(_encode_chunk, _chunks(docs, chunk_size)), desc="tokenize", unit="chunk"):
       for doc_id, num_bytes, ids in encoded:
         split = "val" if is_validation(doc_id, val_fraction) else "train"
