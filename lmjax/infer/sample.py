@@ -4,10 +4,12 @@
     lmjax sample --workdir runs/quickstart --prompts prompts.txt --output samples.jsonl
 """
 import json
+import sys
 
 from lmjax import fs
+from lmjax.infer.context import cut_notice
+from lmjax.infer.engine import continuations
 from lmjax.infer.load import load_model
-from lmjax.infer.engine import generate
 from lmjax.infer.sampler import SamplingParams
 
 
@@ -27,11 +29,17 @@ def read_prompts(path: str) -> list[str]:
 
 
 def run(config, workdir: str, prompts: list[str], output: str | None = None) -> list[str]:
-  """Samples a continuation of each prompt (all in one batch of engine slots); prints them, or writes JSONL to `output`."""
+  """Samples a continuation of each prompt (all in one batch of engine slots); prints them, or writes JSONL to
+  `output`. A prompt longer than the model's context keeps its end, with a notice on stderr."""
   loaded = load_model(config, workdir)
   tok = loaded.tokenizer
   ids = [[tok.bos_id, *tok.encode(p)] for p in prompts]
-  new_ids = generate(loaded.graphdef, loaded.params, ids, sampling_params(config.sample, (tok.eos_id,)))
+  replies = continuations(loaded.graphdef, loaded.params, ids, sampling_params(config.sample, (tok.eos_id,)),
+                          context=loaded.context)
+  for n, reply in enumerate(replies):
+    if reply.dropped:
+      print(cut_notice(reply.dropped, loaded.context, f"prompt {n + 1}"), file=sys.stderr)
+  new_ids = [list(reply.reply) for reply in replies]
   texts = [tok.decode([i for i in row if i != tok.eos_id]) for row in new_ids]
   if output:
     with fs.open(output, "w") as f:
