@@ -20,7 +20,9 @@
     lmjax sweep     experiments/ppo_clip.py --workdir runs/ppo_clip [--seeds 0 1 2] [--emit-commands]
     lmjax plan      --config configs/llama3_8b.py [--json] [--mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p]
 
-Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors.
+Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors. A mistake the user can
+fix (a config field, a missing or malformed file, a bad argument) prints one line naming it and exits with
+code 2; `lmjax --debug <command>` shows its traceback instead.
 """
 import argparse
 import importlib
@@ -37,6 +39,7 @@ DEFAULT_CLEAN_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.absp
 
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="lmjax", description=__doc__.split("\n")[0])
+  parser.add_argument("--debug", action="store_true", help="show the traceback of a user error too")
   commands = parser.add_subparsers(dest="command", required=True)
   for name, help_text in [("tokenizer", "train the sentencepiece BPE tokenizer"),
                           ("tokenize", "documents -> token shards (ArrayRecord)"),
@@ -60,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
   sample = commands.add_parser("sample", help="continue prompts from the latest checkpoint")
   sample.add_argument("--workdir", required=True)
   prompts = sample.add_mutually_exclusive_group(required=True)
-  prompts.add_argument("--prompt", help="one prompt")
+  prompts.add_argument("--prompt", help="one prompt (\"\" samples from BOS alone)")
   prompts.add_argument("--prompts", help="a file of prompts: one per line, or JSONL with a 'prompt' field")
   sample.add_argument("--output", help="write JSONL here instead of printing")
   sample.add_argument("--config", help="defaults to the config the run saved in WORKDIR")
@@ -172,77 +175,87 @@ def _run_config(args, overrides):
   return load_config(args.config, overrides) if args.config else load_saved_config(args.workdir, overrides)
 
 
+USAGE_ERROR = 2  # argparse's exit code for a bad command line; config and input mistakes share it
+
+
 def main(argv: list[str] | None = None) -> None:
   if expected_platform() == "cpu":
     keep_freed_memory()  # before JAX computes anything: see lmjax/allocator.py
+  argv = sys.argv[1:] if argv is None else argv
   try:
-    args_list, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(args_list)
-    if args.command in MULTIHOST_COMMANDS:
-      from lmjax import distributed
-      distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
-                             auto=args.distributed_auto)
-    if args.command in STAGES:
-      importlib.import_module(STAGES[args.command]).run(load_config(args.config, overrides), args.workdir)
-    elif args.command == "sample":
-      from lmjax.infer import sample
-      config = _run_config(args, overrides)
-      prompts = [args.prompt] if args.prompt else sample.read_prompts(args.prompts)
-      sample.run(config, args.workdir, prompts, args.output)
-    elif args.command == "chat":
-      from lmjax.infer import chat_session
-      config = _run_config(args, overrides)
-      chat_session.run_chat(config, args.workdir, system=args.system, search=args.search)
-    elif args.command == "tokens":
-      from lmjax.data.tokenizer import Tokenizer
-      from lmjax.infer import load, viewers
-      tok = Tokenizer(args.tokenizer) if args.tokenizer else load.run_tokenizer(args.workdir)
-      print(viewers.coloured_tokens(tok, args.text, colour=not args.no_colour))
-    elif args.command == "next":
-      from lmjax.infer import viewers
-      config = _run_config(args, overrides)
-      viewers.run_next(config, args.workdir, args.prompt, top_k=args.top_k, continuation=args.continuation)
-    elif args.command == "convert":
-      from lmjax.convert import stage
-      stage.run(args.workdir, from_hf_dir=args.from_hf, to_hf_dir=args.out if args.to_hf else None)
-    elif args.command == "run":
-      from lmjax.chain import runner
-      runner.run(load_config(args.config, overrides), args.workdir, dry_run=args.dry_run, until=args.until,
-                 stage_root=args.stage_root)
-    elif args.command == "report":
-      from lmjax.chain import report, sweep
-      if len(args.workdirs) == 1 and sweep.is_sweep(args.workdirs[0]):
-        print(sweep.rewrite_summary(args.workdirs[0]), end="")
-      elif len(args.workdirs) == 1:
-        report.write(args.workdirs[0])
-      else:
-        print(report.compare(args.workdirs))
-    elif args.command == "sweep":
-      from lmjax.chain import sweep
-      sweep.run(args.ablation, args.workdir, overrides, stage_root=args.stage_root, emit_commands=args.emit_commands,
-                seeds=args.seeds)
-    elif args.command == "plan":
-      mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
-      config = load_config(args.config, overrides + mesh)
-      if "model" not in config:
-        raise SystemExit(f"lmjax plan: {args.config} trains no model (no config.model section): nothing to plan")
-      sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
-      devices = args.devices or (config.hardware.devices if -1 in sizes else explicit_mesh_size(config.mesh))
-      # Fake CPU devices must be requested before JAX starts its backend, so this command does it here.
-      os.environ["XLA_FLAGS"] = " ".join(
-          [os.environ.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={devices}"]).strip()
-      os.environ["JAX_PLATFORMS"] = "cpu"
-      from lmjax.train import plan
-      plan.run(config, devices=devices, chip=args.chip or config.hardware.chip, efficiency=args.efficiency,
-               json_output=args.json)
-    elif args.command == "clean":
-      from lmjax.data.web import stage
-      stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,
-                executor=args.executor, ray_address=args.ray_address, workers=args.workers)
-  except ConfigError as e:
-    sys.exit(f"lmjax: config error: {e}")
+    _run_command(argv)
   except (FileNotFoundError, UserError) as e:
-    sys.exit(f"lmjax: {e}")
+    if argv[:1] == ["--debug"]:
+      raise
+    print(f"lmjax: {'config error: ' if isinstance(e, ConfigError) else ''}{e}", file=sys.stderr)
+    sys.exit(USAGE_ERROR)
+
+
+def _run_command(argv: list[str]) -> None:
+  """Parses `argv` and runs its command."""
+  args_list, overrides = split_overrides(argv)
+  args = _parser().parse_args(args_list)
+  if args.command in MULTIHOST_COMMANDS:
+    from lmjax import distributed
+    distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
+                           auto=args.distributed_auto)
+  if args.command in STAGES:
+    importlib.import_module(STAGES[args.command]).run(load_config(args.config, overrides), args.workdir)
+  elif args.command == "sample":
+    from lmjax.infer import sample
+    prompts = [args.prompt] if args.prompt is not None else sample.read_prompts(args.prompts)
+    config = _run_config(args, overrides)
+    sample.run(config, args.workdir, prompts, args.output)
+  elif args.command == "chat":
+    from lmjax.infer import chat_session
+    config = _run_config(args, overrides)
+    chat_session.run_chat(config, args.workdir, system=args.system, search=args.search)
+  elif args.command == "tokens":
+    from lmjax.data.tokenizer import Tokenizer
+    from lmjax.infer import load, viewers
+    tok = Tokenizer(args.tokenizer) if args.tokenizer else load.run_tokenizer(args.workdir)
+    print(viewers.coloured_tokens(tok, args.text, colour=not args.no_colour))
+  elif args.command == "next":
+    from lmjax.infer import viewers
+    config = _run_config(args, overrides)
+    viewers.run_next(config, args.workdir, args.prompt, top_k=args.top_k, continuation=args.continuation)
+  elif args.command == "convert":
+    from lmjax.convert import stage
+    stage.run(args.workdir, from_hf_dir=args.from_hf, to_hf_dir=args.out if args.to_hf else None)
+  elif args.command == "run":
+    from lmjax.chain import runner
+    runner.run(load_config(args.config, overrides), args.workdir, dry_run=args.dry_run, until=args.until,
+               stage_root=args.stage_root)
+  elif args.command == "report":
+    from lmjax.chain import report, sweep
+    if len(args.workdirs) == 1 and sweep.is_sweep(args.workdirs[0]):
+      print(sweep.rewrite_summary(args.workdirs[0]), end="")
+    elif len(args.workdirs) == 1:
+      report.write(args.workdirs[0])
+    else:
+      print(report.compare(args.workdirs))
+  elif args.command == "sweep":
+    from lmjax.chain import sweep
+    sweep.run(args.ablation, args.workdir, overrides, stage_root=args.stage_root, emit_commands=args.emit_commands,
+              seeds=args.seeds)
+  elif args.command == "plan":
+    mesh = [f"mesh.{size}" for size in args.mesh.split(",")] if args.mesh else []  # data=1 -> mesh.data=1
+    config = load_config(args.config, overrides + mesh)
+    if "model" not in config:
+      raise SystemExit(f"lmjax plan: {args.config} trains no model (no config.model section): nothing to plan")
+    sizes = (config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+    devices = args.devices or (config.hardware.devices if -1 in sizes else explicit_mesh_size(config.mesh))
+    # Fake CPU devices must be requested before JAX starts its backend, so this command does it here.
+    os.environ["XLA_FLAGS"] = " ".join(
+        [os.environ.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={devices}"]).strip()
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    from lmjax.train import plan
+    plan.run(config, devices=devices, chip=args.chip or config.hardware.chip, efficiency=args.efficiency,
+             json_output=args.json)
+  elif args.command == "clean":
+    from lmjax.data.web import stage
+    stage.run(load_config(args.config, overrides), args.workdir, input_pattern=args.input,
+              executor=args.executor, ray_address=args.ray_address, workers=args.workers)
 
 
 if __name__ == "__main__":

@@ -43,8 +43,8 @@ def run_chat(config, workdir: str, *, system: str | None, search: str | None, re
   from lmjax.infer.sample import sampling_params
   from lmjax.infer.tools import make_tools
   from lmjax.infer.tools.search import SearchIndex
+  tools = make_tools(search_index=SearchIndex.build(search) if search else None)  # a bad file fails first
   loaded = load_model(config, workdir)
-  tools = make_tools(search_index=SearchIndex.build(search) if search else None)
   sampling = sampling_params(config.sample, ())
   messages = [{"role": "system", "content": system}] if system else []
   print(f"chatting with {workdir} (step {loaded.step}); tools: {', '.join(sorted(tools))}; empty line to quit")

@@ -7,6 +7,8 @@ import json
 import sys
 
 from lmjax import fs
+from lmjax.config import UserError
+from lmjax.data.documents import read_jsonl
 from lmjax.infer.context import cut_notice
 from lmjax.infer.engine import continuations
 from lmjax.infer.load import load_model
@@ -20,12 +22,22 @@ def sampling_params(sample_config, stop_ids: tuple[int, ...]) -> SamplingParams:
 
 
 def read_prompts(path: str) -> list[str]:
-  """Prompts from a text file (one per line) or JSONL (a "prompt" field per line)."""
-  with fs.open(path) as f:
-    lines = [line.rstrip("\n") for line in f if line.strip()]
+  """Prompts from a text file (one per non-blank line) or JSONL (a "prompt" string per line); an error
+  naming the file (and line) if it holds none or a bad one."""
   if path.endswith(".jsonl"):
-    return [json.loads(line)["prompt"] for line in lines]
-  return lines
+    prompts = list(read_jsonl([path], _prompt, 'a {"prompt": string} record'))
+  else:
+    with fs.open(path) as f:
+      prompts = [line.rstrip("\n") for line in f if line.strip()]
+  if not prompts:
+    raise UserError(f"--prompts {path} holds no prompts; write one per line (or JSONL with a \"prompt\" field)")
+  return prompts
+
+
+def _prompt(record: dict, where: str) -> str:
+  if not isinstance(record["prompt"], str):
+    raise TypeError("'prompt' is not a string")
+  return record["prompt"]
 
 
 def run(config, workdir: str, prompts: list[str], output: str | None = None) -> list[str]:
