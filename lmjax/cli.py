@@ -20,9 +20,10 @@
     lmjax sweep     experiments/ppo_clip.py --workdir runs/ppo_clip [--seeds 0 1 2] [--emit-commands]
     lmjax plan      --config configs/llama3_8b.py [--json] [--mesh data=1,fsdp=256,tensor=1 --devices 256 --chip v5p]
 
-Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors. Exit status: 0 done,
-1 an error (the message names the fix), 75 stopped by SIGTERM/SIGINT after saving a checkpoint (rerun the same
-command to continue).
+Any config field can be overridden with `--config.FIELD=VALUE`; unknown fields are errors. Exit status: 0 done;
+2 a mistake the user can fix (a config field, a missing or malformed file, a bad argument), printed as one line
+naming it (`lmjax --debug <command>` shows its traceback instead); 75 stopped by SIGTERM/SIGINT after saving a
+checkpoint (rerun the same command to continue); 1 any other error.
 """
 import argparse
 import contextlib
@@ -42,6 +43,7 @@ DEFAULT_CLEAN_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.absp
 
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="lmjax", description=__doc__.split("\n")[0])
+  parser.add_argument("--debug", action="store_true", help="show the traceback of a user error too")
   commands = parser.add_subparsers(dest="command", required=True)
   for name, help_text in [("tokenizer", "train the sentencepiece BPE tokenizer"),
                           ("tokenize", "documents -> token shards (ArrayRecord)"),
@@ -65,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
   sample = commands.add_parser("sample", help="continue prompts from the latest checkpoint")
   sample.add_argument("--workdir", required=True)
   prompts = sample.add_mutually_exclusive_group(required=True)
-  prompts.add_argument("--prompt", help="one prompt")
+  prompts.add_argument("--prompt", help="one prompt (\"\" samples from BOS alone)")
   prompts.add_argument("--prompts", help="a file of prompts: one per line, or JSONL with a 'prompt' field")
   sample.add_argument("--output", help="write JSONL here instead of printing")
   sample.add_argument("--config", help="defaults to the config the run saved in WORKDIR")
@@ -202,8 +204,8 @@ def _dispatch(args, overrides: list[str]) -> None:
     importlib.import_module(STAGES[args.command]).run(load_config(args.config, overrides), args.workdir)
   elif args.command == "sample":
     from lmjax.infer import sample
+    prompts = [args.prompt] if args.prompt is not None else sample.read_prompts(args.prompts)
     config = _run_config(args, overrides)
-    prompts = [args.prompt] if args.prompt else sample.read_prompts(args.prompts)
     sample.run(config, args.workdir, prompts, args.output)
   elif args.command == "chat":
     from lmjax.infer import chat_session
@@ -257,11 +259,15 @@ def _dispatch(args, overrides: list[str]) -> None:
               executor=args.executor, ray_address=args.ray_address, workers=args.workers)
 
 
+USAGE_ERROR = 2  # argparse's exit code for a bad command line; config and input mistakes share it
+
+
 def main(argv: list[str] | None = None) -> None:
   if expected_platform() == "cpu":
     keep_freed_memory()  # before JAX computes anything: see lmjax/allocator.py
+  argv = sys.argv[1:] if argv is None else argv
   try:
-    args_list, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
+    args_list, overrides = split_overrides(argv)
     args = _parser().parse_args(args_list)
     if args.command in MULTIHOST_COMMANDS:
       from lmjax import distributed
@@ -269,13 +275,14 @@ def main(argv: list[str] | None = None) -> None:
                              auto=args.distributed_auto)
     with _workdir_lock(args):
       _dispatch(args, overrides)
-  except ConfigError as e:
-    sys.exit(f"lmjax: config error: {e}")
   except Preempted as e:  # its checkpoint is saved: a distinct exit code says a rerun continues
     print(f"lmjax: {e}", file=sys.stderr, flush=True)
     sys.exit(PREEMPTED_EXIT_CODE)
   except (FileNotFoundError, UserError) as e:
-    sys.exit(f"lmjax: {e}")
+    if argv[:1] == ["--debug"]:
+      raise
+    print(f"lmjax: {'config error: ' if isinstance(e, ConfigError) else ''}{e}", file=sys.stderr)
+    sys.exit(USAGE_ERROR)
 
 
 if __name__ == "__main__":

@@ -203,6 +203,13 @@ def check_model_config(config: ml_collections.ConfigDict, device_count: int) -> 
 def check_train_config(config: ml_collections.ConfigDict, device_count: int) -> tuple[int, int, int]:
   """Raises ConfigError for anything that would fail at compile time; returns the resolved mesh shape."""
   t = config.train
+  _raise_first_failed([
+      (t.batch_size > 0, f"config.train.batch_size={t.batch_size} must be positive (sequences per step)"),
+      (t.seq_len > 0, f"config.train.seq_len={t.seq_len} must be positive (tokens per sequence)"),
+      (t.grad_accum_steps > 0, f"config.train.grad_accum_steps={t.grad_accum_steps} must be positive (1: none)"),
+      (config.optim.lr > 0, f"config.optim.lr={config.optim.lr} must be positive: a negative learning rate "
+       "climbs the loss instead of descending it"),
+  ])
   data, fsdp, tensor = check_model_config(config, device_count)
   checks = [
       (t.batch_size % t.grad_accum_steps == 0,

@@ -11,9 +11,11 @@ import gzip
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 
 from lmjax import fs
+from lmjax.config import UserError
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
 DOCUMENT_SUFFIXES = (".txt", *JSONL_SUFFIXES, ".parquet")
@@ -39,14 +41,24 @@ def expand(pattern: str) -> list[str]:
   return files
 
 
-def open_text(path: str):
-  """A text stream of a plain, .gz or .zst file."""
+class BadRecord(UserError, ValueError):
+  """A line of a data file that is not what its reader needs; the message names path:line."""
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, under errors="surrogateescape"
+
+
+def open_text(path: str, errors: str = "strict"):
+  """A UTF-8 text stream of a plain, .gz or .zst file (`errors` as for bytes.decode)."""
   if path.endswith(".gz"):
-    return gzip.open(fs.open(path, "rb") if fs.is_remote(path) else fs.normalize(path), "rt", encoding="utf-8")
+    source = fs.open(path, "rb") if fs.is_remote(path) else fs.normalize(path)
+    return gzip.open(source, "rt", encoding="utf-8", errors=errors)
   if path.endswith(".zst"):
     import zstandard  # only needed for the cleaner's output format
-    return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(fs.open(path, "rb")), encoding="utf-8")
-  return fs.open(path)
+    binary = zstandard.ZstdDecompressor().stream_reader(fs.open(path, "rb"))
+  else:
+    binary = fs.open(path, "rb")
+  return io.TextIOWrapper(binary, encoding="utf-8", errors=errors)
 
 
 def read_jsonl(files: str | list[str], parse, what: str) -> Iterator:
@@ -56,15 +68,18 @@ def read_jsonl(files: str | list[str], parse, what: str) -> Iterator:
   `parse` may raise KeyError, TypeError or ValueError (e.g. a ProtocolError) for a record that is not `what`.
   """
   for path in expand(files) if isinstance(files, str) else files:
-    with open_text(path) as f:
+    with open_text(path, errors="surrogateescape") as f:  # a bad byte is found on its own line
       for line_number, line in enumerate(f, 1):
         if not line.strip():
           continue
         where = f"{path}:{line_number}"
+        if bad := _UNDECODABLE.search(line):
+          raise BadRecord(f"{where}: not UTF-8 text (byte 0x{ord(bad.group()) - 0xdc00:02x} at column "
+                          f"{bad.start() + 1}); re-encode the file as UTF-8 or drop the line")
         try:
           yield parse(json.loads(line), where)
         except (KeyError, TypeError, ValueError) as e:  # json.JSONDecodeError is a ValueError
-          raise ValueError(f"{where}: not {what} ({type(e).__name__}: {e})") from e
+          raise BadRecord(f"{where}: not {what} ({type(e).__name__}: {e})") from e
 
 
 def read_file(path: str, text_field: str = "text") -> Iterator[dict]:

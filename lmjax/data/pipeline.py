@@ -9,7 +9,7 @@ import grain
 import numpy as np
 from grain.experimental import ConcatThenSplitIterDataset, ThreadPrefetchIterDataset
 
-from lmjax.data.shards import decode_record, shard_paths
+from lmjax.data.shards import decode_record, open_shards
 from lmjax.data.streams import RowStreams
 
 
@@ -51,10 +51,9 @@ def make_pretrain_dataset(tokens_dir: str, split: str, *, seq_len: int, batch_si
   Documents are shuffled globally (a fresh order each epoch, from `seed`), then dealt to the streams by
   index; each stream packs its documents into rows on its own.
   """
-  paths = shard_paths(tokens_dir, split)
-
   def make_stream(stream: int, count: int, rows_per_batch: int) -> grain.IterDataset:
-    source = grain.sources.ArrayRecordDataSource(paths)
+    # each stream its own readers; a bad shard is an error naming it, and so is an endless stream of nothing
+    source = open_shards(tokens_dir, split, required=repeat)
     docs = epochs(source, seed=seed, shuffle=shuffle, repeat=repeat, stream=stream,
                   streams=count).map(_next_token_pair)
     packed = ConcatThenSplitIterDataset(docs.to_iter_dataset(),

@@ -6,6 +6,7 @@ contains "<|user_start|>" stays plain text), code inserts them by id, and `decod
 `Tokenizer` also loads a foreign sentencepiece model (Llama's or Mistral's `tokenizer.model`, imported by
 `lmjax convert`) for encoding, decoding and sampling; only the chat protocol needs lmjax's chat tokens.
 """
+import collections
 import dataclasses
 import functools
 import io
@@ -138,6 +139,31 @@ class Tokenizer:
     return [self.sp.id_to_piece(int(i)) for i in ids]
 
 
+def training_lines(docs, max_bytes: int, counts: collections.Counter):
+  """The non-blank lines of the documents that sentencepiece trains on (it skips those over `max_bytes`);
+  counts["kept"] and counts["too_long"] say how many were given and skipped."""
+  for doc in docs:
+    for line in doc["text"].splitlines():
+      if line.strip():
+        too_long = len(line.encode()) > max_bytes
+        counts["too_long" if too_long else "kept"] += 1
+        if not too_long:
+          yield line
+
+
+def untrainable(config, counts: collections.Counter, error: Exception) -> str:
+  """Why the tokenizer could not train, naming the field to change."""
+  where = f"config.data.documents={config.data.documents!r}"
+  if not counts["kept"] and counts["too_long"]:
+    return (f"every line of {where} ({counts['too_long']:,}) is longer than config.tokenizer.max_sentence_length="
+            f"{config.tokenizer.max_sentence_length:,} bytes, which sentencepiece skips; split the text into "
+            "lines or raise the limit")
+  if not counts["kept"]:
+    return f"{where} holds no text for the tokenizer's train split; point it at a corpus"
+  return (f"sentencepiece could not train on the {counts['kept']:,} lines of {where} ({error}); with this little "
+          "text lower config.model.vocab_size or give more text")
+
+
 def run(config, workdir: str) -> dict:
   """`lmjax tokenizer`: trains on the training split of config.data.documents, writes WORKDIR/tokenizer.model.
 
@@ -149,8 +175,12 @@ def run(config, workdir: str) -> dict:
   docs = lambda held_out: (d for d in read_documents(config.data.documents, config.data.text_field)
                            if is_validation(d["id"], fraction) == held_out)
   start = time.time()
-  lines = (line for d in docs(False) for line in d["text"].splitlines() if line.strip())
-  train_tokenizer(lines, path, vocab_size=config.model.vocab_size, tokenizer_config=config.tokenizer)
+  counts = collections.Counter()
+  lines = training_lines(docs(False), config.tokenizer.max_sentence_length, counts)
+  try:
+    train_tokenizer(lines, path, vocab_size=config.model.vocab_size, tokenizer_config=config.tokenizer)
+  except RuntimeError as e:  # sentencepiece's INTERNAL errors: no lines, or a vocabulary too big for them
+    raise UserError(untrainable(config, counts, e)) from None
   tok = Tokenizer(path)
   held_out = [d["text"] for d in docs(True)]
   num_tokens = sum(map(len, tok.encode(held_out)))

@@ -90,7 +90,8 @@ def greedy_replies(loaded, questions: list[Question], config) -> list[str]:
   prompts = [chat.render_prompt([{"role": "user", "content": q.question}], tok) for q in questions]
   engine = chat_engine(loaded.graphdef, loaded.params, tok, slots=g.batch,
                        sampling=SamplingParams(max_new_tokens=g.max_new_tokens), tools=make_tools(),
-                       max_reply_tokens=g.max_reply_tokens, max_tool_calls=g.max_tool_calls)
+                       max_reply_tokens=g.max_reply_tokens, max_tool_calls=g.max_tool_calls,
+                       context=loaded.context)
   return [reply_text(reply.message(tok)) for reply in engine.generate(prompts)]
 
 

@@ -22,7 +22,8 @@ def samples_markdown(config, run) -> str:
   prompts = [chat.render_prompt([{"role": "user", "content": q}], tok) for q in questions]
   engine = chat_engine(run.loaded.graphdef, run.loaded.params, tok, slots=len(prompts),
                        sampling=SamplingParams(max_new_tokens=g.max_new_tokens), tools=make_tools(),
-                       max_reply_tokens=g.max_reply_tokens, max_tool_calls=g.max_tool_calls)
+                       max_reply_tokens=g.max_reply_tokens, max_tool_calls=g.max_tool_calls,
+                       context=run.loaded.context)
   replies = engine.generate(prompts)
   blocks = [f"**user:** {q}\n\n**assistant:**\n\n```\n{format_reply(reply.message(tok))}\n```"
             for q, reply in zip(questions, replies)]

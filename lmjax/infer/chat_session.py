@@ -6,6 +6,7 @@ one), tool calls run and their outputs shown.
 import dataclasses
 
 from lmjax import chat
+from lmjax.infer.context import cut_notice
 from lmjax.infer.engine import Reply, chat_engine
 from lmjax.infer.sampler import SamplingParams
 from lmjax.infer.tools import TOOLS
@@ -14,9 +15,11 @@ from lmjax.infer.tools import TOOLS
 def chat_reply(loaded, messages: list[dict], *, sampling: SamplingParams, tools=TOOLS, max_tool_calls: int = 4,
                max_reply_tokens: int = 512) -> Reply:
   """The assistant's next turn after `messages` (which end with a user turn), sampled with `sampling.seed`:
-  the same reply as the engine gives that prompt and seed in any batch."""
+  the same reply as the engine gives that prompt and seed in any batch. A conversation longer than the
+  model's context keeps its end (the reply's `dropped` says how many ids went)."""
   engine = chat_engine(loaded.graphdef, loaded.params, loaded.tokenizer, slots=1, sampling=sampling,
-                       max_reply_tokens=max_reply_tokens, tools=tools, max_tool_calls=max_tool_calls)
+                       max_reply_tokens=max_reply_tokens, tools=tools, max_tool_calls=max_tool_calls,
+                       context=loaded.context)
   [reply] = engine.generate([chat.render_prompt(messages, loaded.tokenizer)], [sampling.seed])
   return reply
 
@@ -40,8 +43,8 @@ def run_chat(config, workdir: str, *, system: str | None, search: str | None, re
   from lmjax.infer.sample import sampling_params
   from lmjax.infer.tools import make_tools
   from lmjax.infer.tools.search import SearchIndex
+  tools = make_tools(search_index=SearchIndex.build(search) if search else None)  # a bad file fails first
   loaded = load_model(config, workdir)
-  tools = make_tools(search_index=SearchIndex.build(search) if search else None)
   sampling = sampling_params(config.sample, ())
   messages = [{"role": "system", "content": system}] if system else []
   print(f"chatting with {workdir} (step {loaded.step}); tools: {', '.join(sorted(tools))}; empty line to quit")
@@ -55,7 +58,10 @@ def run_chat(config, workdir: str, *, system: str | None, search: str | None, re
       break
     messages.append({"role": "user", "content": line})
     turn_sampling = dataclasses.replace(sampling, seed=sampling.seed + len(messages))
-    message = chat_reply(loaded, messages, sampling=turn_sampling, tools=tools).message(loaded.tokenizer)
+    reply = chat_reply(loaded, messages, sampling=turn_sampling, tools=tools)
+    if reply.dropped:
+      print(cut_notice(reply.dropped, loaded.context, "the conversation"))
+    message = reply.message(loaded.tokenizer)
     messages.append(message)
     print(f"assistant> {format_reply(message)}")
   return messages

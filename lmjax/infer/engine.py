@@ -11,6 +11,9 @@ One rule for every caller:
 - a segment (from the prompt or a tool output to the next stop) is at most `sampling.max_new_tokens` tokens,
   a reply at most `max_reply_tokens`; a segment that ends without a stop id or a tool call ends the reply;
 - the first `max_tool_calls` calls run; a later one gets an error output and the reply goes on;
+- with the model's `context` given, a prompt and its reply fit it: the reply's budget shrinks to what the
+  prompt leaves, a prompt past half the context keeps BOS and its end (`lmjax.infer.context.fit_prompt`),
+  and the reply's `prompt` is what the model saw, its `dropped` how many ids were cut;
 - a reply's randomness is keyed by its seed and the position it samples at (never by its slot or neighbours);
 - each reply token is marked generated (sampled) or inserted (a tool's output): RL trains on the former only.
 
@@ -26,6 +29,7 @@ import jax
 import numpy as np
 
 from lmjax import chat
+from lmjax.infer import context as contexts
 from lmjax.infer import slots as programs
 from lmjax.infer.sampler import SamplingParams, knobs_of
 from lmjax.infer.tools import run_tool
@@ -38,6 +42,7 @@ class Reply:
   reply: tuple[int, ...]
   generated: tuple[bool, ...]
   tool_calls: int
+  dropped: int = 0  # ids cut from the prompt's start to fit the model's context
 
   def message(self, tokenizer) -> dict:
     """The reply as an assistant message of the chat protocol."""
@@ -61,15 +66,16 @@ class _Row:
   """A reply in progress in one slot."""
   index: int
   seed: int
-  cursor: int  # the position its next token goes to
+  limit: int  # its reply budget: max_reply_tokens, or less where the model's context is short
+  cursor: int = 0  # the position its next token goes to
   ids: list = dataclasses.field(default_factory=list)
   generated: list = dataclasses.field(default_factory=list)
   segment: int = 0  # tokens sampled since the prompt or the last tool output
   calls: int = 0
   tool: Future | None = None  # a running tool call; the row decodes again once its output is in
 
-  def reply(self, prompt) -> Reply:
-    return Reply(tuple(prompt), tuple(self.ids), tuple(self.generated), self.calls)
+  def reply(self, prompt, dropped: int) -> Reply:
+    return Reply(tuple(prompt), tuple(self.ids), tuple(self.generated), self.calls, dropped)
 
 
 def cache_length(longest_prompt: int, max_reply_tokens: int) -> int:
@@ -81,11 +87,12 @@ class Engine:
   """Replies to many prompts through `slots` rows of one KV cache (see the module docstring)."""
 
   def __init__(self, graphdef, params, *, slots: int, sampling: SamplingParams, max_reply_tokens: int,
-               tool_use: ToolUse | None = None, continuous: bool = True, length: int | None = None):
+               tool_use: ToolUse | None = None, continuous: bool = True, length: int | None = None,
+               context: int | None = None):
     if slots < 1 or max_reply_tokens < 1 or sampling.max_new_tokens < 1:
       raise ValueError(f"slots={slots}, max_reply_tokens={max_reply_tokens} and max_new_tokens="
                        f"{sampling.max_new_tokens} must all be at least 1")
-    self.graphdef, self.params, self.slots = graphdef, params, slots
+    self.graphdef, self.params, self.slots, self.context = graphdef, params, slots, context
     self.sampling, self.max_reply_tokens, self.tool_use = sampling, max_reply_tokens, tool_use
     self.continuous, self.length = continuous, length
     self.knobs = knobs_of(sampling, until_all=not continuous)
@@ -100,12 +107,14 @@ class Engine:
       raise ValueError("give one seed per prompt, and every prompt at least one token (e.g. BOS)")
     if not prompts:
       return []
-    longest = max(map(len, prompts))
-    length = self.length or cache_length(longest, self.max_reply_tokens)
-    if longest + self.max_reply_tokens + programs.BUCKET > length:
-      raise ValueError(f"a prompt of {longest} tokens and max_reply_tokens={self.max_reply_tokens} do not fit "
+    fitted = [contexts.fit_prompt(p, self.context, self.max_reply_tokens) if self.context
+              else contexts.Fitted(list(p), self.max_reply_tokens, 0) for p in prompts]
+    widest = max(fitted, key=lambda f: len(f.ids) + f.reply_tokens)
+    length = self.length or cache_length(len(widest.ids), widest.reply_tokens)
+    if len(widest.ids) + widest.reply_tokens + programs.BUCKET > length:
+      raise ValueError(f"a prompt of {len(widest.ids)} tokens and a reply of {widest.reply_tokens} do not fit "
                        f"the engine's {length}-position cache; shorten the prompt or the reply budget")
-    run = _Run(self, prompts, seeds, length, on_reply or (lambda: None))
+    run = _Run(self, fitted, seeds, length, on_reply or (lambda: None))
     with ThreadPoolExecutor(self.tool_use.threads if self.tool_use else 1) as pool:
       return run.until_done(pool)
 
@@ -113,14 +122,14 @@ class Engine:
 class _Run:
   """The host side of one `Engine.generate` call: which reply each slot holds, and the device state."""
 
-  def __init__(self, engine: Engine, prompts, seeds, length: int, on_reply):
-    self.engine, self.prompts, self.seeds, self.on_reply = engine, prompts, seeds, on_reply
+  def __init__(self, engine: Engine, fitted: list, seeds, length: int, on_reply):
+    self.engine, self.fitted, self.seeds, self.on_reply = engine, fitted, seeds, on_reply
     self.cache, self.logits = programs.init_state(engine.graphdef, engine.params, engine.slots, length)
     self.rows: list[_Row | None] = [None] * engine.slots
     self.length = length
     self.holder: dict[tuple, tuple[int, jax.Array]] = {}  # prompt -> (a slot whose cache starts with it, logits)
-    self.waiting = collections.deque(range(len(prompts)))
-    self.replies: list[Reply | None] = [None] * len(prompts)
+    self.waiting = collections.deque(range(len(fitted)))
+    self.replies: list[Reply | None] = [None] * len(fitted)
 
   def until_done(self, pool) -> list[Reply]:
     while self.waiting or any(self.rows):
@@ -138,8 +147,8 @@ class _Run:
     for slot, row in enumerate(self.rows):
       if row is None and self.waiting:
         index = self.waiting.popleft()
-        self.rows[slot] = _Row(index, self.seeds[index], cursor=0)
-        self.start_prompt(slot, tuple(self.prompts[index]))
+        self.rows[slot] = _Row(index, self.seeds[index], self.fitted[index].reply_tokens)
+        self.start_prompt(slot, tuple(self.fitted[index].ids))
 
   def start_prompt(self, slot: int, prompt: tuple) -> None:
     """Prefills the prompt into the slot, or copies it from a slot whose cache already starts with it."""
@@ -189,7 +198,7 @@ class _Run:
 
   def budget(self, row: _Row) -> int:
     """Tokens the row may still sample in this segment."""
-    return min(self.engine.sampling.max_new_tokens - row.segment, self.engine.max_reply_tokens - len(row.ids))
+    return min(self.engine.sampling.max_new_tokens - row.segment, row.limit - len(row.ids))
 
   def after_tokens(self, slot: int, pool) -> None:
     """Decides what a slot does next: decode on, run the tool it called, or finish its reply."""
@@ -198,7 +207,7 @@ class _Run:
     if not stopped and self.budget(row) > 0:
       return  # the step ended for another slot's sake
     call = self.tool_call(row) if stopped else None
-    if call is None or len(row.ids) >= e.max_reply_tokens:
+    if call is None or len(row.ids) >= row.limit:
       return self.finish(slot)
     row.calls += 1
     if row.calls > e.tool_use.max_calls:
@@ -217,34 +226,43 @@ class _Run:
     for slot, row in enumerate(self.rows):
       if row is not None and row.tool is not None and row.tool.done():
         output = chat.render_tool_output(row.tool.result(), self.engine.tool_use.tokenizer)
-        inserted = output[: self.engine.max_reply_tokens - len(row.ids)]
+        inserted = output[: row.limit - len(row.ids)]
         row.tool, row.segment = None, 0
         row.ids += inserted
         row.generated += [False] * len(inserted)
-        if len(row.ids) >= self.engine.max_reply_tokens:
+        if len(row.ids) >= row.limit:
           self.finish(slot)
         else:
           self.prefill(slot, inserted)
 
   def finish(self, slot: int) -> None:
     row = self.rows[slot]
-    self.replies[row.index] = row.reply(self.prompts[row.index])
+    fitted = self.fitted[row.index]
+    self.replies[row.index] = row.reply(fitted.ids, fitted.dropped)
     self.rows[slot] = None
     self.on_reply()
 
 
 def chat_engine(graphdef, params, tokenizer, *, slots: int, sampling: SamplingParams, max_reply_tokens: int,
-                tools: dict, max_tool_calls: int = 4, continuous: bool = True, length: int | None = None) -> Engine:
+                tools: dict, max_tool_calls: int = 4, continuous: bool = True, length: int | None = None,
+                context: int | None = None) -> Engine:
   """An engine for assistant replies in the chat protocol: it pauses at the protocol's stops and runs tools."""
   sampling = dataclasses.replace(sampling, stop_ids=chat.chat_tokens(tokenizer).stops)
   return Engine(graphdef, params, slots=slots, sampling=sampling, max_reply_tokens=max_reply_tokens,
-                tool_use=ToolUse(tokenizer, tools, max_tool_calls), continuous=continuous, length=length)
+                tool_use=ToolUse(tokenizer, tools, max_tool_calls), continuous=continuous, length=length,
+                context=context)
 
 
 def generate(graphdef, params, prompts: list, sampling: SamplingParams, seeds: list[int] | None = None,
-             slots: int | None = None) -> list[list[int]]:
-  """Each prompt's new tokens, up to and including a stop id, at most `sampling.max_new_tokens` (no tools):
-  `lmjax sample`'s continuations; row i samples with seeds[i] (default sampling.seed + i)."""
+             slots: int | None = None, context: int | None = None) -> list[list[int]]:
+  """Each prompt's new tokens, up to and including a stop id, at most `sampling.max_new_tokens` (no tools);
+  row i samples with seeds[i] (default sampling.seed + i)."""
+  return [list(reply.reply) for reply in continuations(graphdef, params, prompts, sampling, seeds, slots, context)]
+
+
+def continuations(graphdef, params, prompts: list, sampling: SamplingParams, seeds: list[int] | None = None,
+                  slots: int | None = None, context: int | None = None) -> list[Reply]:
+  """`generate`'s replies whole (`lmjax sample`'s): with `context`, each says how much of its prompt was cut."""
   engine = Engine(graphdef, params, slots=slots or len(prompts), sampling=sampling,
-                  max_reply_tokens=sampling.max_new_tokens)
-  return [list(reply.reply) for reply in engine.generate(prompts, seeds)]
+                  max_reply_tokens=sampling.max_new_tokens, context=context)
+  return engine.generate(prompts, seeds)

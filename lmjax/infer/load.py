@@ -6,6 +6,7 @@ from flax import nnx
 
 from lmjax import fs
 from lmjax.data.tokenizer import Tokenizer
+from lmjax.infer.context import context_length
 from lmjax.train import checkpoint
 from lmjax.train.setup import ModelSetup, build_model_setup, tokenizer_path
 
@@ -16,6 +17,7 @@ class LoadedModel:
   params: nnx.State
   tokenizer: Tokenizer
   step: int
+  context: int | None = None  # tokens of prompt plus reply the model takes (lmjax.infer.context); None: unbounded
 
   def model(self) -> nnx.Module:
     return nnx.merge(self.graphdef, self.params)
@@ -29,7 +31,7 @@ def load_model(config, workdir: str, *, scalar_head: bool = False) -> LoadedMode
   tok_path = tokenizer_path(config, workdir)
   setup = build_model_setup(config, tok_path, scalar_head=scalar_head)
   params, step = latest_params(config, setup, workdir)
-  return LoadedModel(setup.graphdef, params, Tokenizer(tok_path), step)
+  return LoadedModel(setup.graphdef, params, Tokenizer(tok_path), step, context_length(config))
 
 
 def latest_params(config, setup: ModelSetup, workdir: str):

@@ -15,7 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from lmjax import fs
+from lmjax.config import UserError
 from lmjax.data.tokenizer import Tokenizer
+from lmjax.infer.context import cut_notice, fit_prompt
 
 COLOURS = (43, 46, 45, 42, 44, 41)  # ANSI background colours, cycled per token
 
@@ -39,19 +41,36 @@ class NextToken:
   probability: float
 
 
-def next_token_distribution(model, tok: Tokenizer, prompt: str, top_k: int) -> list[NextToken]:
-  """The k most likely tokens after [BOS] + prompt, with their probabilities."""
-  ids = np.array([[tok.bos_id, *tok.encode(prompt)]], np.int32)
+def prompt_ids(tok: Tokenizer, prompt: str, context: int | None, reserve: int = 0) -> tuple[list[int], int]:
+  """([BOS] + the prompt's ids, cut as every prompt is (`lmjax.infer.context`) to leave `reserve` tokens of
+  the model's `context`; how many ids were dropped)."""
+  ids = [tok.bos_id, *tok.encode(prompt)]
+  if not context:
+    return ids, 0
+  fitted = fit_prompt(ids, context, reserve)
+  if fitted.reply_tokens < reserve:
+    raise UserError(f"--continuation is {reserve} tokens; beside this prompt at most {fitted.reply_tokens} fit "
+                    f"the model's {context}-token context (train.seq_len): shorten it")
+  return fitted.ids, fitted.dropped
+
+
+def next_token_distribution(model, tok: Tokenizer, prompt: str, top_k: int,
+                            context: int | None = None) -> list[NextToken]:
+  """The k most likely tokens after [BOS] + prompt (its end, if longer than `context`), with probabilities."""
+  ids = np.array([prompt_ids(tok, prompt, context)[0]], np.int32)
   probs = _probabilities(model, ids)[0, -1]
   order = np.argsort(-probs)[:top_k]
   return [NextToken(int(i), tok.decode([int(i)]), float(probs[i])) for i in order]
 
 
-def continuation_probabilities(model, tok: Tokenizer, prompt: str, continuation: str) -> list[NextToken]:
-  """For each token of the continuation, the probability the model gave it, given everything before."""
-  prompt_ids, cont_ids = [tok.bos_id, *tok.encode(prompt)], tok.encode(continuation)
-  probs = _probabilities(model, np.array([prompt_ids + cont_ids], np.int32))[0]
-  start = len(prompt_ids) - 1
+def continuation_probabilities(model, tok: Tokenizer, prompt: str, continuation: str,
+                               context: int | None = None) -> list[NextToken]:
+  """For each token of the continuation, the probability the model gave it, given everything before (the
+  prompt's end, if both pass `context`)."""
+  cont_ids = tok.encode(continuation)
+  ids = prompt_ids(tok, prompt, context, len(cont_ids))[0]
+  probs = _probabilities(model, np.array([ids + cont_ids], np.int32))[0]
+  start = len(ids) - 1
   return [NextToken(i, tok.decode([i]), float(probs[start + n, i])) for n, i in enumerate(cont_ids)]
 
 
@@ -102,16 +121,20 @@ def plot_heatmap(rows: list[NextToken], path: str) -> str:
 
 
 def run_next(config, workdir: str, prompt: str, *, top_k: int, continuation: str | None) -> dict:
-  """`lmjax next`: prints the table(s) and writes WORKDIR/next_token.png (and next_token_heatmap.png)."""
+  """`lmjax next`: prints the table(s) and writes WORKDIR/next_token.png (and next_token_heatmap.png); a prompt
+  longer than the model's context keeps its end, with a notice."""
   from lmjax.infer.load import load_model
   loaded = load_model(config, workdir)
-  model, tok = loaded.model(), loaded.tokenizer
-  rows = next_token_distribution(model, tok, prompt, top_k)
+  model, tok, context = loaded.model(), loaded.tokenizer, loaded.context
+  dropped = prompt_ids(tok, prompt, context, len(tok.encode(continuation)) if continuation else 0)[1]
+  if dropped:
+    print(cut_notice(dropped, context))
+  rows = next_token_distribution(model, tok, prompt, top_k, context)
   print(distribution_table(rows))
   out = {"distribution": rows, "chart": plot_distribution(rows, prompt, os.path.join(workdir, "next_token.png"))}
   print(f"bar chart: {out['chart']}")
   if continuation:
-    per_token = continuation_probabilities(model, tok, prompt, continuation)
+    per_token = continuation_probabilities(model, tok, prompt, continuation, context)
     print("\n" + "\n".join(f"{r.probability:7.2%}  {r.piece!r}" for r in per_token))
     out["heatmap"] = plot_heatmap(per_token, os.path.join(workdir, "next_token_heatmap.png"))
     print(f"heat map: {out['heatmap']}")

@@ -93,15 +93,18 @@ def test_sample_prints_a_continuation_of_the_prompt(uninterrupted, tokens_workdi
   assert result.stdout.startswith("In the beginning") and len(result.stdout.strip()) > len("In the beginning")
 
 
-def test_missing_tokens_is_a_clear_error(tmp_path, tokens_workdir):
+def test_missing_tokens_is_a_clear_error(tmp_path, tokens_workdir, capsys):
   argv = _command(tmp_path, tokens_workdir, f"--config.data.tokens_dir={tmp_path / 'nowhere'}")[3:]
-  with pytest.raises(SystemExit, match="run `lmjax tokenize` first"):
+  with pytest.raises(SystemExit) as exited:
     cli.main(argv)
+  assert exited.value.code == 2 and "run `lmjax tokenize` first" in capsys.readouterr().err
 
 
-def test_mistyped_override_is_a_clear_error(tmp_path, tokens_workdir):
-  with pytest.raises(SystemExit, match="unknown config field config.optim.lrr; did you mean lr"):
+def test_mistyped_override_is_a_clear_error(tmp_path, tokens_workdir, capsys):
+  with pytest.raises(SystemExit) as exited:
     cli.main(_command(tmp_path, tokens_workdir, "--config.optim.lrr=1")[3:])
+  assert exited.value.code == 2
+  assert "unknown config field config.optim.lrr; did you mean lr" in capsys.readouterr().err
 
 
 def test_tokens_next_and_chat_commands_work_on_a_trained_run(uninterrupted, capsys, monkeypatch):

@@ -8,6 +8,7 @@ import os
 import tqdm
 
 from lmjax.data.web.tasks import Task, TasksFailed, pending, run_task
+from lmjax.data.workers import die_with_parent
 
 
 class LocalExecutor:
@@ -37,7 +38,8 @@ class LocalExecutor:
         if self._pool is None:
           # spawn, not fork: the parent may have imported JAX, whose threads do not survive a fork
           context = multiprocessing.get_context("spawn")
-          self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+          self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context,
+                                                              initializer=die_with_parent, initargs=(os.getpid(),))
         for future in concurrent.futures.as_completed([self._pool.submit(run_task, task) for task in todo]):
           errors.append(future.result())
           bar.update()

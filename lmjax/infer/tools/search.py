@@ -11,7 +11,6 @@ earlier passage, so results are deterministic.
 """
 import collections
 import dataclasses
-import json
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -49,11 +48,18 @@ def passages(text: str, words: int = PASSAGE_WORDS, overlap: int = OVERLAP_WORDS
 
 
 def _read_records(pattern: str) -> Iterable[tuple[str, dict]]:
-  for path in documents.expand(pattern):
-    with documents.open_text(path) as f:  # the same readers as the rest of the data code
-      for line_number, line in enumerate(f, 1):
-        if line.strip():
-          yield f"{os.path.basename(path)}:{line_number}", json.loads(line)
+  """(file:line, record) of each JSON line; a glob matching nothing or a bad line is an error naming it."""
+  paths = documents.matching_files(pattern)
+  if not paths:
+    raise FileNotFoundError(f"no files match the search documents {pattern!r} (lmjax chat --search): give a "
+                            "glob of JSONL files, quoted so the shell does not expand it")
+  yield from documents.read_jsonl(paths, _record, "a JSON object")
+
+
+def _record(record, where: str) -> tuple[str, dict]:
+  if not isinstance(record, dict):
+    raise TypeError(f"a {type(record).__name__}")
+  return os.path.basename(where), record
 
 
 def _records(paths_or_docs) -> Iterable[tuple[str, dict]]:
@@ -86,7 +92,7 @@ class SearchIndex:
       source = str(record.get("id") or record.get("url") or fallback_id)
       text = record.get("text")
       if not isinstance(text, str):
-        raise ValueError(f"document {source} has no 'text' string; the search index needs one")
+        raise documents.BadRecord(f"document {source} has no 'text' string; the search index needs one")
       for passage in passages(text):
         counts = collections.Counter(terms(passage))
         if not counts:
