@@ -57,13 +57,17 @@ def release(folder: str) -> None:
 
 @contextlib.contextmanager
 def held(folder: str, *, wait: bool = False, who: str = "lmjax"):
-  """FOLDER's lock for the block; released after it unless this process held it before."""
+  """FOLDER's lock for the block; released after it unless this process held it before. A folder the lock
+  created is removed again if the block left nothing in it (a command that failed before writing)."""
+  created = not os.path.exists(folder)
   taken = acquire(folder, wait=wait, who=who)
   try:
     yield
   finally:
     if taken:
       release(folder)
+    if created and os.path.isdir(folder) and not os.listdir(folder):
+      os.rmdir(folder)
 
 
 def _me() -> str:

@@ -45,3 +45,11 @@ def tokens_workdir(tmp_path_factory) -> pathlib.Path:
   tokenizer.run(config, str(workdir))
   shards.run(config, str(workdir))
   return workdir
+
+
+def cli_error(capsys, call, *args) -> str:
+  """The one-line message of a user error a CLI call reports (exit code 2), from its stderr."""
+  with pytest.raises(SystemExit) as stopped:
+    call(*args)
+  assert stopped.value.code == 2, stopped.value.code
+  return capsys.readouterr().err

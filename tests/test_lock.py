@@ -2,6 +2,7 @@
 taken over, a process holding a lock holds it again without releasing it early, and every command that
 writes a workdir refuses a held one before it starts."""
 import os
+import re
 import socket
 import subprocess
 
@@ -43,12 +44,14 @@ def test_a_lock_held_again_by_its_holder_is_released_only_by_the_outer_hold(tmp_
 
 @pytest.mark.parametrize("argv", [["tokenizer", "--config", str(REPO / "configs" / "quickstart.py")],
                                   ["clean", "--input", "nothing/*.warc.gz"]])
-def test_every_command_that_writes_a_workdir_refuses_a_live_holder_before_it_starts(argv, tmp_path):
+def test_every_command_that_writes_a_workdir_refuses_a_live_holder_before_it_starts(argv, tmp_path, capsys):
   with subprocess.Popen(["sleep", "30"]) as holder:
     (tmp_path / lock.LOCK).write_text(f"{socket.gethostname()} {holder.pid}")
-    with pytest.raises(SystemExit, match=rf"lmjax: {tmp_path} is in use by process \S+ {holder.pid} "):
+    with pytest.raises(SystemExit) as stopped:
       cli.main([*argv, "--workdir", str(tmp_path)])
     holder.kill()
+  assert stopped.value.code == 2
+  assert re.search(rf"lmjax: {tmp_path} is in use by process \S+ {holder.pid} ", capsys.readouterr().err)
   assert os.listdir(tmp_path) == [lock.LOCK]
 
 

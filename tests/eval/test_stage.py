@@ -2,6 +2,7 @@
 a chat run (the taught model saved as an SFT run of it) gets math_pass1 and the rest, and a run's ancestors
 are found from relative paths; missing or wrong settings are clear errors."""
 import json
+import re
 
 import jax
 import pytest
@@ -11,7 +12,7 @@ from lmjax.eval import model_run, stage
 from lmjax.model import Transformer
 from lmjax.train import checkpoint
 from lmjax.train.setup import build_train_setup
-from tests.conftest import REPO, tiny_config
+from tests.conftest import REPO, cli_error, tiny_config
 from tests.train.conftest import uninterrupted  # noqa: F401 (the tiny pretraining run)
 
 CONFIG = str(REPO / "configs" / "base.py")
@@ -74,18 +75,16 @@ def test_relative_base_workdirs_are_found_next_to_the_run(tmp_path):
 
 
 def test_missing_model_workdir_unknown_task_and_reward_models_are_clear_errors(uninterrupted,  # noqa: F811
-                                                                               tmp_path):
-  with pytest.raises(SystemExit, match="config.eval.model_workdir is empty"):
-    cli.main(["eval", "--config", CONFIG, "--workdir", str(tmp_path)])
-  with pytest.raises(SystemExit, match="holds no config.json"):
-    _eval(tmp_path, tmp_path / "nowhere")
-  with pytest.raises(SystemExit, match="unknown task.*mmlu"):
-    _eval(tmp_path, uninterrupted, "--config.eval.tasks=('loss', 'mmlu')")
+                                                                               tmp_path, capsys):
+  assert "config.eval.model_workdir is empty" in cli_error(capsys, cli.main,
+                                                           ["eval", "--config", CONFIG, "--workdir", str(tmp_path)])
+  assert "holds no config.json" in cli_error(capsys, _eval, tmp_path, tmp_path / "nowhere")
+  assert re.search("unknown task.*mmlu", cli_error(capsys, _eval, tmp_path, uninterrupted,
+                                                   "--config.eval.tasks=('loss', 'mmlu')"))
   rm = tmp_path / "rm"
   rm.mkdir()
   (rm / "config.json").write_text(json.dumps({"rm": {"base_workdir": str(uninterrupted)}}))
-  with pytest.raises(SystemExit, match="reward-model run"):
-    _eval(tmp_path, rm)
+  assert "reward-model run" in cli_error(capsys, _eval, tmp_path, rm)
 
 
 def test_an_rl_run_with_a_critic_is_evaluated_on_its_policy_backbone(tokens_workdir, tmp_path):

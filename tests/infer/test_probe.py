@@ -16,7 +16,7 @@ from lmjax.data.posttrain.sources import load_sources
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.infer import probe
 from lmjax.infer.load import LoadedModel
-from tests.conftest import tiny_config
+from tests.conftest import cli_error, tiny_config
 from tests.recite import recite
 
 
@@ -112,9 +112,9 @@ def test_probe_and_heldout_questions_are_disjoint_and_fixed_by_the_config(tmp_pa
     probe.probe_questions(c)
 
 
-def test_cli_probe_names_the_missing_model_workdir(tmp_path):
-  with pytest.raises(SystemExit, match="config.probe.model_workdir is empty"):
-    cli.main(["probe", "--config", str(base.__file__), "--workdir", str(tmp_path)])
+def test_cli_probe_names_the_missing_model_workdir(tmp_path, capsys):
+  error = cli_error(capsys, cli.main, ["probe", "--config", str(base.__file__), "--workdir", str(tmp_path)])
+  assert "config.probe.model_workdir is empty" in error
 
 
 # A model that answers the first question, declines the second and gets the third wrong.
