@@ -120,6 +120,7 @@ def main():
   print(f"continuous / static: {ratio:.2f}x replies/s; pass@1 differs by {gap:.3f} ({gap / max(spread, 1e-9):.1f} "
         f"standard errors)")
   programs = {"decode": slots.decode._cache_size(), "prefill": slots.prefill._cache_size(),
+              "copy_prefix": slots.copy_prefix._cache_size(),
               "init_state": slots.init_state._cache_size()}
   print(f"programs compiled in this process (both modes, every slot count): {programs}")
   latency = first_token_ms(loaded, config)

@@ -69,5 +69,5 @@ def test_the_pod_rollouts_need_more_memory_than_the_cpu_ones(tiny_run):
   checks = by_name(summary)
   pod, cpu = checks["rollout memory speedrun_pod"], checks["rollout memory speedrun_cpu"]
   rows = lambda c: c["batch"] * c["cache_length"]
-  assert rows(pod) > rows(cpu)  # the same rollout.batch, longer rows
+  assert rows(pod) > rows(cpu)  # more slots, longer rows
   assert pod["bytes"] > cpu["bytes"] > 0

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from lmjax.data import shards
 from lmjax.data.web import shards as web_shards
 from tests.conftest import REPO, tiny_config
@@ -65,6 +67,7 @@ def clean_rows(workdir: pathlib.Path) -> list[dict]:
   return [doc.to_json() for path in sorted(workdir.glob("docs/*.jsonl*")) for doc in web_shards.read_documents(path)]
 
 
+@pytest.mark.slow  # ~20 s: three cleans
 def test_clean_workers_exit_when_the_parent_is_killed_and_a_rerun_matches(tmp_path):
   argv = ["clean", "--input", str(SHIPPED_WARC), "--workers", "2", "--workdir"]
   assert_all_exit(kill_parent_once_workers_run(argv + [str(tmp_path / "killed")]))

@@ -56,6 +56,7 @@ def test_sigterm_saves_at_the_next_step_exits_75_and_the_rerun_continues_exactly
   assert logged_losses(tmp_path) == logged_losses(uninterrupted)  # exactly, step for step
 
 
+@pytest.mark.slow  # ~15 s: two pretrains
 def test_a_second_run_on_a_live_runs_workdir_refuses_naming_its_pid(uninterrupted, tokens_workdir, tmp_path):
   first = _popen("pretrain", tmp_path, tokens_workdir)
   _wait_for(lambda: (tmp_path / lock.LOCK).exists(), first, "the first run's lock")

@@ -60,6 +60,7 @@ def test_resume_after_kill_9_continues_exactly(uninterrupted, tokens_workdir, tm
   assert _losses(tmp_path) == _losses(uninterrupted)  # exactly, step for step
 
 
+@pytest.mark.slow  # ~30 s: two pretrain processes
 def test_pretrain_and_resume_in_a_file_url_workdir_match_a_local_run(uninterrupted, tokens_workdir, tmp_path):
   url = lambda path: f"file://{path}"
   inputs = (f"--config.data.tokenizer={url(tokens_workdir / 'tokenizer.model')}",

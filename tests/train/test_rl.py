@@ -54,6 +54,7 @@ def test_rl_stopped_and_rerun_continues_exactly(three_iterations, uninterrupted,
          [{k: v for k, v in m.items() if k not in drop} for m in straight]
 
 
+@pytest.mark.slow  # ~35 s: RL stopped and rerun
 def test_rl_sigterm_stops_after_the_iteration_and_the_rerun_continues_exactly(three_iterations, uninterrupted,
                                                                              tokens_workdir, tmp_path):
   flags = (f"--config.rl.base_workdir={uninterrupted}", *TINY_RL, "--config.rl.iterations=3")
