@@ -35,12 +35,13 @@ def load_model(config, workdir: str, *, scalar_head: bool = False) -> LoadedMode
 
 
 def latest_params(config, setup: ModelSetup, workdir: str):
-  """(parameters, step) of the latest checkpoint in WORKDIR/checkpoints, in the setup's shardings."""
+  """(parameters, step) of the newest readable checkpoint in WORKDIR/checkpoints, in the setup's shardings
+  (a damaged newer one is reported and skipped)."""
   manager = checkpoint.make_manager(os.path.join(workdir, "checkpoints"), keep=config.checkpoint.keep)
-  step = manager.latest_step()
-  if step is None:
+  if manager.latest_step() is None:
     raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints; train a model there first")
-  return checkpoint.restore_params(manager, step, setup.abstract_params, setup.param_shardings), step
+  step, params = checkpoint.newest_params(manager, setup.abstract_params, setup.param_shardings)
+  return params, step
 
 
 def run_tokenizer(workdir: str) -> Tokenizer:

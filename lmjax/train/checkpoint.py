@@ -84,6 +84,24 @@ def restore_newest(manager: ocp.CheckpointManager, abstract_state, shardings):
   return None
 
 
+def newest_params(manager: ocp.CheckpointManager, abstract_params, shardings):
+  """(step, parameters) of the newest checkpoint whose parameters read, for a reader (inference, a later
+  stage loading its base run): each newer one that failed is reported in a line and left where it is (the
+  run that owns them moves them aside when it resumes)."""
+  failed = []
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      params = restore_params(manager, step, abstract_params, shardings)
+    except Exception as error:  # as in restore_newest: a torn file raises many types
+      failed.append((step, _reason(error)))
+      continue
+    for bad, why in failed:
+      print(f"checkpoint: step {bad} of {manager.directory} is damaged ({why}); reading step {step}", flush=True)
+    return step, params
+  listing = "; ".join(f"step {step}: {why}" for step, why in failed)
+  raise DamagedCheckpointsError(f"no checkpoint in {manager.directory} reads ({listing})")
+
+
 def _reason(error: Exception) -> str:
   """`Type: first line of the message` (tensorstore's cause when it has one), cut to 200 characters."""
   error = error.__cause__ or error

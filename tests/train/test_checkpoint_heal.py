@@ -67,6 +67,20 @@ def test_a_damaged_newest_checkpoint_is_reported_moved_aside_and_the_previous_re
   assert str(tmp_path / "checkpoints_damaged" / moved) in lines[0]
 
 
+def test_a_reader_skips_a_damaged_newest_checkpoint_and_moves_nothing(tmp_path, capsys):
+  """Inference and a later stage loading its base run read the newest parameters that read whole."""
+  manager = checkpoint.make_manager(str(tmp_path / "checkpoints"), keep=5, writer=True)
+  for step in (1, 2):
+    checkpoint.save(manager, step, {"params": _tree(float(step)), "opt": _tree(0.0)}, {"position": step})
+  manager.wait_until_finished()
+  _truncate_a_data_file(str(tmp_path / "checkpoints" / "2"))
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), _tree(0.0))
+  reader = checkpoint.make_manager(str(tmp_path / "checkpoints"), keep=5)
+  step, params = checkpoint.newest_params(reader, abstract, jax.tree.map(lambda x: x.sharding, _tree(0.0)))
+  assert step == 1 and float(params["b"]["c"][0, 0]) == 1.0
+  assert "step 2 of" in capsys.readouterr().out and (tmp_path / "checkpoints" / "2").exists()
+
+
 def test_when_no_checkpoint_reads_the_error_names_each_and_nothing_is_moved(tmp_path):
   _saved(tmp_path, steps=(1, 2))
   for step in ("1", "2"):
