@@ -13,8 +13,8 @@ Shape: 12 layers, 768 wide, 12 heads of 64, 3 KV heads, MLP 2,816, vocab 32,768,
 Pretraining: 3,000 steps of 256 × 2,048 tokens = 1.57B tokens (~10 per parameter) in bf16 with float32
 master weights, scanned layers, full remat, 4 micro-batches of 64 rows. Planned to fit:
 `lmjax plan --config configs/speedrun_gpu.py` (its declared hardware, one H100) compiles, of 80 GiB: pretrain
-train 40.8 / eval 16.9, SFT 12.4 / 4.7, RM 11.7 / 2.9, RL policy step 24.3, scoring 4.7, rollouts (512 rows)
-57.5 GiB.
+train 40.8 / eval 16.9, SFT 12.4 / 4.7, RM 11.7 / 2.9, RL policy step 24.3, scoring 4.6, the rollout engine
+(512 slots) 15.1 GiB (2026-12-03; the static batch it replaced: 57.5 GiB).
 
 Expected time per stage on one H100 (estimates from FLOPs at 40% MFU, not measurements; nobody has run this
 config on a GPU yet): clean and tokenizer a few minutes of CPU; tokenize ~1.6B tokens, minutes on the

@@ -10,9 +10,9 @@ the Chinchilla budget of 20 tokens per parameter) and no curated corpus.
 
 Memory: scanned layers, full remat, 2 micro-batches of 256 rows. `lmjax plan --config configs/speedrun_pod.py`
 (its declared hardware, 8 × H100) compiles every stage's steps, per chip of 80 GiB: pretrain train 35.3 /
-eval 9.1, SFT 11.5 / 2.9, RM 10.8 / 2.6, RL policy step 28.0, scoring 5.0, and RL's rollouts (one device,
-rollout.batch 256 rows of 1,024 + 256 tokens) 56.4 GiB; at 2,048 rows they needed 421 GiB, mostly the
-prefill's float32 attention scores.
+eval 9.1, SFT 11.5 / 2.9, RM 10.8 / 2.6, RL policy step 28.0, scoring 7.9, and RL's rollout engine (one
+device, rollout.batch 256 slots of 1,056 cached tokens, 256 decode steps a call) 29.9 GiB (2026-12-03; the
+static batch it replaced needed 56.4 GiB, and 421 GiB at 2,048 rows).
 
 Expected cost (estimates, not measurements; check `lmjax plan` for the memory of your mesh):
 - clean: ~420M pages at ~50 pages/s per core (the shipped WARC runs at ~14 pages/s per core on this
@@ -52,7 +52,7 @@ def get_config():
   config.rl.update(iterations=100, prompts_per_iteration=512, group_size=16, eval_every=10,
                    heldout_problems=1024, eval_samples=16)
   config.math.level = 2
-  config.rollout.update(batch=256, max_new_tokens=256, max_reply_tokens=512)  # 2,048 rows: 421 GiB
+  config.rollout.update(batch=256, max_new_tokens=256, max_reply_tokens=512)  # 256 engine slots: 29.9 GiB
   config.stage.rl = dict(train=dict(batch_size=512, seq_len=1024), optim=dict(lr=1e-6, weight_decay=0.0),
                          schedule=dict(warmup_steps=10, decay="constant"))
   return config
