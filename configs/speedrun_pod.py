@@ -11,7 +11,7 @@ the Chinchilla budget of 20 tokens per parameter) and no curated corpus.
 Memory: scanned layers, full remat, 2 micro-batches of 256 rows. `lmjax plan --config configs/speedrun_pod.py`
 (its declared hardware, 8 × H100) compiles every stage's steps, per chip of 80 GiB: pretrain train 35.3 /
 eval 9.1, SFT 11.5 / 2.9, RM 10.8 / 2.6, RL policy step 28.0, scoring 7.9, and RL's rollout engine (one
-device, rollout.batch 256 slots of 1,056 cached tokens, 256 decode steps a call) 29.9 GiB (2026-12-03; the
+device, rollout.batch 256 slots of 1,088 cached tokens, 256 decode steps a call) 29.9 GiB (2026-12-03; the
 static batch it replaced needed 56.4 GiB, and 421 GiB at 2,048 rows).
 
 Expected cost (estimates, not measurements; check `lmjax plan` for the memory of your mesh):
