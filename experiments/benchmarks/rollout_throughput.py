@@ -30,7 +30,7 @@ from lmjax.chain.stages import stage_config  # noqa: E402
 from lmjax.config import load_saved_config  # noqa: E402
 from lmjax.infer import slots  # noqa: E402
 from lmjax.infer.chat_session import chat_reply  # noqa: E402
-from lmjax.infer.engine import cache_length, chat_engine  # noqa: E402
+from lmjax.infer.engine import cache_length, rollout_engine  # noqa: E402
 from lmjax.infer.load import load_model  # noqa: E402
 from lmjax.infer.sampler import SamplingParams  # noqa: E402
 from lmjax.infer.tools import make_tools  # noqa: E402
@@ -53,11 +53,9 @@ def speedrun_sft() -> str:
 def rollouts(loaded, prompts, seeds, config, slot_count: int, continuous: bool) -> dict:
   """One pass over the prompts; its replies, wall time and generated tokens."""
   g = config.rollout
-  engine = chat_engine(loaded.graphdef, loaded.params, loaded.tokenizer, slots=slot_count,
-                       sampling=SamplingParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature,
-                                               top_k=g.top_k),
-                       max_reply_tokens=g.max_reply_tokens, tools=make_tools(), max_tool_calls=g.max_tool_calls,
-                       continuous=continuous, length=cache_length(max(map(len, prompts)), g.max_reply_tokens))
+  engine = rollout_engine(loaded.graphdef, loaded.params, loaded.tokenizer, g, tools=make_tools(),
+                          temperature=g.temperature, slots=slot_count, continuous=continuous,
+                          length=cache_length(max(map(len, prompts)), g.max_reply_tokens))
   start = time.perf_counter()
   replies = engine.generate(prompts, seeds)
   seconds = time.perf_counter() - start

@@ -16,8 +16,7 @@ import re
 from lmjax import chat
 from lmjax.data.posttrain.math_problems import reply_text
 from lmjax.infer.probe import abstains, verdict
-from lmjax.infer.engine import chat_engine
-from lmjax.infer.sampler import SamplingParams
+from lmjax.infer.engine import rollout_engine
 from lmjax.infer.tools import make_tools
 
 SYLLABLES = ("zor", "vel", "qua", "thrin", "mox", "bal", "dru", "keth", "ulm", "yav", "osk", "pri", "nek",
@@ -88,10 +87,7 @@ def greedy_replies(loaded, questions: list[Question], config) -> list[str]:
   """The text (tool outputs excluded) of each question's greedy reply, with the calculator available."""
   tok, g = loaded.tokenizer, config.rollout
   prompts = [chat.render_prompt([{"role": "user", "content": q.question}], tok) for q in questions]
-  engine = chat_engine(loaded.graphdef, loaded.params, tok, slots=g.batch,
-                       sampling=SamplingParams(max_new_tokens=g.max_new_tokens), tools=make_tools(),
-                       max_reply_tokens=g.max_reply_tokens, max_tool_calls=g.max_tool_calls,
-                       context=loaded.context)
+  engine = rollout_engine(loaded.graphdef, loaded.params, tok, g, tools=make_tools(), context=loaded.context)
   return [reply_text(reply.message(tok)) for reply in engine.generate(prompts)]
 
 

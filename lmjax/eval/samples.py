@@ -4,8 +4,7 @@ from lmjax import chat
 from lmjax.eval import abstention, model_run
 from lmjax.eval.math_accuracy import heldout_task
 from lmjax.infer.chat_session import format_reply
-from lmjax.infer.engine import chat_engine
-from lmjax.infer.sampler import SamplingParams
+from lmjax.infer.engine import rollout_engine
 from lmjax.infer.tools import make_tools
 
 
@@ -20,10 +19,8 @@ def samples_markdown(config, run) -> str:
   tok, g = run.loaded.tokenizer, config.rollout
   questions = sample_questions(config, run)
   prompts = [chat.render_prompt([{"role": "user", "content": q}], tok) for q in questions]
-  engine = chat_engine(run.loaded.graphdef, run.loaded.params, tok, slots=len(prompts),
-                       sampling=SamplingParams(max_new_tokens=g.max_new_tokens), tools=make_tools(),
-                       max_reply_tokens=g.max_reply_tokens, max_tool_calls=g.max_tool_calls,
-                       context=run.loaded.context)
+  engine = rollout_engine(run.loaded.graphdef, run.loaded.params, tok, g, tools=make_tools(), slots=len(prompts),
+                          context=run.loaded.context)
   replies = engine.generate(prompts)
   blocks = [f"**user:** {q}\n\n**assistant:**\n\n```\n{format_reply(reply.message(tok))}\n```"
             for q, reply in zip(questions, replies)]

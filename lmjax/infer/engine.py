@@ -253,6 +253,18 @@ def chat_engine(graphdef, params, tokenizer, *, slots: int, sampling: SamplingPa
                 context=context)
 
 
+def rollout_engine(graphdef, params, tokenizer, rollout_config, *, tools: dict, temperature: float = 0.0,
+                   slots: int | None = None, continuous: bool = True, length: int | None = None,
+                   context: int | None = None) -> Engine:
+  """The chat engine as config.rollout sets it (segments, reply budget, tool calls, top-k, rollout.batch
+  slots unless `slots`), at `temperature`: how RL's rollouts and the evaluations generate alike."""
+  g = rollout_config
+  sampling = SamplingParams(max_new_tokens=g.max_new_tokens, temperature=temperature, top_k=g.top_k)
+  return chat_engine(graphdef, params, tokenizer, slots=slots or g.batch, sampling=sampling,
+                     max_reply_tokens=g.max_reply_tokens, tools=tools, max_tool_calls=g.max_tool_calls,
+                     continuous=continuous, length=length, context=context)
+
+
 def generate(graphdef, params, prompts: list, sampling: SamplingParams, seeds: list[int] | None = None,
              slots: int | None = None, context: int | None = None) -> list[list[int]]:
   """Each prompt's new tokens, up to and including a stop id, at most `sampling.max_new_tokens` (no tools);

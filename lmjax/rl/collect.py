@@ -64,7 +64,8 @@ def collect(sampler: ReplySampler, scorers: Scorers, estimator: Estimator, rl_co
              "uniform_groups": float((groups.min(axis=1) == groups.max(axis=1)).mean()),
              "response_length": float(mask_bt.sum(axis=1).mean()),
              "tool_calls": float(np.mean([reply.tool_calls for reply in replies])), "rollout_s": rollout_s}
-  explained = experience.explained_variance(rows["old_values"], rows["returns"], mask_bt)
-  if estimator.uses_values and np.isfinite(explained):
+  explained = (experience.explained_variance(rows["old_values"], rows["returns"], mask_bt)
+               if estimator.uses_values else float("nan"))
+  if np.isfinite(explained):
     metrics["explained_variance"] = explained
   return rows, metrics, rewards_b

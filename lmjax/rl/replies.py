@@ -2,8 +2,7 @@
 `lmjax eval`) sample them: the chat protocol, the tools, config.rollout's budgets and slots."""
 import dataclasses
 
-from lmjax.infer.engine import Reply, chat_engine
-from lmjax.infer.sampler import SamplingParams
+from lmjax.infer.engine import Reply, rollout_engine
 from lmjax.rl import math_task
 
 
@@ -20,12 +19,8 @@ class ReplySampler:
   def replies(self, params, problems, *, samples: int, temperature: float, seed: int) -> list[Reply]:
     """`samples` replies per problem (problem-major); reply i samples with seed (seed · 1,000,003 + i) mod 2^32.
     A policy with a value head generates with its backbone."""
-    g = self.rollout
     params = params["backbone"] if "backbone" in params else params
     prompts = [math_task.prompt_ids(p, self.tokenizer) for p in problems for _ in range(samples)]
-    engine = chat_engine(self.graphdef, params, self.tokenizer, slots=g.batch,
-                         sampling=SamplingParams(max_new_tokens=g.max_new_tokens, temperature=temperature,
-                                                 top_k=g.top_k),
-                         max_reply_tokens=g.max_reply_tokens, tools=self.tools, max_tool_calls=g.max_tool_calls,
-                         length=self.length)
+    engine = rollout_engine(self.graphdef, params, self.tokenizer, self.rollout, tools=self.tools,
+                            temperature=temperature, length=self.length)
     return engine.generate(prompts, [(seed * 1_000_003 + i) % 2**32 for i in range(len(prompts))])
