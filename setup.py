@@ -40,6 +40,13 @@ WEB_REQUIRES = [
 # other version pulls a multi-GB CUDA build.
 HF_REFERENCE_REQUIRES = ["torch==2.13.0", "transformers>=5.23,<6"]
 
+# `lmjax serve`: the OpenAI-compatible API and the web page (FastAPI on uvicorn).
+SERVE_REQUIRES = ["fastapi>=0.160,<1", "uvicorn>=0.50,<1"]
+# `lmjax eval --harness`: lm-evaluation-harness tasks through an lmjax model.
+HARNESS_REQUIRES = ["lm-eval>=0.4.13,<0.5"]
+# The serve tests talk to the server with the official client and drive the page with Chromium (selenium).
+SERVE_TEST_REQUIRES = ["openai>=3.50,<4", "selenium>=4.50,<5"]
+
 setup(
     name="lmjax",
     version="0.1.0",
@@ -50,7 +57,10 @@ setup(
     install_requires=CORE_REQUIRES + WEB_REQUIRES,
     extras_require={
         # ray: the cleaner's Ray executor test; torch + transformers: the HF parity tests
-        "test": ["pytest>=8,<10", "ray>=2.40,<3", *HF_REFERENCE_REQUIRES],
+        "test": ["pytest>=8,<10", "ray>=2.40,<3", *HF_REFERENCE_REQUIRES, *SERVE_REQUIRES, *HARNESS_REQUIRES,
+                 *SERVE_TEST_REQUIRES],
+        "serve": SERVE_REQUIRES,
+        "harness": HARNESS_REQUIRES,
         "ray": ["ray>=2.40,<3"],
         "gcs": ["etils[epath-gcs]>=1.10"],  # gs:// workdirs, checkpoints and data (gcsfs)
         "bench": HF_REFERENCE_REQUIRES,  # speed references (benchmarks only)
