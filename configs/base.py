@@ -154,7 +154,7 @@ def get_config() -> ml_collections.ConfigDict:
   sft.val_fraction = 0.05  # share of conversations held out (chosen by a hash of the conversation)
   # Weight of each source in the mix (lmjax/data/posttrain/sources.py); 0 leaves a source out.
   sft.mixture = ml_collections.ConfigDict(dict(file=1.0, chatterbot=0.0, math=0.0, identity=0.0, search=0.0,
-                                               idk=0.0))
+                                               idk=0.0, context=0.0, unknown=0.0))
   sft.num_conversations = 0  # size of the mixed set; 0 = every conversation of every source once
   sft.seed = 0  # seeds the generated sources and the mix
   sft.math_problems = 2000  # generated math word problems (source "math")
@@ -162,6 +162,8 @@ def get_config() -> ml_collections.ConfigDict:
   sft.identity_name = "lmjax"  # the assistant's name in the identity conversations
   sft.identity_creator = "the lmjax authors"
   sft.search_documents = ""  # glob of JSONL documents the search conversations search (source "search")
+  sft.grounding_examples = 500  # conversations of the sources "context" (answer stated in the prompt) and
+  # "unknown" (questions about invented entities, answered "I don't know"): lmjax/data/posttrain/grounding.py
   sft.idk_conversations = ""  # `lmjax probe`'s idk_conversations.jsonl (source "idk": "I don't know" data)
 
   c.rm = rm = ml_collections.ConfigDict()
@@ -219,6 +221,7 @@ def get_config() -> ml_collections.ConfigDict:
   # sampled replies each; the questions the model is consistently wrong on become abstention conversations.
   c.probe = probe = ml_collections.ConfigDict()
   probe.model_workdir = ""  # the run to probe (its latest checkpoint, saved config and tokenizer)
+  probe.prompt = "chat"  # "chat": ask a chat model; "few_shot": ask a pretrained base model (the chain's probe)
   probe.qa_file = ""  # glob of JSONL {"question", "answer"[, "kind"]}; "" = generate questions from the Bible
   probe.kinds = ("finish_verse", "verse_book", "verse_count", "next_book")  # generated kinds (qa_facts.KINDS)
   probe.questions = 200  # questions whose replies decide the "I don't know" data
@@ -240,7 +243,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.chain = chain = ml_collections.ConfigDict()
   chain.web_input = ""  # glob of raw web inputs (WARC/HTML/JSONL/parquet) for the clean stage
   chain.corpus = ""  # glob of curated documents mixed with the cleaned pages for tokenizer and pretraining
-  chain.stages = ("clean", "tokenizer", "tokenize", "pretrain", "sft", "rm", "rl",
+  chain.stages = ("clean", "tokenizer", "tokenize", "pretrain", "probe", "sft", "rm", "rl",
                   "eval_pretrain", "eval_sft", "eval_rl")  # run in this order; each after the stages it reads
   c.clean = clean.get_config()  # the clean stage's config (configs/clean.py documents every field)
   # Per-stage overrides of the shared sections, e.g. stage.sft.train.steps: each stage runs on the chain

@@ -4,7 +4,8 @@
 
 clean (the shipped WARC of Python-docs pages) -> tokenizer and tokenize (the cleaned pages plus the shipped
 corpus of books, fortunes and docs) -> pretrain the tiny model (300 steps) -> SFT on chatterbot, math with the
-calculator and identity conversations (400 steps) -> reward model on math preference pairs -> RL on level-1
+calculator, identity, answer-from-the-prompt and "I don't know" conversations (400 steps; the knowledge
+probe of the pretrained model decides which Bible questions get "I don't know") -> reward model on math preference pairs -> RL on level-1
 math problems -> evaluation of the base, SFT and RL models -> runs/speedrun/report.md.
 Hardware: 2 CPU cores, ~19 minutes with the install. README "The speedrun's report card, measured" has it.
 """
@@ -22,7 +23,10 @@ def get_config():
   config.chain.corpus = os.path.join(ASSETS, "corpus", "*.jsonl.gz")
   config.data.documents = ""  # wired by the chain: the cleaned pages plus chain.corpus
 
-  config.sft.mixture.update(file=0.0, chatterbot=1.0, math=4.0, identity=0.2)
+  # The knowledge probe of the pretrained model feeds SFT "I don't know" for what it does not know ("idk");
+  # "context" teaches answering from the prompt, "unknown" abstaining on invented entities.
+  config.probe.update(questions=200, heldout_questions=100, samples_per_question=4, max_new_tokens=16)
+  config.sft.mixture.update(file=0.0, chatterbot=1.0, math=4.0, identity=0.2, idk=0.3, context=0.5, unknown=0.3)
   config.sft.update(num_conversations=6000, math_problems=5000)
   config.stage.sft = dict(train=dict(steps=400), optim=dict(lr=1e-3), schedule=dict(warmup_steps=10))
 

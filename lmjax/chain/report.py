@@ -63,6 +63,11 @@ def headline(workdir: str) -> dict[str, float]:
   if "tokenize" in dirs:
     out["tokenize.train_tokens"] = _load(os.path.join(dirs["tokenize"], "tokens", "summary.json"),
                                          {}).get("train", {}).get("tokens")
+  if "probe" in dirs:
+    probed = _load(os.path.join(dirs["probe"], "probe_report.json"), {})
+    out |= {"probe.accuracy": probed.get("probe", {}).get("accuracy"),
+            "probe.dont_know_conversations": probed.get("dont_know_conversations"),
+            "probe.known_conversations": probed.get("known_conversations")}
   final_keys = {"pretrain": ("val_loss", "val_bpb"), "sft": ("val_loss",), "rm": ("val_accuracy",),
                 "rl": ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref")}
   for stage, keys in final_keys.items():
@@ -160,6 +165,21 @@ def _training_section(title: str, stage: str, stage_dir: str, workdir: str,
           f"![{title}]({image})"]
 
 
+def _probe_section(stage_dir: str) -> list[str]:
+  """The knowledge probe of the pretrained model: accuracy per kind and the "I don't know" data it wrote."""
+  probed = _load(os.path.join(stage_dir, "probe_report.json"), {})
+  if not probed:
+    return ["## Knowledge probe", "(no probe report yet)"]
+  sets = [("probe", probed["probe"]), ("held out", probed["heldout"])]
+  rows = [[name, kind, s["questions"], s["accuracy"], s["consistently_wrong_rate"]]
+          for name, report in sets for kind, s in [("all", report), *report["by_kind"].items()]]
+  return ["## Knowledge probe (the pretrained model, few-shot)",
+          f"{probed['samples_per_question']} samples per question; SFT gets "
+          f"{probed['dont_know_conversations']} \"I don't know\" conversations (questions it was always wrong "
+          f"on) and {probed['known_conversations']} with its own right answers.", "",
+          table(["set", "kind", "questions", "accuracy", "consistently wrong"], rows)]
+
+
 def _rm_kinds(stage_dir: str) -> list[str]:
   """The reward model's held-out accuracy per pair kind (its summary's rm_accuracy_<kind>)."""
   summary = _load(os.path.join(stage_dir, "summary.json"), {})
@@ -205,6 +225,7 @@ def render(workdir: str) -> str:
   sections = [("clean", lambda d: _clean_section(d)), ("tokenizer", lambda d: _tokenizer_section(dirs)),
               ("pretrain", lambda d: _training_section("Pretraining", "pretrain", d, workdir,
                                                        ("loss", "val_loss", "val_bpb"))),
+              ("probe", _probe_section),
               ("sft", lambda d: _training_section("SFT", "sft", d, workdir, ("loss", "val_loss"))),
               ("rm", lambda d: _training_section("Reward model", "rm", d, workdir,
                                                  ("loss", "accuracy", "val_accuracy")) + _rm_kinds(d)),

@@ -15,7 +15,9 @@ import ml_collections
 from lmjax.config import ConfigError
 
 # Fields the chain fills in with the folders of a stage's inputs.
-WIRING = ("data.documents", "data.tokenizer", "data.tokens_dir", "sft.base_workdir", "rm.base_workdir",
+WIRING = ("data.documents", "data.tokenizer", "data.tokens_dir", "probe.model_workdir", "probe.prompt",
+          "sft.base_workdir",
+          "sft.idk_conversations", "rm.base_workdir",
           "rl.base_workdir", "rl.reward_model_workdir", "eval.model_workdir")
 # Globs of input files: hashed by their files' names and contents, not by the path.
 DATA = ("chain.web_input", "chain.corpus")
@@ -82,10 +84,24 @@ def _pretrain(config, out, dirs):
   pretrain.run(config, out)
 
 
+def _probe(config, out, dirs):
+  """Probes the pretrained model (few-shot: it has no chat protocol yet) for SFT's "I don't know" data."""
+  from lmjax.infer import probe
+  config.probe.model_workdir, config.probe.prompt = dirs["pretrain"], "few_shot"
+  probe.run(config, out)
+
+
 def _sft(config, out, dirs):
   from lmjax.train import sft
   config.sft.base_workdir = dirs["pretrain"]
+  if "probe" in dirs:
+    config.sft.idk_conversations = os.path.join(dirs["probe"], "idk_conversations.jsonl")
   sft.run(config, out)
+
+
+def _sft_needs(config) -> tuple[str, ...]:
+  """The pretrained model, and the knowledge probe of it when the mixture has "I don't know" data."""
+  return ("pretrain", "probe") if config.sft.mixture.get("idk", 0) > 0 else ("pretrain",)
 
 
 def _reward_model(config, out, dirs):
@@ -127,7 +143,8 @@ STAGES = {s.name: s for s in [
           ONE_PROCESS),
     Stage("pretrain", (*TRAINING, "data.streams"), lambda c: ("tokenizer", "tokenize"), _pretrain,
           ALL_PROCESSES),
-    Stage("sft", (*TRAINING, "data.streams", "sft"), lambda c: ("pretrain",), _sft, ALL_PROCESSES),
+    Stage("probe", ("probe",), lambda c: ("pretrain",), _probe, SINGLE_HOST),
+    Stage("sft", (*TRAINING, "data.streams", "sft"), _sft_needs, _sft, ALL_PROCESSES),
     Stage("rm", (*TRAINING, "data.streams", "rm"), lambda c: ("sft",), _reward_model, ALL_PROCESSES),
     Stage("rl", (*TRAINING, "data.streams", "rl", *HELDOUT), _rl_needs, _rl, SINGLE_HOST),
     _evaluation("pretrain"), _evaluation("sft"), _evaluation("rl"),

@@ -115,6 +115,7 @@ def abstention_metrics(unanswerable: list[Question], answerable: list[Question],
           "answerable_accuracy": _share(v == "correct" for v in verdicts),
           "answerable_abstention_rate": _share(v == "abstain" for v in verdicts),
           **{f"answerable_accuracy_{kind}": share for kind, share in by_kind.items()},
+          "context_accuracy": by_kind["in_context"],  # the answer stands in the prompt
           "unanswerable_questions": len(unanswerable), "answerable_questions": len(answerable)}
 
 

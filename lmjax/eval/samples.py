@@ -1,5 +1,6 @@
 """A few greedy conversations with a chat model, as markdown (WORKDIR/samples.md; the chain's report shows
-them): two held-out math problems, one unanswerable and one answerable question, and who it says it is."""
+them): two held-out math problems, a question about an invented entity, one whose answer stands in the
+prompt, one of arithmetic, and who it says it is."""
 from lmjax import chat
 from lmjax.eval import abstention, model_run
 from lmjax.eval.math_accuracy import heldout_task
@@ -10,8 +11,10 @@ from lmjax.infer.tools import make_tools
 
 def sample_questions(config, run) -> list[str]:
   problems = heldout_task(config, model_run.sft_config(run.lineage)).heldout
-  unanswerable, answerable = abstention.make_questions(1, config.eval.seed)
-  return [p.question for p in problems[:2]] + [unanswerable[0].question, answerable[0].question, "Who are you?"]
+  unanswerable, answerable = abstention.make_questions(8, config.eval.seed)
+  first = lambda kind: next(q.question for q in answerable if q.kind == kind)
+  return [p.question for p in problems[:2]] + [unanswerable[0].question, first("in_context"),
+                                               first("arithmetic"), "Who are you?"]
 
 
 def samples_markdown(config, run) -> str:

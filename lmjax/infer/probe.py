@@ -69,26 +69,57 @@ def messages_for(question: str, system: str = "") -> list[dict]:
   return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
 
 
+FEW_SHOT = (("In the King James Bible, which book comes right after Genesis?", "Exodus"),
+            ("How many verses are in chapter 1 of Genesis in the King James Bible?", "31"),
+            ('Complete this verse from John 11:35: "Jesus ..."', "wept"))
+
+
+def few_shot_prompt(question: str, tokenizer) -> list[int]:
+  """A base model's prompt: BOS, three "Question: ... Answer: ..." examples, then the question and "Answer:".
+  A pretrained model has no chat protocol yet; it answers by continuing the pattern (Llama 3 probes so)."""
+  shots = "".join(f"Question: {q}\nAnswer: {a}\n\n" for q, a in FEW_SHOT)
+  return [tokenizer.bos_id, *tokenizer.encode(f"{shots}Question: {question}\nAnswer:")]
+
+
+def prompt_ids(question: str, tokenizer, style: str, system: str = "") -> list[int]:
+  """The probe prompt of `question` in `style`: "chat" (the chat protocol) or "few_shot" (a base model)."""
+  if style == "chat":
+    return chat.render_prompt(messages_for(question, system), tokenizer)
+  if style == "few_shot":
+    return few_shot_prompt(question, tokenizer)
+  raise ConfigError(f"config.probe.prompt={style!r} is not a prompt style; use \"chat\" (a chat model) or "
+                    "\"few_shot\" (a pretrained base model)")
+
+
+def _reply_text(reply, tokenizer, style: str) -> str:
+  """A chat reply's text, or a few-shot continuation up to its first line break (the answer line)."""
+  if style == "chat":
+    return chat.text_of(reply.message(tokenizer))
+  return tokenizer.decode(list(reply.reply)).split("\n")[0].strip()
+
+
 def sample_replies(loaded, prompts: list[list[int]], samples: int, sampling: SamplingParams, batch_size: int,
-                   desc: str | None = None) -> list[list[str]]:
+                   desc: str | None = None, style: str = "chat") -> list[list[str]]:
   """`samples` reply texts per prompt through the engine's `batch_size` slots, no tools (a reply that calls
-  one ends there: no answer); row i (prompt × sample) samples with seed `sampling.seed + i`."""
+  one ends there: no answer); row i (prompt × sample) samples with seed `sampling.seed + i`. A few-shot
+  reply runs to its token budget and is cut at its first line break."""
   tok = loaded.tokenizer
-  sampling = dataclasses.replace(sampling, stop_ids=chat.chat_tokens(tok).stops)
+  stops = chat.chat_tokens(tok).stops if style == "chat" else (tok.eos_id,)
+  sampling = dataclasses.replace(sampling, stop_ids=stops)
   rows = [prompt for prompt in prompts for _ in range(samples)]
   engine = Engine(loaded.graphdef, loaded.params, slots=max(1, min(batch_size, len(rows))), sampling=sampling,
                   max_reply_tokens=sampling.max_new_tokens, context=loaded.context)
   with tqdm(total=len(rows), desc=desc, unit="reply", disable=desc is None) as bar:
     replies = engine.generate(rows, on_reply=bar.update)
-  texts = [chat.text_of(reply.message(tok)) for reply in replies]
+  texts = [_reply_text(reply, tok, style) for reply in replies]
   return [texts[q * samples:(q + 1) * samples] for q in range(len(prompts))]
 
 
 def probe(loaded, qas: list[QA], samples: int, sampling: SamplingParams, batch_size: int, system: str = "",
-          desc: str | None = None) -> list[Probed]:
-  """Each question asked `samples` times through the chat protocol, every reply judged against the answer."""
-  prompts = [chat.render_prompt(messages_for(qa.question, system), loaded.tokenizer) for qa in qas]
-  replies = sample_replies(loaded, prompts, samples, sampling, batch_size, desc)
+          desc: str | None = None, style: str = "chat") -> list[Probed]:
+  """Each question asked `samples` times (as a chat turn or few-shot, `style`), every reply judged."""
+  prompts = [prompt_ids(qa.question, loaded.tokenizer, style, system) for qa in qas]
+  replies = sample_replies(loaded, prompts, samples, sampling, batch_size, desc, style)
   return [Probed(qa, tuple(r), tuple(verdict(text, qa.answer) for text in r)) for qa, r in zip(qas, replies)]
 
 
@@ -190,7 +221,7 @@ def run_probe(loaded, probe_config, workdir: str, model_workdir: str = "") -> di
   sampling = SamplingParams(max_new_tokens=c.max_new_tokens, temperature=c.temperature, top_k=c.top_k,
                             seed=c.seed)
   probed = probe(loaded, asked + heldout, c.samples_per_question, sampling, c.batch_size, c.system,
-                 desc="probe")
+                 desc="probe", style=c.prompt)
   on_asked, on_heldout = probed[:len(asked)], probed[len(asked):]
   dont_know = dont_know_conversations(on_asked, c.wrong_threshold, c.system)
   known = known_conversations(on_asked, c.known_threshold, c.system) if c.keep_known else []

@@ -68,8 +68,8 @@ def test_a_sweep_computes_the_stages_its_variants_share_once(sweep):
   second = _chain(sweep / "eps_0.3")
   assert [s for s in second if not second[s]["cached"]] == ["rl", "eval_rl"]
   folders = sorted(p.name.split("-")[0] for p in (sweep / "stages").iterdir())
-  assert folders == ["clean", "eval_pretrain", "eval_rl", "eval_rl", "eval_sft", "pretrain", "rl", "rl", "rm",
-                     "sft", "tokenize", "tokenizer"]
+  assert folders == ["clean", "eval_pretrain", "eval_rl", "eval_rl", "eval_sft", "pretrain", "probe", "rl", "rl",
+                     "rm", "sft", "tokenize", "tokenizer"]
   table = (sweep / "sweep.md").read_text()
   assert "| rl.clip_eps | 0.1 | 0.3 |" in table and "rl.heldout_pass1" in table
 
@@ -92,6 +92,13 @@ def test_the_report_has_every_stages_numbers_and_plots(sweep):
     with open(os.path.join(dirs[stage], "eval.json")) as f:
       assert f"{json.load(f)[key]:.4g}" in text, (stage, key)
   assert "### Sample conversations (sft)" in text
+  with open(os.path.join(dirs["probe"], "probe_report.json")) as f:
+    probed = json.load(f)
+  assert f"SFT gets {probed['dont_know_conversations']} \"I don't know\" conversations" in text
+  with open(os.path.join(dirs["sft"], "config.json")) as f:  # the probe's conversations went into SFT
+    assert json.load(f)["sft"]["idk_conversations"] == os.path.join(dirs["probe"], "idk_conversations.jsonl")
+  for key in ("context_accuracy", "abstention_rate"):
+    assert f"| {key} |" in text
   for stage in dirs:
     assert f"| {stage} |" in text
 
@@ -107,4 +114,4 @@ def test_every_stage_logs_mfu_as_a_fraction_and_counts_its_flops(sweep):
 def test_a_dry_run_lists_every_stage_as_cached_and_runs_nothing(sweep):
   result = _lmjax("run", "--config", TINY_CHAIN, "--workdir", str(sweep / "eps_0.1"), "--stage-root",
                   str(sweep / "stages"), "--config.rl.clip_eps=0.1", "--dry-run", check=True)
-  assert "10 stages, 10 cached" in result.stdout
+  assert "11 stages, 11 cached" in result.stdout

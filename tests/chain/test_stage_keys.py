@@ -41,8 +41,14 @@ def test_the_folders_the_chain_wires_in_are_not_part_of_any_key(tmp_path):
 
 
 def test_the_in_training_validation_is_part_of_every_training_stage(tmp_path):
-  assert _changed(tmp_path, "eval.every_steps=25") == {"pretrain", "sft", "rm", "rl", "eval_pretrain", "eval_sft",
-                                                       "eval_rl"}
+  assert _changed(tmp_path, "eval.every_steps=25") == {"pretrain", "probe", "sft", "rm", "rl", "eval_pretrain",
+                                                       "eval_sft", "eval_rl"}
+
+
+def test_a_probe_setting_recomputes_the_probe_and_the_sft_it_feeds(tmp_path):
+  assert _changed(tmp_path, "probe.samples_per_question=8") == {"probe", "sft", "rm", "rl", "eval_sft", "eval_rl"}
+  assert _changed(tmp_path, "probe.samples_per_question=8", "sft.mixture.idk=0.0") >= {"sft"}
+  assert "probe" not in runner.plan(load_config(SPEEDRUN, ["sft.mixture.idk=0.0"]), str(tmp_path))[5].inputs
 
 
 def test_the_reward_model_is_an_input_of_rl_only_when_it_gives_the_reward(tmp_path):
@@ -68,7 +74,7 @@ def test_a_stage_override_of_a_field_the_schema_lacks_is_an_error(tmp_path):
 
 
 def test_a_stage_before_its_inputs_is_an_error(tmp_path):
-  with pytest.raises(ConfigError, match="stage sft reads the output of \\['pretrain'\\]"):
+  with pytest.raises(ConfigError, match="stage sft reads the output of \\['pretrain', 'probe'\\]"):
     runner.plan(load_config(SPEEDRUN, ["chain.stages=('sft', 'pretrain')"]), str(tmp_path))
   with pytest.raises(ConfigError, match="unknown stages \\['finetune'\\]"):
     runner.plan(load_config(SPEEDRUN, ["chain.stages=('finetune',)"]), str(tmp_path))

@@ -20,7 +20,8 @@ def get_config():
   config.eval.update(every_steps=4, batches=2)
   config.schedule.warmup_steps = 2
   config.log.tensorboard = False
-  config.sft.update(num_conversations=200, math_problems=100)
+  config.sft.update(num_conversations=200, math_problems=100, grounding_examples=20)
+  config.probe.update(questions=8, heldout_questions=4, samples_per_question=2, max_new_tokens=8, batch_size=16)
   config.stage.sft = dict(train=dict(steps=6, seq_len=128), optim=dict(lr=1e-3), schedule=dict(warmup_steps=2))
   config.rm.math_problems = 60
   config.rm.val_fraction = 0.25

@@ -15,6 +15,7 @@ from lmjax.data.posttrain.qa_facts import QA
 from lmjax.data.posttrain.sources import load_sources
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.infer import probe
+from lmjax.infer.engine import Reply
 from lmjax.infer.load import LoadedModel
 from tests.conftest import cli_error, tiny_config
 from tests.recite import recite
@@ -167,3 +168,18 @@ def test_probe_on_a_tiny_model_writes_conversations_answers_and_a_report_that_ad
   assert all(c[-1]["content"] == DONT_KNOW for c in written[:len(wrong)])
   assert all(c[-1]["content"] == "Genesis." for c in written[len(wrong):])
   assert json.load(open(tmp_path / "out" / "probe_report.json")) == json.loads(json.dumps(report))
+
+
+def test_a_base_model_is_asked_few_shot_and_its_answer_is_the_continuations_first_line(tokens_workdir):
+  tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
+  prompt = probe.prompt_ids("Which book comes right after Exodus?", tok, "few_shot")
+  assert prompt[0] == tok.bos_id
+  text = tok.decode(prompt[1:])
+  assert text.count("Question: ") == len(probe.FEW_SHOT) + 1 and text.endswith("Question: Which book comes "
+                                                                                 "right after Exodus?\nAnswer:")
+  assert chat.chat_tokens(tok).assistant_start not in prompt  # no chat protocol for a base model
+  continuation = tok.encode(" Leviticus\n\nQuestion: Which book")
+  reply = Reply(tuple(prompt), tuple(continuation), (True,) * len(continuation), 0)
+  assert probe._reply_text(reply, tok, "few_shot") == "Leviticus"
+  with pytest.raises(ConfigError, match=r"config.probe.prompt='plain' .* \"few_shot\""):
+    probe.prompt_ids("Q?", tok, "plain")

@@ -4,7 +4,7 @@ Add a source: one function `(sft_config) -> list[conversation]` and one entry in
 """
 from lmjax.config import ConfigError
 from lmjax.data import chat_pipeline
-from lmjax.data.posttrain import conversations, math_problems, qa_facts, tool_conversations
+from lmjax.data.posttrain import conversations, grounding, math_problems, qa_facts, tool_conversations
 
 
 def _file(c) -> list:
@@ -40,6 +40,8 @@ SOURCES = {
     "identity": _identity,  # who the assistant is
     "search": _search,  # factual questions answered with the search tool
     "idk": _idk,  # "I don't know" for questions the model got wrong when probed (`lmjax probe`)
+    "context": lambda c: grounding.context_conversations(c.grounding_examples, seed=c.seed),  # answer from the prompt
+    "unknown": lambda c: grounding.unknown_conversations(c.grounding_examples, seed=c.seed),  # invented entities
 }
 
 
