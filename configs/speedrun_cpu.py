@@ -30,7 +30,7 @@ def get_config():
   config.sft.update(num_conversations=6000, math_problems=5000)
   config.stage.sft = dict(train=dict(steps=400), optim=dict(lr=1e-3), schedule=dict(warmup_steps=10))
 
-  config.rm.math_problems = 2000
+  config.rm.update(math_problems=3000, val_fraction=0.12)  # >= 100 held-out pairs of each kind
   config.stage.rm = dict(train=dict(steps=100), optim=dict(lr=5e-4), schedule=dict(warmup_steps=10),
                          eval=dict(every_steps=50, batches=24))
 
@@ -40,5 +40,7 @@ def get_config():
   config.rl.update(iterations=8, eval_every=8, heldout_problems=64, eval_samples=4)
   config.stage.rl = dict(train=dict(batch_size=recipe.train.batch_size, seq_len=recipe.train.seq_len),
                          optim=recipe.optim.to_dict(), schedule=recipe.schedule.to_dict())
-  config.eval.update(math_problems=64, math_samples=4, abstention_questions=32)  # RL's first 64 held-out
+  # 128 held-out problems x 8 samples (RL's own held-out check is the first 64 of them x 4); 64 abstention
+  # questions of each sort.
+  config.eval.update(math_problems=128, math_samples=8, abstention_questions=64)
   return config

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import stats
 
 from lmjax import fs
-from lmjax.chain import report, runner
+from lmjax.chain import claims, report, runner
 from lmjax.config import ConfigError, load_config
 
 # What seed s sets: pretraining's initialization and data order (and every later training stage's), and RL's
@@ -200,9 +200,22 @@ def _config_differences(workdir: str, names: list[str], seeds: list[int] | None)
   return report.table(["field", *started], report.config_differences(list(started.values())))
 
 
-def render(workdir: str, base: str, seeds: list[int] | None, summary: dict[str, dict]) -> str:
-  """sweep.md: a row per metric with each variant's mean ± std and, from the second variant on, its paired
-  difference from the first; then the config fields the variants differ in."""
+def _claims(workdir: str, seeds: list[int] | None, headlines: dict[str, dict]) -> list[str]:
+  """Per variant: the speedrun's claims per seed (lmjax.chain.claims) and each seed's sample conversations."""
+  lines = []
+  for name, by_seed in headlines.items():
+    table = claims.claims_table(by_seed) if seeds else None
+    if table:
+      lines += ["", f"## Claims per seed: {name}", table,
+                *claims.samples_section({s: run_dir(workdir, name, s) for s in seeds})]
+  return lines
+
+
+def render(workdir: str, base: str, seeds: list[int] | None, summary: dict[str, dict],
+           headlines: dict[str, dict] | None = None) -> str:
+  """sweep.md: with seeds, each variant's claims per seed and sample conversations; a row per metric with each
+  variant's mean ± std and, from the second variant on, its paired difference from the first; then the config
+  fields the variants differ in."""
   names = list(summary)
   first, metrics = names[0], sorted(set().union(*summary.values()))
   header = ["metric", first, *[column for name in names[1:] for column in (name, f"{name} − {first}")]]
@@ -212,7 +225,8 @@ def render(workdir: str, base: str, seeds: list[int] | None, summary: dict[str, 
       f"# Sweep {report.run_name(workdir)}: {variants_text} of {base}, {runs_text}", "",
       "Each variant: mean ± standard deviation (ddof=1) over its n seeds." + (
           f" Each \"− {first}\" column: that variant minus {first}, paired by seed over the seeds both have: the "
-          "mean difference [its 95% Student-t interval]." if len(names) > 1 else ""), "",
+          "mean difference [its 95% Student-t interval]." if len(names) > 1 else ""),
+      *_claims(workdir, seeds, headlines or {}), "",
       "## Metrics", report.table(header, [_row(summary, m) for m in metrics]), "",
       "## Config differences", _config_differences(workdir, names, seeds)]) + "\n"
 
@@ -227,7 +241,7 @@ def write_summary(workdir: str, base: str, names: list[str], seeds: list[int] | 
   fs.makedirs(workdir)
   fs.write_atomically(os.path.join(workdir, SUMMARY_FILE),
                       json.dumps({"base": base, "seeds": seeds, "variants": summary}, indent=2))
-  text = render(workdir, base, seeds, summary)
+  text = render(workdir, base, seeds, summary, headlines)
   fs.write_atomically(os.path.join(workdir, "sweep.md"), text)
   return text
 
