@@ -95,7 +95,8 @@ def _reply_text(reply, tokenizer, style: str) -> str:
   """A chat reply's text, or a few-shot continuation up to its first line break (the answer line)."""
   if style == "chat":
     return chat.text_of(reply.message(tokenizer))
-  return tokenizer.decode(list(reply.reply)).split("\n")[0].strip()
+  ids = [i for i in reply.reply if i != tokenizer.eos_id]  # a stop the model sampled is not text
+  return tokenizer.decode(ids).split("\n")[0].strip()
 
 
 def sample_replies(loaded, prompts: list[list[int]], samples: int, sampling: SamplingParams, batch_size: int,

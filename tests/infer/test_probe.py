@@ -181,5 +181,7 @@ def test_a_base_model_is_asked_few_shot_and_its_answer_is_the_continuations_firs
   continuation = tok.encode(" Leviticus\n\nQuestion: Which book")
   reply = Reply(tuple(prompt), tuple(continuation), (True,) * len(continuation), 0)
   assert probe._reply_text(reply, tok, "few_shot") == "Leviticus"
+  ended = tok.encode(" Numbers") + [tok.eos_id]
+  assert probe._reply_text(Reply(tuple(prompt), tuple(ended), (True,) * len(ended), 0), tok, "few_shot") == "Numbers"
   with pytest.raises(ConfigError, match=r"config.probe.prompt='plain' .* \"few_shot\""):
     probe.prompt_ids("Q?", tok, "plain")
