@@ -109,8 +109,8 @@ def run_harness(config, loaded) -> dict:
       model=HarnessLM(loaded, batch_size=e.harness_batch_size), tasks=names,
       task_manager=task_manager(names, e.harness_include),
       num_fewshot=None if e.harness_fewshot < 0 else e.harness_fewshot, limit=e.harness_limit or None,
-      log_samples=True, random_seed=e.seed, numpy_random_seed=e.seed, torch_random_seed=e.seed,
-      fewshot_random_seed=e.seed)
+      log_samples=True, random_seed=e.seed, numpy_random_seed=e.seed, fewshot_random_seed=e.seed,
+      torch_random_seed=None)  # lmjax draws nothing from torch
 
 
 def evaluate_harness(config, run) -> dict:

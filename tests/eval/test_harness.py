@@ -160,12 +160,11 @@ def _task_dir(tmp_path) -> str:
   return str(tasks)
 
 
-def test_lmjax_eval_harness_runs_local_tasks_into_eval_json_with_the_core_average(uninterrupted, run,  # noqa: F811
-                                                                                tmp_path):
+def test_lmjax_eval_harness_runs_a_local_task_into_eval_json_with_the_core_average(uninterrupted, run,  # noqa: F811
+                                                                                  tmp_path):
   out = tmp_path / "eval"
   cli.main(["eval", "--config", CONFIG, "--workdir", str(out), f"--config.eval.model_workdir={uninterrupted}",
-            "--config.eval.tasks=('harness',)", "--harness", "lmjax_mc,lmjax_gen",
-            "--harness-include", _task_dir(tmp_path)])
+            "--config.eval.tasks=('harness',)", "--harness", "lmjax_mc", "--harness-include", _task_dir(tmp_path)])
   result = json.load(open(out / "eval.json"))
   assert result["tasks"] == ["harness"]
   # The harness's accuracy is lmjax's own multiple-choice accuracy: the same prompts, the same sums.
@@ -175,11 +174,23 @@ def test_lmjax_eval_harness_runs_local_tasks_into_eval_json_with_the_core_averag
       str(uninterrupted))))
   assert result["harness/lmjax_mc/acc"] == own["mc_accuracy"]
   assert result["harness/lmjax_mc/acc_norm"] >= 0 and result["harness/lmjax_mc/acc_stderr"] > 0
-  assert 0 <= result["harness/lmjax_gen/exact_match"] <= 1
   chance = 1 / 3
   assert result["harness/core_centered"] == pytest.approx((own["mc_accuracy"] - chance) / (1 - chance))
-  assert result["harness/core_tasks"] == 1  # the generation task reports no acc
+  assert result["harness/core_tasks"] == 1
   assert "| harness/lmjax_mc/acc |" in (out / "eval.md").read_text()
+
+
+@pytest.mark.slow  # compiles the engine's prefill and decode for the task's 8 prompts (about 15 s more)
+def test_a_generation_task_gets_replies_cut_at_its_stop_string_and_no_core_entry(run, tmp_path):
+  config = run[0].copy_and_resolve_references()
+  config.eval.update(harness_tasks="lmjax_gen,lmjax_mc", harness_include=_task_dir(tmp_path))
+  results = harness_task.run_harness(config, run[1])
+  replies = [s["filtered_resps"][0] for s in results["samples"]["lmjax_gen"]]
+  assert len(replies) == len(QUESTIONS) and all(isinstance(r, str) and "\n" not in r for r in replies)
+  assert all(len(run[1].tokenizer.encode(r)) <= 8 for r in replies)  # the task's max_gen_toks
+  scores = harness_task.metric_scores(results) | harness_task.core_centered(results)
+  assert 0 <= scores["harness/lmjax_gen/exact_match"] <= 1
+  assert scores["harness/core_tasks"] == 1  # the generation task reports no acc: only lmjax_mc counts
 
 
 def test_the_report_shows_harness_scores_in_their_own_table(tmp_path):
