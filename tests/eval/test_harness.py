@@ -14,7 +14,9 @@ from lmjax.chain import report
 from lmjax.config import ConfigError
 from lmjax.eval import harness_task, model_run, multiple_choice
 from tests.conftest import REPO
-from tests.train.conftest import uninterrupted  # noqa: F401 (the tiny pretraining run, 64-token context)
+from tests.train import conftest as train_fixtures
+
+uninterrupted = train_fixtures.uninterrupted  # the tiny pretraining run (64-token context), as a fixture here
 
 CONFIG = str(REPO / "configs" / "base.py")
 # Two questions of two options, two of three, four of four: chance is (2/2 + 2/3 + 4/4) / 8 = 1/3.
@@ -58,7 +60,7 @@ metric_list:
 
 
 @pytest.fixture(scope="module")
-def run(uninterrupted):  # noqa: F811
+def run(uninterrupted):
   """(the run's saved config, its LoadedModel): 16 steps of the tiny model, context 64."""
   runs = model_run.lineage(str(uninterrupted))
   return runs[0].config, model_run.load_policy(runs[0])
@@ -160,8 +162,7 @@ def _task_dir(tmp_path) -> str:
   return str(tasks)
 
 
-def test_lmjax_eval_harness_runs_a_local_task_into_eval_json_with_the_core_average(uninterrupted, run,  # noqa: F811
-                                                                                  tmp_path):
+def test_lmjax_eval_harness_runs_a_local_task_into_eval_json_with_the_core_average(uninterrupted, run, tmp_path):
   out = tmp_path / "eval"
   cli.main(["eval", "--config", CONFIG, "--workdir", str(out), f"--config.eval.model_workdir={uninterrupted}",
             "--config.eval.tasks=('harness',)", "--harness", "lmjax_mc", "--harness-include", _task_dir(tmp_path)])
