@@ -5,10 +5,10 @@
 
 Each task's scores land in eval.json as `harness/<task>/<metric>` (lm_eval's metric names; a filter other
 than "none" follows a comma, as lm_eval writes it: `exact_match,strict-match`), with `<metric>_stderr`
-beside them. `harness/core_centered` is the CORE-style average nanochat reports (from DCLM): per top-level
-task, its accuracy centered on chance, (acc - chance) / (1 - chance), averaged over the tasks; chance is
+beside them. `harness/core_centered` is the CORE-style average nanochat reports (from DCLM): per task asked
+for, its accuracy centered on chance, (acc - chance) / (1 - chance), averaged over the tasks; chance is
 the mean of 1 / (number of choices) over the task's documents (a group's: over all its documents), and
-only tasks that report `acc` count. lm_eval is imported here only when the task runs.
+only tasks that report `acc` count (a group that reports none counts its members). lm_eval is imported here only when the task runs.
 """
 import difflib
 
@@ -86,12 +86,25 @@ def top_level(results: dict) -> list[str]:
   return [t for t in {**results["results"], **results.get("groups", {})} if t not in subtasks]
 
 
+def core_members(results: dict, names: list[str]) -> list[str]:
+  """The tasks the CORE-style average counts: each named task or group that reports acc; a group that
+  does not (lm_eval aggregates only some) counts its members instead."""
+  scores, children = {**results["results"], **results.get("groups", {})}, results.get("group_subtasks", {})
+  out = []
+  for name in names:
+    if f"{CORE_METRIC},none" in scores.get(name, {}):
+      out.append(name)
+    elif name in children:
+      out += core_members(results, children[name])
+  return out
+
+
 def core_centered(results: dict) -> dict:
   """{"harness/core_centered": mean centered accuracy, "harness/core_tasks": how many tasks it averages},
-  or {} when no top-level task reports acc with a known chance level."""
+  or {} when no task reports acc with a known chance level."""
   chance, scores = chance_levels(results), {**results["results"], **results.get("groups", {})}
-  centered = [(scores[t][f"{CORE_METRIC},none"] - chance[t]) / (1 - chance[t]) for t in top_level(results)
-              if f"{CORE_METRIC},none" in scores[t] and t in chance and chance[t] < 1]
+  members = [t for t in core_members(results, top_level(results)) if t in chance and chance[t] < 1]
+  centered = [(scores[t][f"{CORE_METRIC},none"] - chance[t]) / (1 - chance[t]) for t in members]
   if not centered:
     return {}
   return {"harness/core_centered": sum(centered) / len(centered), "harness/core_tasks": len(centered)}

@@ -213,7 +213,7 @@ def test_the_report_shows_harness_scores_in_their_own_table(tmp_path):
 def test_core_average_centers_each_top_level_task_on_its_chance_level():
   samples = lambda choices: [{"arguments": [None] * n} for n in choices]
   results = {"results": {"a": {"acc,none": 0.75}, "b1": {"acc,none": 0.5}, "b2": {"acc,none": 1.0},
-                         "g": {"exact_match,none": 0.5}},
+                         "g": {"exact_match,none": 0.5}, "b": {"acc,none": 0.6}},  # lm_eval lists groups here too
              "groups": {"b": {"acc,none": 0.6}}, "group_subtasks": {"b": ["b1", "b2"]},
              "configs": {"a": {"output_type": "multiple_choice"}, "b1": {"output_type": "multiple_choice"},
                          "b2": {"output_type": "multiple_choice"}, "g": {"output_type": "generate_until"}},
@@ -221,6 +221,10 @@ def test_core_average_centers_each_top_level_task_on_its_chance_level():
   assert harness_task.chance_levels(results) == {"a": 0.5, "b1": 0.25, "b2": 0.25, "b": 0.25}
   core = harness_task.core_centered(results)  # a: (0.75 - 0.5) / 0.5; group b: (0.6 - 0.25) / 0.75
   assert core == {"harness/core_centered": pytest.approx((0.5 + 0.35 / 0.75) / 2), "harness/core_tasks": 2}
+  results["results"]["b"] = {"alias": "b"}  # a group lm_eval does not aggregate counts its members:
+  del results["groups"]  # b1 (0.5 - 0.25) / 0.75, b2 (1 - 0.25) / 0.75
+  core = harness_task.core_centered(results)
+  assert core == {"harness/core_centered": pytest.approx((0.5 + 1 / 3 + 1) / 3), "harness/core_tasks": 3}
 
 
 @pytest.mark.slow  # indexes the harness's ~15,000 built-in tasks (about 15 s)
