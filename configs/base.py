@@ -139,6 +139,7 @@ def get_config() -> ml_collections.ConfigDict:
   # `lmjax eval`: the fields below; the model comes from model_workdir's own saved config.
   ev.model_workdir = ""  # the run to evaluate (its latest checkpoint, saved config and tokenizer)
   ev.tasks = ()  # names in lmjax.eval.stage.TASKS; () = by the run's kind (lmjax.eval.stage.DEFAULT_TASKS)
+  # (with harness_tasks set, "harness" is added; ('harness',) runs the harness tasks alone)
   ev.tokens_dir = ""  # val token shards for val_loss/val_bpb; "" = those of the pretraining run it comes from
   # val batches (of the run's train.batch_size × seq_len, scored a micro-batch at a time) to score; 0 = all
   ev.loss_batches = 0
@@ -146,7 +147,13 @@ def get_config() -> ml_collections.ConfigDict:
   ev.math_samples = 4  # k: samples per problem at rollout.temperature, for math_pass1 and math_pass_at_k
   ev.abstention_questions = 32  # unanswerable questions, and as many answerable ones (lmjax.eval.abstention)
   ev.mc_file = ""  # JSONL {"question", "options", "answer": index}; "" = the shipped assets/eval/ questions
-  ev.seed = 0  # seeds the generated abstention questions
+  ev.seed = 0  # seeds the generated abstention questions (and the harness's few-shot draws)
+  # lm-evaluation-harness tasks (`lmjax eval --harness`, lmjax/eval/harness_task.py), run after the tasks above
+  ev.harness_tasks = ""  # comma-separated lm_eval task or group names, e.g. "hellaswag,arc_easy"; "" = none
+  ev.harness_include = ""  # a folder of task YAMLs of your own (`--harness-include`), searched first
+  ev.harness_fewshot = -1  # few-shot examples per prompt; -1 = each task's own default
+  ev.harness_limit = 0  # documents per task (the first N); 0 = all
+  ev.harness_batch_size = 32  # rows per scoring call and generation slots
 
   c.sft = sft = ml_collections.ConfigDict()
   sft.base_workdir = ""  # the pretraining run to fine-tune (its latest checkpoint and its tokenizer)

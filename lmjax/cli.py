@@ -9,6 +9,7 @@
     lmjax rl        --config configs/rl_quickstart.py --workdir runs/rl --config.rl.base_workdir=runs/sft
     lmjax probe     --config configs/quickstart.py --workdir runs/probe --config.probe.model_workdir=runs/sft
     lmjax eval      --config configs/quickstart.py --workdir runs/eval --config.eval.model_workdir=runs/sft
+                    [--harness hellaswag,arc_easy [--harness-include DIR]]   (lm-evaluation-harness tasks)
     lmjax sample    --workdir runs/quickstart --prompt "Once upon a time"
     lmjax chat      --workdir runs/sft --system "You are a helpful assistant." --search 'docs/*.jsonl.gz'
     lmjax tokens    --workdir runs/quickstart "How does text become tokens?"
@@ -58,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     command.add_argument("--workdir", required=True)
     if name in MULTIHOST_COMMANDS:
       _add_multihost_flags(command)
+    if name == "eval":
+      command.add_argument("--harness", metavar="TASK[,TASK...]", help="also run these lm-evaluation-harness "
+                           "tasks (config.eval.harness_tasks); needs the harness extra (lm-eval)")
+      command.add_argument("--harness-include", metavar="DIR", help="a folder of task YAMLs of your own "
+                           "(config.eval.harness_include)")
   convert = commands.add_parser("convert", help="a HuggingFace Llama checkpoint -> a run, or a run -> HF")
   direction = convert.add_mutually_exclusive_group(required=True)
   direction.add_argument("--from-hf", metavar="DIR", help="a HuggingFace Llama directory to import")
@@ -200,6 +206,9 @@ def _workdir_lock(args):
 
 def _dispatch(args, overrides: list[str]) -> None:
   """Runs the parsed command."""
+  if args.command == "eval":  # its --harness flags are short names for two config fields
+    flags = {"eval.harness_tasks": args.harness, "eval.harness_include": args.harness_include}
+    overrides = overrides + [f"{field}={value}" for field, value in flags.items() if value is not None]
   if args.command in STAGES:
     importlib.import_module(STAGES[args.command]).run(load_config(args.config, overrides), args.workdir)
   elif args.command == "sample":

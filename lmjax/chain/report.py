@@ -200,11 +200,32 @@ def _rl_section(stage_dir: str, workdir: str) -> list[str]:
   return ["## RL", table(["iteration", "held-out pass@1", "pass@G", "greedy"], rows), "", f"![RL]({image})"]
 
 
+def _harness_table(results: dict[str, dict]) -> list[str]:
+  """The lm-evaluation-harness scores (eval.json's harness/<task>/<metric>) as task | metric | per stage,
+  each value with its standard error, then the CORE-style average; [] when no stage ran the harness."""
+  is_score = lambda k: k.count("/") == 2 and not k.split("/")[2].split(",")[0].endswith("_stderr")
+  keys = sorted({k for r in results.values() for k in r if k.startswith("harness/") and is_score(k)})
+  if not keys:
+    return []
+  def cell(r, key):
+    value, stderr = r.get(key), r.get(key.replace(",", "_stderr,", 1) if "," in key else key + "_stderr")
+    return value if value is None or stderr is None else f"{fmt(value)} ± {fmt(stderr)}"
+  rows = [[*k.split("/")[1:], *[cell(r, k) for r in results.values()]] for k in keys]
+  tasks = next((r["harness/core_tasks"] for r in results.values() if "harness/core_tasks" in r), None)
+  if tasks:
+    rows.append([f"CORE-style average ({tasks} task{'s' * (tasks > 1)})", "centered acc",
+                 *[r.get("harness/core_centered") for r in results.values()]])
+  return ["", "### Standard benchmarks (lm-evaluation-harness)", "",
+          table(["task", "metric", *[s.removeprefix("eval_") for s in results]], rows)]
+
+
 def _eval_section(dirs: dict) -> list[str]:
   results = {s: _load(os.path.join(dirs[s], "eval.json"), {}) for s in EVAL_STAGES if s in dirs}
-  keys = sorted({k for r in results.values() for k, v in r.items() if isinstance(v, (int, float))})
+  keys = sorted({k for r in results.values() for k, v in r.items()
+                 if isinstance(v, (int, float)) and not k.startswith("harness/")})
   rows = [[k] + [results[s].get(k) for s in results] for k in keys]
   lines = ["## Evaluation", table(["metric", *[s.removeprefix("eval_") for s in results]], rows)]
+  lines += _harness_table(results)
   for stage in results:
     samples = os.path.join(dirs[stage], "samples.md")
     if fs.exists(samples):
