@@ -55,7 +55,7 @@ def test_a_chat_run_gets_math_pass1_val_bpb_and_the_chat_tasks(right_model, unin
   assert result["math_greedy"] == 1.0 and result["math_pass1"] >= 0.5 and result["tool_call_validity"] >= 0.9
   assert result["val_bpb"] > 0 and result["val_tokens"] > 0  # on the shards of its pretraining run
   samples = (tmp_path / "eval" / "samples.md").read_text()
-  assert samples.count("**user:**") == 5 and "[calculator]" in samples  # its worked solutions call the tool
+  assert samples.count("**user:**") == 6 and "[calculator]" in samples  # its worked solutions call the tool
   runs = model_run.lineage(str(run))
   chat = model_run.ModelRun(None, runs)
   assert stage.choose_tasks((), chat, "tokens") == ("math", "abstention", "multiple_choice", "loss")
