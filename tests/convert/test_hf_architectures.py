@@ -11,7 +11,8 @@ transformers = pytest.importorskip("transformers")
 
 import safetensors.numpy  # noqa: E402
 
-from lmjax import model  # noqa: E402
+from lmjax import cli, model  # noqa: E402
+from lmjax.config import load_saved_config  # noqa: E402
 from lmjax.convert import from_hf, to_hf  # noqa: E402
 from lmjax.infer.engine import generate  # noqa: E402
 from lmjax.infer.sampler import SamplingParams  # noqa: E402
@@ -138,3 +139,17 @@ def test_scanned_layout_holds_the_stacked_biases_and_norms(tmp_path):
     before = safetensors.numpy.load_file(f"{source}/model.safetensors")
     after = safetensors.numpy.load_file(f"{out}/model.safetensors")
     assert sorted(after) == sorted(before) and all(np.array_equal(after[k], before[k]) for k in before)
+
+
+@pytest.mark.parametrize("name", ["llama3_rope", "qwen3"])
+def test_cli_run_keeps_the_options_from_import_to_export(tmp_path, name):
+  """The run's saved config.json carries rope_scaling, head_dim and qk_norm, and --to-hf writes them back."""
+  hf = hf_model(name)
+  cli.main(["convert", "--from-hf", saved(hf, tmp_path / "hf"), "--workdir", str(tmp_path / "run")])
+  m = load_saved_config(str(tmp_path / "run")).model
+  assert (m.rope_scaling.type, m.head_dim, m.qk_norm) == {"llama3_rope": ("llama3", 0, False),
+                                                          "qwen3": ("none", 32, True)}[name]
+  cli.main(["convert", "--to-hf", "--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "out")])
+  reloaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
+  tokens = random_tokens()
+  np.testing.assert_array_equal(hf_logits(reloaded, tokens), hf_logits(hf, tokens))
