@@ -14,7 +14,7 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes  # noqa: F401  (registers numpy's bfloat16: safetensors' numpy API needs it for bf16 files)
+import ml_dtypes
 import numpy as np
 import safetensors.numpy
 from flax import nnx
@@ -24,6 +24,8 @@ from lmjax.config import UserError
 from lmjax.convert import hf_config, hf_weights
 from lmjax.model.forward import as_state, model_definition
 from lmjax.model.stacking import stack_layers, unstack_layers
+
+del ml_dtypes  # imported only to register numpy's bfloat16, which safetensors' numpy API needs for bf16 files
 
 INDEX = "model.safetensors.index.json"
 
