@@ -28,14 +28,24 @@ def get_config() -> ml_collections.ConfigDict:
   c.model = model = ml_collections.ConfigDict()
   model.vocab_size = 8192  # token ids in [0, vocab_size); must equal the tokenizer's size
   model.num_layers = 4  # transformer blocks
-  model.embed_dim = 256  # residual-stream width d; head size is embed_dim // num_heads
-  model.num_heads = 4  # query heads; must divide embed_dim
+  model.embed_dim = 256  # residual-stream width d; head size is embed_dim // num_heads unless head_dim
+  model.num_heads = 4  # query heads; must divide embed_dim (unless head_dim is set)
   model.num_kv_heads = 2  # key/value heads (grouped-query attention); must divide num_heads
   model.mlp_dim = 768  # hidden width of the SwiGLU MLP
   model.rope_theta = 10_000.0  # RoPE base frequency (Llama 3 uses 500,000 for long contexts)
   model.norm_eps = 1e-5  # RMSNorm epsilon
   model.tie_embeddings = False  # reuse the input embedding as the output projection
   model.init_std = 0.02  # std of the normal initializer of every matrix (the output head: ≤ 0.5/√embed_dim)
+  # Options of the Llama-shaped checkpoints `lmjax convert --from-hf` imports (set there); off, they add no
+  # parameter, so a run's parameter tree is Llama's.
+  model.head_dim = 0  # per-head size h; 0 = embed_dim // num_heads (Qwen3 and Mistral Nemo set it apart)
+  model.qkv_bias = False  # learned biases on the q, k and v projections, none on the output (Qwen2/2.5)
+  model.qk_norm = False  # RMSNorm over each query and key head before RoPE (Qwen3)
+  # RoPE frequency remap: type "none", or "llama3" (Llama 3.1/3.2): wavelengths above
+  # original_max_position_embeddings / low_freq_factor are stretched by factor, those below
+  # original_max_position_embeddings / high_freq_factor kept, those between blended smoothly.
+  model.rope_scaling = ml_collections.ConfigDict(dict(
+      type="none", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_position_embeddings=8192))
   model.dtype = "float32"  # compute dtype of matmuls and activations: float32 | bfloat16
   model.param_dtype = "float32"  # dtype of the master weights and optimizer state
   # Stack the blocks' parameters on a leading 'layers' axis and run them with lax.scan, so compile time

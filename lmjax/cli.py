@@ -64,9 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                            "tasks (config.eval.harness_tasks); needs the harness extra (lm-eval)")
       command.add_argument("--harness-include", metavar="DIR", help="a folder of task YAMLs of your own "
                            "(config.eval.harness_include)")
-  convert = commands.add_parser("convert", help="a HuggingFace Llama checkpoint -> a run, or a run -> HF")
+  convert = commands.add_parser("convert", help="a HuggingFace checkpoint -> a run, or a run -> HF")
   direction = convert.add_mutually_exclusive_group(required=True)
-  direction.add_argument("--from-hf", metavar="DIR", help="a HuggingFace Llama directory to import")
+  direction.add_argument("--from-hf", metavar="DIR", help="a HuggingFace Llama/Mistral/Qwen directory")
   direction.add_argument("--to-hf", action="store_true", help="export the run's latest checkpoint to --out")
   convert.add_argument("--workdir", required=True, help="the run to write (--from-hf) or read (--to-hf)")
   convert.add_argument("--out", help="with --to-hf: the HuggingFace directory to write")

@@ -177,11 +177,12 @@ def check_model_config(config: ml_collections.ConfigDict, device_count: int) -> 
   """Raises ConfigError for a model its mesh cannot build or run; returns the resolved mesh shape."""
   m = config.model
   data, fsdp, tensor = resolve_mesh_shape(config.mesh, device_count)
+  head_dim = m.head_dim or m.embed_dim / m.num_heads
   checks = [
-      (m.embed_dim % m.num_heads == 0,
-       f"config.model.num_heads={m.num_heads} does not divide embed_dim={m.embed_dim}; change one of them"),
-      ((m.embed_dim // m.num_heads) % 2 == 0,
-       f"head size embed_dim/num_heads={m.embed_dim / m.num_heads} must be even for RoPE"),
+      (m.head_dim > 0 or m.embed_dim % m.num_heads == 0,
+       f"config.model.num_heads={m.num_heads} does not divide embed_dim={m.embed_dim}; change one of them "
+       "(or set model.head_dim)"),
+      (head_dim % 2 == 0, f"head size {head_dim} (model.head_dim, or embed_dim/num_heads) must be even for RoPE"),
       (m.num_heads % m.num_kv_heads == 0,
        f"config.model.num_kv_heads={m.num_kv_heads} must divide num_heads={m.num_heads}"),
       (m.num_heads % tensor == 0 and m.num_kv_heads % tensor == 0,

@@ -1,4 +1,5 @@
-"""HuggingFace Llama directories <-> (lmjax config, parameters), through safetensors' numpy API (no torch).
+"""HuggingFace Llama, Mistral, Qwen2 and Qwen3 directories <-> (lmjax config, parameters), through
+safetensors' numpy API (no torch).
 
     config, params = from_hf("path/to/llama")           # config.json + *.safetensors (sharded or not)
     lmjax.model.logits(config, params, tokens)          # [b, t, v]
@@ -13,7 +14,7 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes  # noqa: F401  (registers numpy's bfloat16: safetensors' numpy API needs it for bf16 files)
+import ml_dtypes
 import numpy as np
 import safetensors.numpy
 from flax import nnx
@@ -23,6 +24,8 @@ from lmjax.config import UserError
 from lmjax.convert import hf_config, hf_weights
 from lmjax.model.forward import as_state, model_definition
 from lmjax.model.stacking import stack_layers, unstack_layers
+
+del ml_dtypes  # imported only to register numpy's bfloat16, which safetensors' numpy API needs for bf16 files
 
 INDEX = "model.safetensors.index.json"
 
@@ -72,10 +75,12 @@ def _save_safetensors(tensors: dict[str, np.ndarray], file: str) -> None:
 
 
 def from_hf(path: str, *, scan_layers: bool = False):
-  """(lmjax config, params as the Transformer's nnx.State) of a HuggingFace Llama directory.
+  """(lmjax config, params as the Transformer's nnx.State) of a HuggingFace Llama (incl. Llama 3.1/3.2's
+  'llama3' RoPE), Mistral, Qwen2/2.5 or Qwen3 directory.
 
   The config is `configs/base.py` with model.* taken from config.json, and model.scan_layers as given (the
-  parameter layout). A model lmjax cannot represent (scaled RoPE, biases, ...) is a ConfigError naming it.
+  parameter layout). A model lmjax cannot represent (another RoPE scaling, output biases, a short sliding
+  window, ...) is a ConfigError naming the field.
   """
   config = hf_config.lmjax_config(read_hf_config(path), source=os.path.join(path, "config.json"))
   config.model.scan_layers = scan_layers
@@ -84,8 +89,7 @@ def from_hf(path: str, *, scan_layers: bool = False):
   shapes = nnx.to_pure_dict(abstract)
   shapes = unstack_layers(shapes, m.num_layers) if scan_layers else shapes
   try:
-    pure = hf_weights.from_hf_tensors(read_tensors(path), shapes, m.num_layers, m.tie_embeddings,
-                                      np.dtype(m.param_dtype))
+    pure = hf_weights.from_hf_tensors(read_tensors(path), shapes, m, np.dtype(m.param_dtype))
   except ValueError as e:
     raise UserError(f"{path}: {e}") from None
   pure = stack_layers(pure) if scan_layers else pure
@@ -94,7 +98,8 @@ def from_hf(path: str, *, scan_layers: bool = False):
 
 
 def to_hf(config, params, out_dir: str, *, tokenizer=None) -> str:
-  """Writes `out_dir`/config.json + model.safetensors, which `LlamaForCausalLM.from_pretrained` loads.
+  """Writes `out_dir`/config.json + model.safetensors, which transformers' `AutoModelForCausalLM.from_pretrained`
+  loads as the architecture the model's fields describe (Llama, Qwen2 with q/k/v biases, Qwen3 with q/k norms).
 
   `tokenizer` (an lmjax Tokenizer): its sentencepiece file goes along as tokenizer.model, and its
   bos/eos/pad ids into config.json. max_position_embeddings is config.train.seq_len (RoPE itself has no
@@ -103,7 +108,7 @@ def to_hf(config, params, out_dir: str, *, tokenizer=None) -> str:
   m = config.model
   pure = jax.device_get(nnx.to_pure_dict(as_state(config, params)))
   pure = unstack_layers(pure, m.num_layers) if m.scan_layers else pure
-  tensors = hf_weights.to_hf_tensors(pure, m.num_layers, m.tie_embeddings)
+  tensors = hf_weights.to_hf_tensors(pure, m)
   dtype = str(next(iter(tensors.values())).dtype)
   special = None
   if tokenizer is not None:

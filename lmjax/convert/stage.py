@@ -1,4 +1,4 @@
-"""`lmjax convert`: a HuggingFace Llama directory -> an lmjax run, and a run's latest checkpoint -> HF.
+"""`lmjax convert`: a HuggingFace Llama/Mistral/Qwen directory -> a run, and a run's latest checkpoint -> HF.
 
     lmjax convert --from-hf path/to/llama --workdir runs/llama     # then lmjax sample / sft from it
     lmjax convert --to-hf --workdir runs/quickstart --out hf/quickstart

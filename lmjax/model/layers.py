@@ -1,4 +1,6 @@
-"""The Llama building blocks: RMSNorm, rotary embeddings, grouped-query attention, SwiGLU.
+"""The Llama building blocks: RMSNorm, rotary embeddings, grouped-query attention, SwiGLU, and the options
+the Llama-shaped checkpoints people start from add (Llama 3.1's RoPE remap, Qwen2's q/k/v biases, Qwen3's
+per-head q/k norms, a head size other than d / n); each is off by default and adds no parameter when off.
 
 Shape letters: b batch, t query positions, s key positions, d embed, n query heads, k key/value heads,
 g query heads per KV head (n = k·g), h head size, f MLP hidden, v vocabulary, r the b·t rows of a matmul.
@@ -7,6 +9,7 @@ Every parameter carries `logical_axes` metadata (one name per dim) and every mai
 through `shard(x, names)`; `lmjax.sharding` maps those names to mesh axes. Parameters are stored in
 `param_dtype` and cast to the compute `dtype` where they are used (mixed precision).
 """
+import dataclasses
 import functools
 import math
 from typing import NamedTuple
@@ -17,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from lmjax import backend
+from lmjax.config import ConfigError
 from lmjax.model import splash
 from lmjax.sharding import Shard
 
@@ -86,28 +90,64 @@ class RMSNorm(nnx.Module):
     return (x * self.scale[...].astype(jnp.float32)).astype(x_btd.dtype)
 
 
+ROPE_SCALING_TYPES = ("none", "llama3")
+
+
+@dataclasses.dataclass(frozen=True)
+class RopeScaling:
+  """A remap of RoPE's frequencies (config.model.rope_scaling): "none", or "llama3", Llama 3.1's: wavelengths
+  longer than original_max_position_embeddings / low_freq_factor are stretched by `factor`, those shorter
+  than original_max_position_embeddings / high_freq_factor kept, and those between blended smoothly."""
+  type: str = "none"
+  factor: float = 8.0
+  low_freq_factor: float = 1.0
+  high_freq_factor: float = 4.0
+  original_max_position_embeddings: int = 8192
+
+  def __post_init__(self):
+    if self.type not in ROPE_SCALING_TYPES:
+      raise ConfigError(f"config.model.rope_scaling.type={self.type!r}; use one of "
+                        f"{', '.join(ROPE_SCALING_TYPES)}")
+
+
+def rope_frequencies(head_dim: int, theta: float, scaling: RopeScaling = RopeScaling()) -> np.ndarray:
+  """RoPE's angular frequencies per pair, [head_dim/2] float32: theta^(-i/(h/2)), remapped by `scaling`."""
+  half = head_dim // 2
+  freqs_h = np.float32(theta) ** (-np.arange(half, dtype=np.float32) / np.float32(half))
+  if scaling.type == "none":
+    return freqs_h
+  context, factor = scaling.original_max_position_embeddings, scaling.factor
+  low, high = scaling.low_freq_factor, scaling.high_freq_factor
+  wavelen_h = 2 * np.pi / freqs_h.astype(np.float64)
+  stretched_h = np.where(wavelen_h > context / low, freqs_h / factor, freqs_h)
+  smooth_h = (context / wavelen_h - low) / (high - low)
+  blended_h = (1 - smooth_h) * stretched_h / factor + smooth_h * stretched_h
+  medium_h = (wavelen_h >= context / high) & (wavelen_h <= context / low)
+  return np.where(medium_h, blended_h, stretched_h).astype(np.float32)
+
+
 @functools.lru_cache(maxsize=16)
-def rope_tables(num_positions: int, head_dim: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
+def rope_tables(num_positions: int, head_dim: int, theta: float,
+                scaling: RopeScaling = RopeScaling()) -> tuple[np.ndarray, np.ndarray]:
   """sin and cos of RoPE's angles, [num_positions, head_dim/2] float32, computed once on the host.
 
   Looked up from a constant, they cost XLA:CPU less than sin/cos fused into every use of q and k
   (~3% of a train step at d=256, seq 256).
   """
-  half = head_dim // 2
-  freqs_h = np.float32(theta) ** (-np.arange(half, dtype=np.float32) / np.float32(half))
-  angles_ph = np.arange(num_positions, dtype=np.float32)[:, None] * freqs_h
+  angles_ph = np.arange(num_positions, dtype=np.float32)[:, None] * rope_frequencies(head_dim, theta, scaling)
   tables = np.sin(angles_ph), np.cos(angles_ph)
   for table in tables:
     table.flags.writeable = False
   return tables
 
 
-def rope(x_btnh: jax.Array, positions_bt: jax.Array, theta: float, num_positions: int) -> jax.Array:
+def rope(x_btnh: jax.Array, positions_bt: jax.Array, theta: float, num_positions: int,
+         scaling: RopeScaling = RopeScaling()) -> jax.Array:
   """Rotary position embedding, rotate-half convention (as in Llama/HF): pairs are (i, i + h/2).
 
   Positions must lie in [0, num_positions): a row's positions never exceed its length (or the cache's).
   """
-  sin_ph, cos_ph = rope_tables(num_positions, x_btnh.shape[-1], float(theta))
+  sin_ph, cos_ph = rope_tables(num_positions, x_btnh.shape[-1], float(theta), scaling)
   sin, cos = jnp.asarray(sin_ph)[positions_bt][:, :, None, :], jnp.asarray(cos_ph)[positions_bt][:, :, None, :]
   x1, x2 = jnp.split(x_btnh.astype(jnp.float32), 2, axis=-1)
   return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x_btnh.dtype)
@@ -183,17 +223,37 @@ def query_block_size(t: int) -> int:
 
 
 class Attention(nnx.Module):
-  """Grouped-query self-attention with RoPE; k key/value heads each serve g = n/k query heads."""
+  """Grouped-query self-attention with RoPE; k key/value heads each serve g = n/k query heads.
+
+  `cfg.qkv_bias` adds learned biases to q, k and v (Qwen2); `cfg.qk_norm` RMS-normalises each query and key
+  head before RoPE (Qwen3).
+  """
 
   def __init__(self, cfg, shard, *, rngs: nnx.Rngs):
-    d, n, k = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads
-    h = d // n
+    d, n, k, h = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
     pd, std = cfg.param_dtype, cfg.init_std
     self.q = param(rngs, (d, n, h), ("embed", "heads", "head_dim"), std, pd)
     self.k = param(rngs, (d, k, h), ("embed", "kv_heads", "head_dim"), std, pd)
     self.v = param(rngs, (d, k, h), ("embed", "kv_heads", "head_dim"), std, pd)
     self.o = param(rngs, (n, h, d), ("heads", "head_dim", "embed"), std, pd)
-    self.theta, self.dtype, self.attention, self.shard = cfg.rope_theta, cfg.dtype, cfg.attention, shard
+    if cfg.qkv_bias:
+      self.q_bias = nnx.Param(jnp.zeros((n, h), pd), logical_axes=("heads", "head_dim"))
+      self.k_bias = nnx.Param(jnp.zeros((k, h), pd), logical_axes=("kv_heads", "head_dim"))
+      self.v_bias = nnx.Param(jnp.zeros((k, h), pd), logical_axes=("kv_heads", "head_dim"))
+    if cfg.qk_norm:
+      self.q_norm = RMSNorm(h, eps=cfg.norm_eps, param_dtype=pd)
+      self.k_norm = RMSNorm(h, eps=cfg.norm_eps, param_dtype=pd)
+    self.theta, self.rope_scaling = cfg.rope_theta, cfg.rope_scaling
+    self.dtype, self.attention, self.shard = cfg.dtype, cfg.attention, shard
+
+  def _project(self, x_btd, name: str):
+    """x [b, t, d] → heads [b, t, n or k, h] through projection `name` (q, k or v), with its bias and norm."""
+    y_btnh = dense(x_btd, getattr(self, name)[...].astype(self.dtype))
+    if hasattr(self, f"{name}_bias"):
+      y_btnh = y_btnh + getattr(self, f"{name}_bias")[...].astype(self.dtype)
+    if hasattr(self, f"{name}_norm"):
+      y_btnh = getattr(self, f"{name}_norm")(y_btnh)
+    return y_btnh
 
   def __call__(self, x_btd, positions_bt, segment_ids_bt, cache: "KVCache | None" = None):
     """Attention output [b, t, d]; with a KV cache (`KVCache`), also the cache with this call's keys and values.
@@ -203,9 +263,9 @@ class Attention(nnx.Module):
     position p sees slots 0..p, and `segment_ids_bt` is unused (None).
     """
     num_positions = x_btd.shape[1] if cache is None else cache.keys.shape[-3]
-    q_btnh = rope(dense(x_btd, self.q[...].astype(self.dtype)), positions_bt, self.theta, num_positions)
-    k_bskh = rope(dense(x_btd, self.k[...].astype(self.dtype)), positions_bt, self.theta, num_positions)
-    v_bskh = dense(x_btd, self.v[...].astype(self.dtype))
+    rotate = lambda y: rope(y, positions_bt, self.theta, num_positions, self.rope_scaling)
+    q_btnh, k_bskh = rotate(self._project(x_btd, "q")), rotate(self._project(x_btd, "k"))
+    v_bskh = self._project(x_btd, "v")
     q_btnh = self.shard(q_btnh, ("batch", "length", "act_heads", "head_dim"))
     if cache is None:
       out_btnh = self_attend(q_btnh, k_bskh, v_bskh, segment_ids_bt, self.attention, self.shard)

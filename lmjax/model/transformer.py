@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lmjax.model.layers import Attention, KVCache, RMSNorm, SwiGLU, dense_wide, param
+from lmjax.model.layers import Attention, KVCache, RMSNorm, RopeScaling, SwiGLU, dense_wide, param
 from lmjax.sharding import Shard
 
 
@@ -45,11 +45,18 @@ class ModelConfig:
   scan_layers: bool = False
   remat: str = "none"
   attention: str = "auto"
+  head_dim: int = 0  # 0: embed_dim // num_heads (resolved in __post_init__)
+  qkv_bias: bool = False
+  qk_norm: bool = False
+  rope_scaling: RopeScaling = RopeScaling()
 
   @classmethod
   def from_config(cls, model_config) -> "ModelConfig":
     """From config.model; a field it lacks (a run saved before the field existed) keeps its default."""
-    return cls(**{f.name: model_config[f.name] for f in dataclasses.fields(cls) if f.name in model_config})
+    values = {f.name: model_config[f.name] for f in dataclasses.fields(cls) if f.name in model_config}
+    if "rope_scaling" in values:
+      values["rope_scaling"] = RopeScaling(**dict(values["rope_scaling"]))
+    return cls(**values)
 
   @property
   def unembed_std(self) -> float:
@@ -63,6 +70,7 @@ class ModelConfig:
       raise ValueError(f"config.model.remat={self.remat!r}; use one of {', '.join(REMAT_POLICIES)}")
     object.__setattr__(self, "dtype", jnp.dtype(self.dtype))
     object.__setattr__(self, "param_dtype", jnp.dtype(self.param_dtype))
+    object.__setattr__(self, "head_dim", self.head_dim or self.embed_dim // self.num_heads)
 
 
 class Block(nnx.Module):
@@ -126,7 +134,7 @@ class Transformer(nnx.Module):
     """An empty KV cache of zero keys and values [b, max_length, k, h] in the compute dtype: a list with one
     (keys, values) per layer, or with `scan_layers` one (keys, values) pair stacked to [L, b, S, k, h]."""
     c = self.cfg
-    shape = (batch_size, max_length, c.num_kv_heads, c.embed_dim // c.num_heads)
+    shape = (batch_size, max_length, c.num_kv_heads, c.head_dim)
     if c.scan_layers:
       return (jnp.zeros((c.num_layers, *shape), c.dtype), jnp.zeros((c.num_layers, *shape), c.dtype))
     return [(jnp.zeros(shape, c.dtype), jnp.zeros(shape, c.dtype)) for _ in range(c.num_layers)]
@@ -200,9 +208,9 @@ def _scan_blocks(blocks: Block, remat: str, x_btd, positions_bt, segment_ids_bt,
 
 def param_count(cfg: ModelConfig) -> int:
   """The number of parameters, from the shapes alone (checked against the built model in tests)."""
-  d, n, k, f, v = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.mlp_dim, cfg.vocab_size
-  h = d // n
+  d, n, k, f, v, h = cfg.embed_dim, cfg.num_heads, cfg.num_kv_heads, cfg.mlp_dim, cfg.vocab_size, cfg.head_dim
   per_block = 2 * d + d * n * h + 2 * d * k * h + n * h * d + 3 * d * f
+  per_block += (n * h + 2 * k * h if cfg.qkv_bias else 0) + (2 * h if cfg.qk_norm else 0)
   return v * d + (0 if cfg.tie_embeddings else d * v) + cfg.num_layers * per_block + d
 
 

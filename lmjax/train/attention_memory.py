@@ -16,6 +16,7 @@ from jax.sharding import NamedSharding
 
 from lmjax import backend
 from lmjax.model.layers import self_attend
+from lmjax.model.transformer import ModelConfig
 from lmjax.sharding import Shard, rules_from_config
 from lmjax.train.hardware import Chip
 
@@ -37,7 +38,7 @@ def per_device_shape(config, mesh) -> tuple[int, int, int]:
   m, t = config.model, config.train
   shard = Shard(mesh, rules_from_config(config.rules))
   names = ("batch", None, "act_heads", None)
-  q_shape = (t.batch_size // t.grad_accum_steps, t.seq_len, m.num_heads, m.embed_dim // m.num_heads)
+  q_shape = (t.batch_size // t.grad_accum_steps, t.seq_len, m.num_heads, ModelConfig.from_config(m).head_dim)
   rows, _, heads, _ = NamedSharding(mesh, shard.spec(names, q_shape)).shard_shape(q_shape)
   kv_heads = m.num_kv_heads * heads / m.num_heads
   return rows, heads, int(kv_heads) if kv_heads == int(kv_heads) else heads
@@ -64,7 +65,8 @@ def attention_memory(config, mesh, chip: Chip) -> AttentionMemory:
   rows, heads, kv_heads = per_device_shape(config, mesh)
   compiled = backend.attention_implementation(m.attention, "cpu")
   implementations = dict.fromkeys((compiled, FUSED_STAND_IN))
-  sizes = {name: layer_bytes(name, rows, config.train.seq_len, heads, kv_heads, m.embed_dim // m.num_heads,
+  head_dim = ModelConfig.from_config(m).head_dim
+  sizes = {name: layer_bytes(name, rows, config.train.seq_len, heads, kv_heads, head_dim,
                              jnp.dtype(m.dtype)) for name in implementations}
   return AttentionMemory(rows, config.train.seq_len, heads, kv_heads,
                          backend.attention_implementation(m.attention, chip.platform), sizes)

@@ -1,8 +1,11 @@
-"""RoPE from host-side tables equals the closed form, and makes q·k depend only on the offset."""
+"""RoPE from host-side tables equals the closed form, and makes q·k depend only on the offset; Llama 3.1's
+frequency remap keeps, blends and stretches the bands it names."""
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from lmjax.model.layers import rope, rope_tables
+from lmjax.config import ConfigError
+from lmjax.model.layers import RopeScaling, rope, rope_frequencies, rope_tables
 
 
 def reference_rope(x_btnh: np.ndarray, positions_bt: np.ndarray, theta: float) -> np.ndarray:
@@ -36,3 +39,21 @@ def test_tables_are_read_only_and_shared():
   sin, cos = rope_tables(32, 8, 10_000.0)
   assert sin.shape == cos.shape == (32, 4) and not sin.flags.writeable
   assert rope_tables(32, 8, 10_000.0)[0] is sin
+
+
+def test_llama3_scaling_keeps_high_frequencies_stretches_low_ones_and_blends_between():
+  scaling = RopeScaling(type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                        original_max_position_embeddings=64)
+  plain, scaled = rope_frequencies(16, 10_000.0), rope_frequencies(16, 10_000.0, scaling)
+  wavelengths = 2 * np.pi / plain  # 6.3, 20, 63, 199, ...: one kept, two blended, five stretched
+  kept, stretched = wavelengths < 64 / 4, wavelengths > 64 / 1
+  np.testing.assert_array_equal(scaled[kept], plain[kept])
+  np.testing.assert_allclose(scaled[stretched], plain[stretched] / 8.0, rtol=1e-6)
+  between = ~kept & ~stretched
+  assert (kept.sum(), between.sum(), stretched.sum()) == (1, 2, 5)
+  assert np.all((scaled[between] < plain[between]) & (scaled[between] > plain[between] / 8.0))
+
+
+def test_an_unknown_rope_scaling_type_names_the_field():
+  with pytest.raises(ConfigError, match="config.model.rope_scaling.type='yarn'"):
+    RopeScaling(type="yarn")

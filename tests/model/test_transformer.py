@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from lmjax.losses import next_token
-from lmjax.model import ModelConfig, Transformer
+from lmjax.model import ModelConfig, Transformer, param_count
 
 CFG = ModelConfig(vocab_size=97, num_layers=2, embed_dim=32, num_heads=4, num_kv_heads=2, mlp_dim=64)
 
@@ -105,3 +105,17 @@ def test_every_parameter_has_one_logical_axis_name_per_dimension():
 def test_tied_embeddings_share_the_input_matrix(tie):
   model = _model(ModelConfig(**{**CFG.__dict__, "tie_embeddings": tie}))
   assert hasattr(model, "unembed") != tie
+
+
+@pytest.mark.parametrize("options, new_attention_params", [
+    (dict(head_dim=12), set()), (dict(qkv_bias=True), {"q_bias", "k_bias", "v_bias"}),
+    (dict(qk_norm=True), {"q_norm", "k_norm"})])
+def test_checkpoint_options_add_their_parameters_and_the_analytic_count_follows(options, new_attention_params):
+  """head_dim, qkv_bias and qk_norm (off by default) change only the attention's parameters, as counted."""
+  cfg = ModelConfig(**{**CFG.__dict__, **options})
+  plain, state = nnx.state(_model()), nnx.state(_model(cfg))
+  count = lambda s: sum(x.size for x in jax.tree.leaves(s))
+  assert count(state) == param_count(cfg) != count(plain) == param_count(CFG)
+  assert set(nnx.to_pure_dict(state)["blocks"][0]["attn"]) == {"q", "k", "v", "o"} | new_attention_params
+  tokens, positions, segments = _inputs()
+  assert _model(cfg)(tokens, positions, segments).shape == (2, 12, CFG.vocab_size)
