@@ -47,6 +47,14 @@ def get_config() -> ml_collections.ConfigDict:
   # there), cuDNN's flash attention on GPU and Pallas splash attention on TPU (per device under shard_map; on
   # other backends it runs interpreted, slowly: for tests). See lmjax/backend.py.
   model.attention = "auto"
+  # LoRA (lmjax/train/lora.py): SFT, DPO and RL train low-rank adapters W + (alpha/rank)·A·B on the frozen
+  # base run instead of every weight; optimizer state exists for the adapters only, checkpoints hold them,
+  # and loading the run (inference, export, a later stage) merges them into its base.
+  model.lora = lora = ml_collections.ConfigDict()
+  lora.rank = 0  # adapter rank r; 0 = off (every weight trains)
+  lora.alpha = 16.0  # the adapters' scale is alpha / rank
+  lora.targets = ("q", "k", "v", "o")  # adapted projections: any of q, k, v, o, gate, up, down (the MLP's)
+  lora.base_workdir = ""  # set by the stage: the run the adapters sit on (its sft/rl base run); leave empty
 
   # The hardware the config is made for: what `lmjax plan --config C` compiles for without other flags
   # (a chip of lmjax/train/hardware.py's table, or cpu, and how many of them).
