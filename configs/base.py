@@ -112,13 +112,17 @@ def get_config() -> ml_collections.ConfigDict:
   tok.num_threads = 2  # sentencepiece trainer threads
 
   c.optim = optim = ml_collections.ConfigDict()
-  optim.name = "adamw"  # adamw | sgd (plain gradient steps: no per-weight normalisation; b1, b2, eps unused)
+  # adamw | sgd (plain gradient steps: no per-weight normalisation; b1, b2, eps unused) | muon (Muon on the
+  # hidden matrices at muon_lr, AdamW at lr on the embedding, output head and norms)
+  optim.name = "adamw"
   optim.lr = 3e-3  # peak learning rate
   optim.b1 = 0.9  # AdamW beta1
   optim.b2 = 0.95  # AdamW beta2
   optim.eps = 1e-8  # AdamW epsilon
   optim.weight_decay = 0.1  # decoupled weight decay, applied to matrices only (not norms)
   optim.clip_norm = 1.0  # global gradient-norm clipping threshold (0 disables)
+  optim.muon_lr = 0.02  # muon: peak learning rate of the hidden matrices (the schedule's shape, as optim.lr's)
+  optim.muon_beta = 0.95  # muon: Nesterov momentum of the matrices' gradients before orthogonalisation
 
   c.schedule = schedule = ml_collections.ConfigDict()
   schedule.warmup_steps = 20  # linear warm-up from 0 to optim.lr

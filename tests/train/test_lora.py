@@ -163,4 +163,4 @@ def test_a_loaded_lora_run_is_its_base_with_the_checkpointed_adapters_merged(lor
   assert np.any(np.asarray(jax.tree.leaves(adapters)[1]))  # the B's trained away from zero
   tokens = (np.arange(32).reshape(2, 16) * 5) % 1024
   np.testing.assert_allclose(logits(config, loaded.params, tokens),
-                             logits(config, spec.merge(base_params, adapters), tokens), rtol=1e-5, atol=1e-5)
+                             logits(config, spec.merge(*jax.device_get((base_params, adapters))), tokens), rtol=1e-5, atol=1e-5)
