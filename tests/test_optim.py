@@ -79,8 +79,8 @@ def test_muon_orthogonalises_hidden_matrices_per_layer_and_leaves_the_rest_to_ad
     want = newton_schulz_reference(nesterov * q[layer].reshape(4, 6)) * np.sqrt(6 / 4)
     np.testing.assert_allclose(updates["blocks"]["attn"]["q"][layer].reshape(4, 6), -0.05 * want, atol=2e-4)
   o = np.asarray(grads["blocks"]["attn"]["o"], np.float64).reshape(6, 4)
-  np.testing.assert_allclose(updates["blocks"]["attn"]["o"].reshape(6, 4), -0.05 * newton_schulz_reference(nesterov * o),
-                             atol=2e-4)
+  np.testing.assert_allclose(updates["blocks"]["attn"]["o"].reshape(6, 4),
+                             -0.05 * newton_schulz_reference(nesterov * o), atol=2e-4)
   singular = np.linalg.svd(np.asarray(updates["blocks"]["attn"]["o"]).reshape(6, 4) / -0.05, compute_uv=False)
   assert 0.5 < singular.min() and singular.max() < 1.5  # orthogonalised: every direction moves about as far
   for leaf in (updates["embed"], updates["final_norm"]["scale"]):

@@ -371,7 +371,8 @@ def lora_comparison(config, lora_plan: Plan, full: Plan) -> str:
           ("optimizer state", lora_plan.opt_state, full.opt_state),
           ("XLA temporaries", lora_plan.temporaries, full.temporaries),
           ("total (compiled)", lora_plan.total, full.total)]
-  head = f"LoRA rank {config.model.lora.rank} on {','.join(config.model.lora.targets)} against full fine-tuning, per device:"
+  lora = config.model.lora
+  head = f"LoRA rank {lora.rank} on {','.join(lora.targets)} against full fine-tuning, per device:"
   return "\n".join([head, f"  {'':<28} {'LoRA':>12} {'full':>12}"]
                    + [f"  {name:<28} {gib(a):>12} {gib(b):>12}" for name, a, b in rows])
 

@@ -153,7 +153,8 @@ def test_a_loaded_lora_run_is_its_base_with_the_checkpointed_adapters_merged(lor
   workdir, _ = lora_sft
   config = load_saved_config(str(workdir))
   loaded = load_model(config, str(workdir))
-  base_params, _ = latest_params(load_saved_config(str(uninterrupted)), build_model_setup(config), str(uninterrupted))
+  base_dir = str(uninterrupted)
+  base_params, _ = latest_params(load_saved_config(base_dir), build_model_setup(config), base_dir)
   spec = lora.from_config(config.model)
   shapes = jax.eval_shape(lambda: lora.init_adapters(spec, base_params, 0))
   manager = checkpoint.make_manager(str(workdir / "checkpoints"), keep=2)
