@@ -241,7 +241,7 @@ def test_a_lora_plan_holds_the_frozen_base_and_optimizer_state_for_the_adapters_
   assert "LoRA rank 4 on q,k,v,o against full fine-tuning" in text and "optimizer state" in text
 
 
-@pytest.mark.slow  # minutes: compiles the 8B step twice (LoRA and full)
+@pytest.mark.slow  # ~7 min on 2 loaded cores: compiles the 8B step twice (LoRA and full) and its FLOPs variants
 def test_llama3_8b_lora_sft_plans_beside_full_fine_tuning():
   done = subprocess.run([sys.executable, "-m", "lmjax.cli", "plan", "--config", str(REPO / "configs" / "llama3_8b.py"),
                          "--config.runtime.compilation_cache_dir=", "--config.model.lora.rank=16"],
