@@ -57,6 +57,14 @@ def get_config() -> ml_collections.ConfigDict:
   # there), cuDNN's flash attention on GPU and Pallas splash attention on TPU (per device under shard_map; on
   # other backends it runs interpreted, slowly: for tests). See lmjax/backend.py.
   model.attention = "auto"
+  # LoRA (lmjax/train/lora.py): SFT, DPO and RL train low-rank adapters W + (alpha/rank)·A·B on the frozen
+  # base run instead of every weight; optimizer state exists for the adapters only, checkpoints hold them,
+  # and loading the run (inference, export, a later stage) merges them into its base.
+  model.lora = lora = ml_collections.ConfigDict()
+  lora.rank = 0  # adapter rank r; 0 = off (every weight trains)
+  lora.alpha = 16.0  # the adapters' scale is alpha / rank
+  lora.targets = ("q", "k", "v", "o")  # adapted projections: any of q, k, v, o, gate, up, down (the MLP's)
+  lora.base_workdir = ""  # set by the stage: the run the adapters sit on (its sft/rl base run); leave empty
 
   # The hardware the config is made for: what `lmjax plan --config C` compiles for without other flags
   # (a chip of lmjax/train/hardware.py's table, or cpu, and how many of them).
@@ -114,13 +122,17 @@ def get_config() -> ml_collections.ConfigDict:
   tok.num_threads = 2  # sentencepiece trainer threads
 
   c.optim = optim = ml_collections.ConfigDict()
-  optim.name = "adamw"  # adamw | sgd (plain gradient steps: no per-weight normalisation; b1, b2, eps unused)
+  # adamw | sgd (plain gradient steps: no per-weight normalisation; b1, b2, eps unused) | muon (Muon on the
+  # hidden matrices at muon_lr, AdamW at lr on the embedding, output head and norms)
+  optim.name = "adamw"
   optim.lr = 3e-3  # peak learning rate
   optim.b1 = 0.9  # AdamW beta1
   optim.b2 = 0.95  # AdamW beta2
   optim.eps = 1e-8  # AdamW epsilon
   optim.weight_decay = 0.1  # decoupled weight decay, applied to matrices only (not norms)
   optim.clip_norm = 1.0  # global gradient-norm clipping threshold (0 disables)
+  optim.muon_lr = 0.02  # muon: peak learning rate of the hidden matrices (the schedule's shape, as optim.lr's)
+  optim.muon_beta = 0.95  # muon: Nesterov momentum of the matrices' gradients before orthogonalisation
 
   c.schedule = schedule = ml_collections.ConfigDict()
   schedule.warmup_steps = 20  # linear warm-up from 0 to optim.lr

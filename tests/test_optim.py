@@ -1,4 +1,5 @@
-"""The optimizer from config: AdamW's and SGD's updates, weight decay on matrices only, clipping, bad names."""
+"""The optimizer from config: AdamW's, SGD's and Muon's updates, weight decay on matrices only, clipping, bad names."""
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -10,7 +11,7 @@ from lmjax import optim
 
 def optim_config(**fields):
   config = ml_collections.ConfigDict(dict(name="adamw", lr=0.1, b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.0,
-                                          clip_norm=0.0))
+                                          clip_norm=0.0, muon_lr=0.02, muon_beta=0.95))
   config.update(fields)
   return config
 
@@ -46,5 +47,41 @@ def test_clipping_bounds_the_sgd_step():
 
 
 def test_unknown_optimizer_names_the_field():
-  with pytest.raises(ValueError, match=r"optim\.name='lion'.*adamw, sgd"):
+  with pytest.raises(ValueError, match=r"optim\.name='lion'.*adamw, sgd, muon"):
     one_update(optim_config(name="lion"))
+
+
+def newton_schulz_reference(g: np.ndarray, steps: int = 5, coeffs=(3.4445, -4.7750, 2.0315)) -> np.ndarray:
+  """Muon's quintic Newton–Schulz orthogonalisation of one matrix, in float64 (Keller Jordan's iteration)."""
+  x = g / (np.linalg.norm(g) + 1e-8)
+  transposed = x.shape[0] > x.shape[1]
+  x = x.T if transposed else x
+  for _ in range(steps):
+    a = x @ x.T
+    x = coeffs[0] * x + (coeffs[1] * a + coeffs[2] * a @ a) @ x
+  return x.T if transposed else x
+
+
+def test_muon_orthogonalises_hidden_matrices_per_layer_and_leaves_the_rest_to_adamw():
+  """First step: Nesterov momentum of g is g·(1 + β/(1+β)) (bias-corrected); a stacked q [L, d, n, h] is L
+  matrices [d, n·h], an o [n, h, d] one matrix [n·h, d], each orthogonalised and scaled by
+  √max(1, fan_out/fan_in); the embedding and norm scales take AdamW's first step, lr·sign(g)."""
+  rng = np.random.default_rng(0)
+  params = {"blocks": {"attn": {"q": jnp.ones((2, 4, 2, 3)), "o": jnp.ones((2, 3, 4))}},
+            "embed": jnp.ones((7, 4)), "final_norm": {"scale": jnp.ones((4,))}}
+  grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
+  config = optim_config(name="muon", lr=0.01, muon_lr=0.05, muon_beta=0.95)
+  optimizer = optim.make_optimizer(config, optax.constant_schedule(config.lr))
+  updates, _ = optimizer.update(grads, optimizer.init(params), params)
+  nesterov = 1 + 0.95 / 1.95
+  q = np.asarray(grads["blocks"]["attn"]["q"], np.float64)
+  for layer in range(2):
+    want = newton_schulz_reference(nesterov * q[layer].reshape(4, 6)) * np.sqrt(6 / 4)
+    np.testing.assert_allclose(updates["blocks"]["attn"]["q"][layer].reshape(4, 6), -0.05 * want, atol=2e-4)
+  o = np.asarray(grads["blocks"]["attn"]["o"], np.float64).reshape(6, 4)
+  np.testing.assert_allclose(updates["blocks"]["attn"]["o"].reshape(6, 4),
+                             -0.05 * newton_schulz_reference(nesterov * o), atol=2e-4)
+  singular = np.linalg.svd(np.asarray(updates["blocks"]["attn"]["o"]).reshape(6, 4) / -0.05, compute_uv=False)
+  assert 0.5 < singular.min() and singular.max() < 1.5  # orthogonalised: every direction moves about as far
+  for leaf in (updates["embed"], updates["final_norm"]["scale"]):
+    np.testing.assert_allclose(np.abs(leaf), 0.01, rtol=1e-3)

@@ -14,7 +14,7 @@ from lmjax.train.state import TrainState
 def check_same_model(config, base_config) -> None:
   """A later stage continues the base model, so the architecture must be the base run's (and its parameter
   layout, model.scan_layers); the compute dtype and the remat policy may differ."""
-  free = ("dtype", "remat")
+  free = ("dtype", "remat", "lora")  # LoRA or not, the model is the same
   differ = [k for k in config.model if k not in free and config.model[k] != base_config.model.get(k)]
   if differ:
     fixes = ", ".join(f"model.{k}={base_config.model[k]!r}" for k in differ)
@@ -51,6 +51,12 @@ def fresh_state(setup: TrainSetup, params) -> TrainState:
   opt_state = jax.jit(setup.optimizer.init, out_shardings=setup.shardings.opt_state)(params)
   step = jax.device_put(jnp.zeros((), jnp.int32), setup.shardings.step)  # placed, so step 2 does not recompile
   return TrainState(step=step, params=params, opt_state=opt_state)
+
+
+def start_state(setup: TrainSetup, params) -> TrainState:
+  """Step 0 of a stage continuing `params`: fresh LoRA adapters when the setup trains them (the parameters
+  themselves then reach the step as `setup.frozen(params)`), else a copy of them to train (`fresh_state`)."""
+  return setup.init() if setup.lora is not None else fresh_state(setup, params)
 
 
 def with_backbone(setup: TrainSetup, base: LoadedModel) -> TrainState:

@@ -18,7 +18,7 @@ from lmjax.model import ModelConfig, flops_per_token
 from lmjax.train.hardware import peak_flops_per_device
 from lmjax.train.metrics import Progress
 from lmjax.train.setup import TrainSetup
-from lmjax.train.step import make_eval_step, make_train_step
+from lmjax.train.step import Frozen, make_eval_step, make_train_step
 from lmjax.train.workdir import Workdir
 
 
@@ -49,10 +49,11 @@ class StageData:
 
 
 def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: Callable, loss_name: str,
-          init_state: Callable[[], object]) -> dict:
+          init_state: Callable[[], object], frozen: Frozen = Frozen()) -> dict:
   """Trains to `config.train.steps`, resuming from WORKDIR/checkpoints; returns (and writes) the summary.
 
-  `init_state()` gives the state of a fresh run (random init, or a previous stage's parameters). Validation
+  `init_state()` gives the state of a fresh run (random init, a previous stage's parameters, or LoRA's fresh
+  adapters, with the base as `frozen`: `setup.frozen(base params)`). Validation
   logs `val_loss` and `val_<metric>` for every metric the loss returns (e.g. the reward model's accuracy).
   """
   with Workdir(config, workdir) as run_dir:
@@ -65,9 +66,10 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
     losses.check_batch_keys(loss_name, first)
     train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
                                  batch_sharding=setup.batch_sharding, grad_accum_steps=t.grad_accum_steps,
-                                 lr_schedule=setup.schedule)
+                                 lr_schedule=setup.schedule, frozen=frozen)
     eval_step = make_eval_step(setup.graphdef, loss_fn, setup.shardings.params,
-                               batch_sharding=setup.batch_sharding, micro_batches=t.grad_accum_steps)
+                               batch_sharding=setup.batch_sharding, micro_batches=t.grad_accum_steps,
+                               frozen=frozen)
     val_batches = [global_batch(setup, b) for b in data.val_batches]
     peak, nominal = peak_flops_per_device()
     peak *= 1 if jax.devices()[0].platform == "cpu" else jax.device_count()  # fake CPU devices share the cores
@@ -121,7 +123,8 @@ def train(config, workdir: str, setup: TrainSetup, data: StageData, *, loss_fn: 
       summary = finish(*pending) or summary
     progress.close()
     return run_dir.close({"steps": t.steps, "resumed_from": start, "wall_s": time.time() - started,
-                          "params": setup.param_count, "model_flops_per_step": flops_per_step,
+                          "params": setup.param_count, "trainable_params": setup.trainable_count,
+                          "model_flops_per_step": flops_per_step,
                           "peak_flops": progress.peak_flops, "peak_flops_nominal": nominal, **summary})
 
 

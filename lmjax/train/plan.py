@@ -43,7 +43,7 @@ SKIP_MARGIN = 1.25  # a candidate estimated above this × the budget is not wort
 class Plan:
   """One compiled configuration. Memory in bytes per device; FLOPs per device per step."""
   mesh: tuple[int, int, int]
-  params: int  # from shapes and shardings
+  params: int  # from shapes and shardings: the trained ones (LoRA: the adapters)
   opt_state: int  # from shapes and shardings
   batch: int  # from shapes and shardings
   arguments: int  # compiled: everything the step reads (state, batch; jit drops an unused rng)
@@ -54,6 +54,7 @@ class Plan:
   flops: float | None = None  # compiled cost analysis (None until measured)
   model_flops: float = 0.0  # 6·N·T + attention (PaLM's model FLOPs), per device
   six_nt: float = 0.0  # 6·N·T alone, per device
+  frozen: int = 0  # LoRA's frozen base, from shapes and shardings (0 for a full run)
 
   @property
   def gradients(self) -> int:
@@ -97,7 +98,7 @@ def compile_step(config, devices) -> tuple[TrainSetup, dict, jax.stages.Compiled
   batch = abstract_batch(config, setup.batch_sharding)
   step = make_train_step(setup.graphdef, loss.fn, setup.optimizer, setup.shardings,
                          batch_sharding=setup.batch_sharding, grad_accum_steps=config.train.grad_accum_steps,
-                         lr_schedule=setup.schedule)
+                         lr_schedule=setup.schedule, frozen=setup.abstract_frozen())
   start = time.perf_counter()
   rng = jax.eval_shape(lambda: jax.random.key(0))
   compiled = step.lower(setup.abstract_state, batch, rng).compile()
@@ -121,7 +122,8 @@ def measure_memory(config, devices) -> Plan:
       + mem.temp_size_in_bytes,
       replicated_fraction=setup.replicated_fraction, compile_seconds=seconds,
       model_flops=model_flops_per_step(model, t.loss, t.batch_size, t.seq_len) / len(devices),
-      six_nt=6 * matmul_params * tokens)
+      six_nt=6 * matmul_params * tokens,
+      frozen=bytes_per_device(setup.abstract_model_params, setup.model_shardings) if setup.lora else 0)
 
 
 def eval_step_bytes(config, devices) -> int:
@@ -130,7 +132,7 @@ def eval_step_bytes(config, devices) -> int:
   loss = train_loss(config)
   setup = build_train_setup(config, devices=devices, scalar_head=loss.scalar_head)
   step = make_eval_step(setup.graphdef, loss.fn, setup.shardings.params, batch_sharding=setup.batch_sharding,
-                        micro_batches=config.train.grad_accum_steps)
+                        micro_batches=config.train.grad_accum_steps, frozen=setup.abstract_frozen())
   batch = abstract_batch(config, setup.batch_sharding)
   mem = step.lower(setup.abstract_state.params, batch).compile().memory_analysis()
   return mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
@@ -147,7 +149,9 @@ def score_step_bytes(config, devices) -> int:
   rows = {k: jax.ShapeDtypeStruct((score_batch(config), config.train.seq_len), jnp.int32,
                                   sharding=setup.batch_sharding) for k in _TOKEN_KEYS}
   score = experience.make_scorer(setup.graphdef, with_values=critic)
-  mem = score.lower(setup.abstract_state.params, rows).compile().memory_analysis()
+  params = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                        setup.abstract_model_params, setup.model_shardings)  # LoRA scores merged parameters
+  mem = score.lower(params, rows).compile().memory_analysis()
   return mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
 
 
@@ -331,7 +335,8 @@ def report(config, plan: Plan, chip: Chip, efficiency: float) -> str:
       f"remat={m.remat}, dtype={m.dtype}/{m.param_dtype}; batch {t.batch_size} x {t.seq_len} tokens in "
       f"{t.grad_accum_steps} micro-batch(es) of {t.batch_size // t.grad_accum_steps}",
       "memory per device",
-      f"  parameters                {gib(plan.params):>12}",
+      *([f"  frozen base (LoRA)        {gib(plan.frozen):>12}"] if plan.frozen else []),
+      f"  parameters {'(trained)' if plan.frozen else '         '}     {gib(plan.params):>12}",
       f"  optimizer state           {gib(plan.opt_state):>12}",
       f"  batch                     {gib(plan.batch):>12}",
       f"  activations + workspace   {gib(max(plan.temporaries - plan.gradients, 0)):>12}"
@@ -358,6 +363,18 @@ def report(config, plan: Plan, chip: Chip, efficiency: float) -> str:
                  "recomputation early); plan with --config.model.scan_layers=true")
   lines.append(f"compile {plan.compile_seconds:.1f} s")
   return "\n".join(lines)
+
+
+def lora_comparison(config, lora_plan: Plan, full: Plan) -> str:
+  """Per-device memory of the LoRA step against the same step training every weight (both compiled)."""
+  rows = [("parameters (base + trained)", lora_plan.frozen + lora_plan.params, full.params),
+          ("optimizer state", lora_plan.opt_state, full.opt_state),
+          ("XLA temporaries", lora_plan.temporaries, full.temporaries),
+          ("total (compiled)", lora_plan.total, full.total)]
+  lora = config.model.lora
+  head = f"LoRA rank {lora.rank} on {','.join(lora.targets)} against full fine-tuning, per device:"
+  return "\n".join([head, f"  {'':<28} {'LoRA':>12} {'full':>12}"]
+                   + [f"  {name:<28} {gib(a):>12} {gib(b):>12}" for name, a, b in rows])
 
 
 def param_count_text(config) -> str:
@@ -390,6 +407,8 @@ def run(config, *, devices: int, chip: str | Chip = "v5p", efficiency: float = 0
     print(json.dumps(as_json(target, devices, steps, attention)), flush=True)
     return plan, None
   print(report(config, plan, target, efficiency), flush=True)
+  if config.model.lora.rank:
+    print(lora_comparison(config, plan, measure_memory(variant(config, **{"model.lora.rank": 0}), chosen)))
   print("\n".join(attention_memory.report_lines(attention, target, gib)), flush=True)
   print("every step, per device (eval and scoring micro-batched like the stage's train step):\n"
         + steps_table(steps, target), flush=True)

@@ -28,7 +28,8 @@ from lmjax.rl.heldout import evaluate_heldout
 from lmjax.rl.replies import ReplySampler
 from lmjax.rl.settings import check_rl_config, policy_loss, score_batch, total_updates, with_derived_steps
 from lmjax.rl.update import ppo_epochs
-from lmjax.train.base_run import carry_tokenizer, fresh_state, load_base_run, with_backbone
+from lmjax.train import lora
+from lmjax.train.base_run import carry_tokenizer, load_base_run, start_state, with_backbone
 from lmjax.train.loop import global_batch
 from lmjax.train.setup import build_train_setup, tokenizer_path
 from lmjax.train.step import make_train_step
@@ -69,7 +70,7 @@ def _print_table(rows: list[dict]) -> None:
 def run(config, workdir: str) -> dict:
   """RL from config.rl.base_workdir (usually the SFT run) for config.rl.iterations, resuming from WORKDIR."""
   check_rl_config(config)
-  config = with_derived_steps(config)
+  config = lora.with_base(with_derived_steps(config), config.rl.base_workdir)
   r, t = config.rl, config.train
   base_config, base = load_base_run(config, r.base_workdir, "rl.base_workdir")
   carry_tokenizer(base_config, r.base_workdir, workdir)
@@ -79,14 +80,15 @@ def run(config, workdir: str) -> dict:
   sampler = ReplySampler(base.graphdef, base.tokenizer, config.rollout, make_tools(),
                          cache_length(longest, config.rollout.max_reply_tokens))
   scorers = make_scorers(config, setup, base, estimator.uses_values)
+  frozen = setup.frozen(base.params)  # LoRA's base, shared with the reference; else nothing
   train_step = make_train_step(setup.graphdef, loss_fn, setup.optimizer, setup.shardings,
                                batch_sharding=setup.batch_sharding, grad_accum_steps=t.grad_accum_steps,
-                               lr_schedule=setup.schedule)
+                               lr_schedule=setup.schedule, frozen=frozen)
   with Workdir(config, workdir) as run_dir:
-    init = lambda: with_backbone(setup, base) if estimator.uses_values else fresh_state(setup, base.params)
+    init = lambda: with_backbone(setup, base) if estimator.uses_values else start_state(setup, base.params)
     state, saved = run_dir.restore_or_init(setup, init)
     start = saved["iteration"] if saved else 0
-    heldout = lambda params: evaluate_heldout(sampler, params, task.heldout, r.eval_samples)
+    heldout = lambda params: evaluate_heldout(sampler, frozen.model_params(params), task.heldout, r.eval_samples)
     print(f"rl: {loss_name} with {r.advantage} advantages from {r.base_workdir} (step {base.step}); "
           f"{r.iterations} iterations of {r.prompts_per_iteration}×{r.group_size} rollouts, "
           f"{total_updates(config)} updates; {len(task.heldout)} held-out problems")
@@ -98,7 +100,7 @@ def run(config, workdir: str) -> dict:
     started = time.time()
     for iteration in range(start + 1, r.iterations + 1):
       tick = time.perf_counter()
-      rows, metrics, _ = collect(sampler, scorers, estimator, r, t.seq_len, state.params,
+      rows, metrics, _ = collect(sampler, scorers, estimator, r, t.seq_len, frozen.model_params(state.params),
                               iteration_problems(task, r, iteration), seed=(r.seed * 100_003 + iteration) % 2**24)
       losses.check_batch_keys(loss_name, rows)
       train_tick = time.perf_counter()

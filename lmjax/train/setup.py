@@ -17,7 +17,9 @@ from lmjax.config import ConfigError, check_model_config, check_train_config
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.model import ModelConfig, Transformer, param_count
 from lmjax.model.scalar_head import WithScalarHead
+from lmjax.train import lora as lora_lib
 from lmjax.train.state import abstract_params, abstract_train_state
+from lmjax.train.step import Frozen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +35,26 @@ class TrainSetup:
   schedule: optax.Schedule
   param_count: int
   replicated_fraction: float
+  # LoRA (config.model.lora): the state trains adapters on a frozen base of these shapes and shardings
+  lora: lora_lib.Lora | None = None
+  abstract_model_params: nnx.State | None = None  # the model's parameters (the base's, with LoRA)
+  model_shardings: nnx.State | None = None
+  trainable_count: int = 0  # parameters the state trains: the model's, or the adapters'
+
+  def frozen(self, base_params) -> Frozen:
+    """What the train step reads besides the state: LoRA's base (placed in this setup's shardings), else
+    nothing (the state holds every parameter)."""
+    if self.lora is None:
+      return Frozen()
+    return Frozen(jax.device_put(base_params, self.model_shardings), self.model_shardings, self.lora.merge)
+
+  def abstract_frozen(self) -> Frozen:
+    """`frozen` from shapes, for lowering a step without any parameters."""
+    if self.lora is None:
+      return Frozen()
+    shapes = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                          self.abstract_model_params, self.model_shardings)
+    return Frozen(shapes, self.model_shardings, self.lora.merge)
 
 
 def tokenizer_path(config, workdir: str) -> str:
@@ -104,21 +126,34 @@ def build_train_setup(config, tokenizer_file: str | None = None, devices=None, *
                       scalar_head: bool = False) -> TrainSetup:
   """Checks the config against the devices (and the tokenizer, if given) and builds the training pieces.
 
-  `scalar_head` wraps the transformer in `WithScalarHead` (reward model, PPO critic).
+  `scalar_head` wraps the transformer in `WithScalarHead` (reward model, PPO critic). With LoRA
+  (model.lora.rank > 0) the state trains fresh adapters (`lmjax.train.lora`) and the model's parameters
+  come to the step as `setup.frozen(base params)`.
   """
   mesh_shape, mesh = _mesh(config, check_train_config, tokenizer_file, devices)
   rules = sharding.rules_from_config(config.rules)
   model_config, make_model = _model_maker(config, mesh, rules, scalar_head)
   schedule = optim.lr_schedule(config.optim, config.schedule, config.train.steps)
   optimizer = optim.make_optimizer(config.optim, schedule)
-  graphdef, init, abstract_state, shardings = abstract_train_state(make_model, optimizer, mesh, rules)
-  replicated = sharding.replicated_fraction(abstract_state.params, shardings.params)
+  graphdef, model_params, model_shardings = abstract_params(make_model, mesh, rules)
+  adapters = lora_lib.from_config(config.model)
+  if adapters is not None and scalar_head:
+    raise ConfigError(f"config.model.lora.rank={adapters.rank}: LoRA adapts a plain transformer, not one with a "
+                      "scalar head (the reward model, rl.advantage='gae'); set model.lora.rank=0")
+  if adapters is None:
+    make_params = lambda: nnx.split(make_model())[1]
+  else:
+    make_params = lambda: lora_lib.init_adapters(adapters, model_params, config.train.seed)
+  init, abstract_state, shardings = abstract_train_state(make_params, optimizer, mesh, rules)
+  replicated = sharding.replicated_fraction(model_params, model_shardings)
   _check_replication(config, mesh_shape, replicated)
   return TrainSetup(
       mesh=mesh, model_config=model_config, graphdef=graphdef,
       init=jax.jit(init, out_shardings=shardings), abstract_state=abstract_state, shardings=shardings,
       batch_sharding=sharding.batch_sharding(mesh, rules), optimizer=optimizer, schedule=schedule,
-      param_count=param_count(model_config), replicated_fraction=replicated)
+      param_count=param_count(model_config), replicated_fraction=replicated, lora=adapters,
+      abstract_model_params=model_params, model_shardings=model_shardings,
+      trainable_count=lora_lib.trainable_count(abstract_state.params))
 
 
 def _check_replication(config, mesh_shape, replicated: float) -> None:

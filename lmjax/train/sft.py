@@ -15,7 +15,8 @@ from lmjax.data.documents import is_validation
 from lmjax.data.posttrain.mixture import mix
 from lmjax.data.posttrain.sources import load_sources
 from lmjax.sharding import process_rows
-from lmjax.train.base_run import carry_tokenizer, fresh_state, load_base_run
+from lmjax.train import lora
+from lmjax.train.base_run import carry_tokenizer, load_base_run, start_state
 from lmjax.train.loop import StageData, train
 from lmjax.train.setup import build_train_setup, tokenizer_path
 
@@ -30,8 +31,10 @@ def mixed_conversations(sft_config) -> list[list[dict]]:
 
 
 def run(config, workdir: str) -> dict:
-  """Fine-tunes the latest checkpoint of config.sft.base_workdir on the configured conversations."""
+  """Fine-tunes the latest checkpoint of config.sft.base_workdir on the configured conversations (all its
+  weights, or LoRA adapters on it with model.lora.rank > 0)."""
   base_dir = config.sft.base_workdir
+  config = lora.with_base(config, base_dir)
   base_config, base = load_base_run(config, base_dir, "sft.base_workdir")
   carry_tokenizer(base_config, base_dir, workdir)
   tok = base.tokenizer
@@ -49,6 +52,6 @@ def run(config, workdir: str) -> dict:
                    list(val)[: config.eval.batches])
 
   print(f"sft: {len(train_examples)} training and {len(val_examples)} validation conversations, "
-        f"from {base_dir} (step {base.step})")
+        f"from {base_dir} (step {base.step}); training {setup.trainable_count:,} of {setup.param_count:,} parameters")
   return train(config, workdir, setup, data, loss_fn=losses.next_token, loss_name="next_token",
-               init_state=lambda: fresh_state(setup, base.params))
+               init_state=lambda: start_state(setup, base.params), frozen=setup.frozen(base.params))

@@ -42,15 +42,13 @@ def abstract_params(make_model: Callable[[], nnx.Module], mesh: Mesh, rules):
   return graphdef, params, state_shardings(params, mesh, rules)
 
 
-def abstract_train_state(make_model: Callable[[], nnx.Module], optimizer: optax.GradientTransformation,
+def abstract_train_state(make_params: Callable[[], nnx.State], optimizer: optax.GradientTransformation,
                          mesh: Mesh, rules):
-  """(graphdef, init, abstract_state, shardings) without allocating anything: shapes and shardings only."""
-  graphdef, _ = nnx.split(nnx.eval_shape(make_model))
-
+  """(init, abstract_state, shardings) of a state training `make_params()` (the model's parameters, or a LoRA
+  run's adapters) without allocating anything: shapes and shardings only."""
   def init() -> TrainState:
-    _, params = nnx.split(make_model())
+    params = make_params()
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
 
   abstract_state = jax.eval_shape(init)
-  return graphdef, init, abstract_state, state_shardings(abstract_state, mesh, rules)
-
+  return init, abstract_state, state_shardings(abstract_state, mesh, rules)

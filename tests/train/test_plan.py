@@ -229,3 +229,26 @@ def test_rl_scores_in_chunks_of_its_own_size_not_the_train_batch():
 def test_plan_of_a_config_without_a_model_says_so():
   with pytest.raises(SystemExit, match="trains no model"):
     cli.main(["plan", "--config", str(REPO / "configs" / "clean.py")])
+
+
+def test_a_lora_plan_holds_the_frozen_base_and_optimizer_state_for_the_adapters_only():
+  full = plan.measure_memory(_config(), jax.devices())
+  lora = plan.measure_memory(_config(**{"model.lora.rank": 4}), jax.devices())
+  assert lora.frozen == full.params  # the base, sharded as a full run's parameters
+  assert lora.params < full.params / 10 and lora.opt_state < full.opt_state / 10
+  assert lora.total < full.total
+  text = plan.lora_comparison(_config(**{"model.lora.rank": 4}), lora, full)
+  assert "LoRA rank 4 on q,k,v,o against full fine-tuning" in text and "optimizer state" in text
+
+
+@pytest.mark.slow  # ~7 min on 2 loaded cores: compiles the 8B step twice (LoRA and full) and its FLOPs variants
+def test_llama3_8b_lora_sft_plans_beside_full_fine_tuning():
+  done = subprocess.run([sys.executable, "-m", "lmjax.cli", "plan", "--config", str(REPO / "configs" / "llama3_8b.py"),
+                         "--config.runtime.compilation_cache_dir=", "--config.model.lora.rank=16"],
+                        capture_output=True, text=True, timeout=1800, cwd=REPO)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "LoRA rank 16 on q,k,v,o against full fine-tuning, per device:" in done.stdout, done.stdout
+  total = next(line.split() for line in done.stdout.splitlines() if line.startswith("  total (compiled)  "))
+  lora_gib, full_gib = float(total[2]), float(total[4])
+  assert lora_gib < full_gib
+  print(done.stdout)

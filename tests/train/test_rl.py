@@ -1,5 +1,6 @@
 """`lmjax rl` through the CLI on the tiny pretrained run: it logs the RL metrics, its group-relative and GAE
-variants both run, a stop (or a SIGTERM) and rerun continue exactly, and bad settings are clear errors."""
+variants both run, a stop (or a SIGTERM) and rerun continue exactly, LoRA RL trains adapters on the frozen
+reference, and bad settings are clear errors."""
 import json
 import signal
 import subprocess
@@ -92,3 +93,23 @@ def test_rl_can_take_its_reward_from_a_reward_model_run(reward_model, uninterrup
 def test_minibatches_that_do_not_divide_the_rollouts_are_a_clear_error(uninterrupted, tokens_workdir, tmp_path):
   result = _rl(tmp_path, uninterrupted, tokens_workdir, "--config.train.batch_size=5", check=False)
   assert result.returncode != 0 and "train.batch_size=5" in result.stderr
+
+
+def test_lora_rl_trains_adapters_on_the_frozen_reference_and_its_run_loads_merged(uninterrupted, tokens_workdir,
+                                                                                 tmp_path):
+  from lmjax.config import load_saved_config
+  from lmjax.infer.load import load_model
+  _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.iterations=2", "--config.model.lora.rank=4",
+      "--config.optim.lr=1e-2")
+  metrics = read_metrics(tmp_path)
+  assert [m["step"] for m in metrics] == [0, 1, 2] and metrics[1]["kl_ref"] == pytest.approx(0, abs=1e-6)
+  assert metrics[2]["kl_ref"] > 0  # the adapters moved the policy away from the frozen base
+  config = load_saved_config(str(tmp_path))
+  assert config.model.lora.base_workdir == str(uninterrupted)
+  assert load_model(config, str(tmp_path)).step == 2
+
+
+def test_lora_with_a_critic_is_refused_naming_the_field(uninterrupted, tokens_workdir, tmp_path):
+  done = _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.advantage=gae", "--config.model.lora.rank=4",
+             check=False)
+  assert done.returncode == 2 and "config.model.lora.rank=4: LoRA adapts a plain transformer" in done.stderr
