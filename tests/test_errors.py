@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from array_record.python.array_record_module import ArrayRecordWriter
 from flax import nnx
