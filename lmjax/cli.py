@@ -204,6 +204,19 @@ def _workdir_lock(args):
   return lock.held(fs.normalize(args.workdir))
 
 
+TEXT_ARGUMENTS = {"prompt": "the prompt", "text": "TEXT", "continuation": "--continuation", "system": "--system"}
+
+
+def _check_text_arguments(args) -> None:
+  """Text on the command line must be UTF-8 (Python keeps other bytes as surrogates the tokenizer refuses)."""
+  from lmjax.data.documents import first_undecodable
+  for name, shown in TEXT_ARGUMENTS.items():
+    value = getattr(args, name, None)
+    if isinstance(value, str) and (bad := first_undecodable(value)):
+      raise UserError(f"{shown} is not UTF-8 text (byte 0x{bad[0]:02x} at character {bad[1] + 1}); set the "
+                      "terminal's encoding to UTF-8, or pass it re-encoded (e.g. through `iconv -t utf-8`)")
+
+
 def _dispatch(args, overrides: list[str]) -> None:
   """Runs the parsed command."""
   if args.command == "eval":  # its --harness flags are short names for two config fields
@@ -278,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
   try:
     args_list, overrides = split_overrides(argv)
     args = _parser().parse_args(args_list)
+    _check_text_arguments(args)
     if args.command in MULTIHOST_COMMANDS:
       from lmjax import distributed
       distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,

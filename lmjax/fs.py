@@ -71,6 +71,21 @@ def listdir(p: str | os.PathLike) -> list[str]:
   return [child.name for child in path(p).iterdir()] if is_remote(p) else os.listdir(normalize(p))
 
 
+def files_below(p: str | os.PathLike) -> list[str]:
+  """The paths of every file below folder `p`, at any depth, relative to `p` (remotely one listing per
+  folder: epath refuses a recursive glob)."""
+  if not is_remote(p):
+    root = normalize(p)
+    return [os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files]
+  found = []
+  for child in path(p).iterdir():
+    if child.is_dir():
+      found += [f"{child.name}/{f}" for f in files_below(child)]
+    else:
+      found.append(child.name)
+  return found
+
+
 def glob(pattern: str) -> list[str]:
   """Paths matching `pattern`, unsorted: locally with `~` expanded and `**` recursive, as glob.glob;
   remotely with `*`, `?` and `[...]` (no `**`, which would list a whole bucket)."""

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from array_record.python.array_record_module import ArrayRecordWriter
 from flax import nnx
@@ -15,10 +14,11 @@ from lmjax import cli
 from lmjax.config import UserError
 from lmjax.data import shards
 from lmjax.data.tokenizer import Tokenizer
-from lmjax.infer import sample
+from lmjax.infer import load, sample
+from lmjax.infer.chat_session import run_chat
 from lmjax.infer.load import LoadedModel
 from lmjax.model import ModelConfig, Transformer
-from tests.conftest import REPO
+from tests.conftest import REPO, tiny_config
 
 QUICKSTART = str(REPO / "configs" / "quickstart.py")
 
@@ -124,6 +124,59 @@ def test_chat_search_documents_with_bad_utf8_or_no_match_are_named(tmp_path, cap
   assert f"{tmp_path / 'docs.jsonl'}:2: not UTF-8 text (byte 0xe9" in err
   err = fails(argv + [str(tmp_path / "nothing*.jsonl")], capsys)
   assert "nothing*.jsonl" in err and "--search" in err and "config.data.documents" not in err
+
+
+NOT_UTF8 = b"fine\ncaf\xe9 au lait\n"  # latin-1's e-acute on line 2, column 4
+
+
+def _not_utf8_case(case: str, tmp_path: pathlib.Path) -> tuple[pathlib.Path, list[str]]:
+  """(the file that is not UTF-8, the argv of a command that reads it)."""
+  if case == "sample_prompts_file":
+    bad = tmp_path / "prompts.txt"
+    argv = ["sample", "--workdir", str(tmp_path), "--prompts", str(bad)]
+  elif case == "txt_document":
+    bad = tmp_path / "doc.txt"
+    argv = ["tokenizer", "--config", QUICKSTART, "--workdir", str(tmp_path / "run"),
+            f"--config.data.documents={bad}"]
+  elif case == "hf_config_json":
+    bad = tmp_path / "hf" / "config.json"
+    argv = ["convert", "--from-hf", str(bad.parent), "--workdir", str(tmp_path / "run")]
+  else:  # a URL blocklist of `lmjax clean`, read inside its filter task
+    bad = tmp_path / "domains.txt"
+    (tmp_path / "in.jsonl").write_text('{"text": "some words", "url": "http://a.org/x"}\n')
+    argv = ["clean", "--input", str(tmp_path / "in.jsonl"), "--workdir", str(tmp_path / "clean"),
+            f"--config.url_filter.extra_domain_files=('{bad}',)"]
+  bad.parent.mkdir(parents=True, exist_ok=True)
+  bad.write_bytes(NOT_UTF8)
+  return bad, argv
+
+
+@pytest.mark.parametrize("case", ["sample_prompts_file", "txt_document", "hf_config_json", "clean_url_blocklist"])
+def test_a_file_that_is_not_utf8_is_named_with_its_line_and_the_fix(case, tmp_path, capsys):
+  bad, argv = _not_utf8_case(case, tmp_path)
+  err = fails(argv, capsys)
+  assert f"{bad}:2: not UTF-8 text (byte 0xe9 at column 4)" in err and "re-encode the file as UTF-8" in err
+
+
+def test_command_line_text_that_is_not_utf8_is_named(tmp_path, capsys):
+  text = b"caf\xe9".decode("utf-8", "surrogateescape")  # what Python makes of such argv bytes
+  err = fails(["tokens", "--tokenizer", str(tmp_path / "tok.model"), text], capsys)
+  assert "TEXT is not UTF-8 text (byte 0xe9 at character 4)" in err
+  err = fails(["sample", "--workdir", str(tmp_path), "--prompt", text], capsys)
+  assert "the prompt is not UTF-8 text" in err
+
+
+def test_chat_says_a_typed_line_that_is_not_utf8_and_goes_on(tokens_workdir, tmp_path, monkeypatch, capsys):
+  tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
+  cfg = ModelConfig(vocab_size=1024, num_layers=1, embed_dim=32, num_heads=2, num_kv_heads=1, mlp_dim=64)
+  graphdef, params = nnx.split(Transformer(cfg, rngs=nnx.Rngs(0)))
+  monkeypatch.setattr(load, "load_model", lambda config, workdir: LoadedModel(graphdef, params, tok, 0, 64))
+  lines = iter([b"caf\xe9".decode("utf-8", "surrogateescape"), "hello", ""])
+  config = tiny_config()
+  config.sample.max_new_tokens = 4
+  messages = run_chat(config, str(tmp_path), system=None, search=None, read_line=lambda _: next(lines))
+  assert "that line is not UTF-8 text" in capsys.readouterr().out
+  assert [m["role"] for m in messages] == ["user", "assistant"] and messages[0]["content"] == "hello"
 
 
 def test_the_command_line_exits_2_without_a_traceback_unless_debug(tmp_path):

@@ -22,6 +22,7 @@ def test_files_round_trip_through_a_file_url(tmp_path):
   assert fs.exists(os.path.join(root, "a", "b", "x.json")) and not fs.exists(os.path.join(root, "nope"))
   assert fs.read_text(os.path.join(root, "a", "y.json")) == "[1]"
   assert sorted(fs.listdir(os.path.join(root, "a"))) == ["b", "y.json"]
+  assert sorted(fs.files_below(root)) == ["a/b/x.json", "a/y.json"]
   assert sorted(fs.glob(os.path.join(root, "**", "*.json"))) == [f"{tmp_path}/a/b/x.json", f"{tmp_path}/a/y.json"]
   fs.copy(os.path.join(root, "a", "y.json"), os.path.join(root, "z.json"))
   assert (tmp_path / "z.json").read_text() == "[1]" and not (tmp_path / "z.json.tmp").exists()

@@ -22,6 +22,7 @@ from flax import nnx
 from lmjax import fs
 from lmjax.config import UserError
 from lmjax.convert import hf_config, hf_weights
+from lmjax.data.documents import read_whole
 from lmjax.model.forward import as_state, model_definition
 from lmjax.model.stacking import stack_layers, unstack_layers
 
@@ -34,13 +35,13 @@ def read_hf_config(path: str) -> dict:
   file = os.path.join(path, "config.json")
   if not fs.exists(file):
     raise FileNotFoundError(f"no config.json in {path}: not a HuggingFace model directory")
-  return json.loads(fs.read_text(file))
+  return json.loads(read_whole(file))
 
 
 def safetensors_files(path: str) -> list[str]:
   """The checkpoint's files: those its index names (sharded), else every *.safetensors in `path`."""
   if fs.exists(os.path.join(path, INDEX)):
-    weight_map = json.loads(fs.read_text(os.path.join(path, INDEX)))["weight_map"]
+    weight_map = json.loads(read_whole(os.path.join(path, INDEX)))["weight_map"]
     return [os.path.join(path, name) for name in sorted(set(weight_map.values()))]
   files = sorted(os.path.join(path, n) for n in fs.listdir(path) if n.endswith(".safetensors"))
   if not files:

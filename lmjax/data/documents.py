@@ -61,6 +61,38 @@ def open_text(path: str, errors: str = "strict"):
   return io.TextIOWrapper(binary, encoding="utf-8", errors=errors)
 
 
+def first_undecodable(text: str) -> tuple[int, int] | None:
+  """(the byte, its index in `text`) of the first byte that was not UTF-8 when `text` was decoded with
+  errors="surrogateescape" (as Python decodes argv and, in a C locale, stdin), or None."""
+  bad = _UNDECODABLE.search(text)
+  return (ord(bad.group()) - 0xdc00, bad.start()) if bad else None
+
+
+def check_utf8(text: str, path: str, line_number: int | None = None) -> str:
+  """`text` (a file's, or its line `line_number`'s, read with errors="surrogateescape"), unchanged if it was
+  UTF-8; else a BadRecord naming path:line, the byte and its column, and the fix."""
+  if not (bad := first_undecodable(text)):
+    return text
+  byte, index = bad
+  line_start = text.rfind("\n", 0, index) + 1
+  line_number = line_number or text.count("\n", 0, index) + 1
+  raise BadRecord(f"{path}:{line_number}: not UTF-8 text (byte 0x{byte:02x} at column {index - line_start + 1}); "
+                  "re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`) or drop the line")
+
+
+def read_lines(path: str) -> Iterator[tuple[int, str]]:
+  """(line number, line) of a plain, .gz or .zst text file; a line that is not UTF-8 is an error naming it."""
+  with open_text(path, errors="surrogateescape") as f:  # a bad byte is found on its own line
+    for line_number, line in enumerate(f, 1):
+      yield line_number, check_utf8(line, path, line_number)
+
+
+def read_whole(path: str) -> str:
+  """The text of a plain, .gz or .zst file; an error naming path:line if it is not UTF-8."""
+  with open_text(path, errors="surrogateescape") as f:
+    return check_utf8(f.read(), path)
+
+
 def read_jsonl(files: str | list[str], parse, what: str) -> Iterator:
   """`parse(record, where)` of every JSON line of the files (a glob, or a list of paths); a bad line is an
   error naming path:line.
@@ -68,18 +100,14 @@ def read_jsonl(files: str | list[str], parse, what: str) -> Iterator:
   `parse` may raise KeyError, TypeError or ValueError (e.g. a ProtocolError) for a record that is not `what`.
   """
   for path in expand(files) if isinstance(files, str) else files:
-    with open_text(path, errors="surrogateescape") as f:  # a bad byte is found on its own line
-      for line_number, line in enumerate(f, 1):
-        if not line.strip():
-          continue
-        where = f"{path}:{line_number}"
-        if bad := _UNDECODABLE.search(line):
-          raise BadRecord(f"{where}: not UTF-8 text (byte 0x{ord(bad.group()) - 0xdc00:02x} at column "
-                          f"{bad.start() + 1}); re-encode the file as UTF-8 or drop the line")
-        try:
-          yield parse(json.loads(line), where)
-        except (KeyError, TypeError, ValueError) as e:  # json.JSONDecodeError is a ValueError
-          raise BadRecord(f"{where}: not {what} ({type(e).__name__}: {e})") from e
+    for line_number, line in read_lines(path):
+      if not line.strip():
+        continue
+      where = f"{path}:{line_number}"
+      try:
+        yield parse(json.loads(line), where)
+      except (KeyError, TypeError, ValueError) as e:  # json.JSONDecodeError is a ValueError
+        raise BadRecord(f"{where}: not {what} ({type(e).__name__}: {e})") from e
 
 
 def read_file(path: str, text_field: str = "text") -> Iterator[dict]:
@@ -87,8 +115,7 @@ def read_file(path: str, text_field: str = "text") -> Iterator[dict]:
   give one each (ids default to "<file name>:<line>" or "<file name>:<row>")."""
   name = os.path.basename(path)
   if path.endswith(".txt"):
-    with open_text(path) as f:
-      yield {"id": name, "text": f.read()}
+    yield {"id": name, "text": read_whole(path)}
   elif path.endswith(".parquet"):
     yield from _read_parquet(path, text_field)
   elif path.endswith(JSONL_SUFFIXES):

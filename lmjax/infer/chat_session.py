@@ -6,6 +6,7 @@ one), tool calls run and their outputs shown.
 import dataclasses
 
 from lmjax import chat
+from lmjax.data.documents import first_undecodable
 from lmjax.infer.context import cut_notice
 from lmjax.infer.engine import Reply, chat_engine
 from lmjax.infer.sampler import SamplingParams
@@ -52,8 +53,14 @@ def run_chat(config, workdir: str, *, system: str | None, search: str | None, re
   while True:
     try:
       line = read_line("you> ")
+      not_utf8 = first_undecodable(line) is not None  # bytes kept as surrogates (a C locale's stdin)
     except EOFError:
       break
+    except UnicodeDecodeError:  # under a UTF-8 locale
+      not_utf8 = True
+    if not_utf8:  # the session goes on
+      print("(that line is not UTF-8 text; set the terminal's encoding to UTF-8 and type it again)")
+      continue
     if not line.strip():
       break
     messages.append({"role": "user", "content": line})

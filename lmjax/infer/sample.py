@@ -8,7 +8,7 @@ import sys
 
 from lmjax import fs
 from lmjax.config import UserError
-from lmjax.data.documents import read_jsonl
+from lmjax.data.documents import read_jsonl, read_lines
 from lmjax.infer.context import cut_notice
 from lmjax.infer.engine import continuations
 from lmjax.infer.load import load_model
@@ -27,8 +27,7 @@ def read_prompts(path: str) -> list[str]:
   if path.endswith(".jsonl"):
     prompts = list(read_jsonl([path], _prompt, 'a {"prompt": string} record'))
   else:
-    with fs.open(path) as f:
-      prompts = [line.rstrip("\n") for line in f if line.strip()]
+    prompts = [line.rstrip("\n") for _, line in read_lines(path) if line.strip()]
   if not prompts:
     raise UserError(f"--prompts {path} holds no prompts; write one per line (or JSONL with a \"prompt\" field)")
   return prompts

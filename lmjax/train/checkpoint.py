@@ -2,7 +2,9 @@
 
 A save is visible only when complete (orbax writes `<step>.orbax-checkpoint-tmp*` and renames it). A
 checkpoint that fails to read (a file missing, truncated or unparsable) is moved aside to
-WORKDIR/checkpoints_damaged/ and the newest good one restored instead (`restore_newest`).
+WORKDIR/checkpoints_damaged/ and the newest good one restored instead (`restore_newest`). Each step folder
+carries the checksums of its files (lmjax.train.checksums), checked before it is read, so a flipped byte
+counts as damage too.
 """
 import os
 import re
@@ -13,6 +15,7 @@ from jax.experimental import multihost_utils
 
 from lmjax import distributed, fs
 from lmjax.config import UserError
+from lmjax.train import checksums
 
 DAMAGED = "checkpoints_damaged"  # beside checkpoints/: orbax never lists (or rotates out) what is in it
 
@@ -25,8 +28,11 @@ def make_manager(directory: str, *, keep: int, writer: bool = False) -> ocp.Chec
   """A manager of WORKDIR/checkpoints/<step>/{state,data}, keeping the `keep` most recent; `directory` may be
   a local path, a file:// or a gs:// URL. A `writer` (the run holding the folder's lock) also deletes the
   temporary folders of saves that never finished; a reader must not, as they may be a live run's."""
-  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=writer)
-  return ocp.CheckpointManager(fs.path(fs.absolute(directory)), options=options, item_names=("state", "data"))
+  directory = fs.absolute(directory)
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=keep, create=True, cleanup_tmp_directories=writer,
+      async_options=ocp.AsyncOptions(post_finalization_callback=checksums.after_save(directory)))
+  return ocp.CheckpointManager(fs.path(directory), options=options, item_names=("state", "data"))
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, data_state: dict) -> None:
@@ -65,6 +71,7 @@ def restore_newest(manager: ocp.CheckpointManager, abstract_state, shardings):
   failed = []
   for step in sorted(manager.all_steps(), reverse=True):
     try:
+      verified = checksums.verify(_step_dir(manager, step))
       state, data = restore(manager, step, abstract_state, shardings)
       reason = None
     except Exception as error:  # a torn file raises many types in orbax and tensorstore (ValueError, KeyError...)
@@ -75,6 +82,7 @@ def restore_newest(manager: ocp.CheckpointManager, abstract_state, shardings):
         _move_aside(manager, bad, why, restored=step)
       if failed:
         manager.reload()
+      _say_if_unverified(manager, step, verified)
       return step, state, data
     failed.append((step, reason))
   if failed:
@@ -91,15 +99,27 @@ def newest_params(manager: ocp.CheckpointManager, abstract_params, shardings):
   failed = []
   for step in sorted(manager.all_steps(), reverse=True):
     try:
+      verified = checksums.verify(_step_dir(manager, step))
       params = restore_params(manager, step, abstract_params, shardings)
     except Exception as error:  # as in restore_newest: a torn file raises many types
       failed.append((step, _reason(error)))
       continue
     for bad, why in failed:
       print(f"checkpoint: step {bad} of {manager.directory} is damaged ({why}); reading step {step}", flush=True)
+    _say_if_unverified(manager, step, verified)
     return step, params
   listing = "; ".join(f"step {step}: {why}" for step, why in failed)
   raise DamagedCheckpointsError(f"no checkpoint in {manager.directory} reads ({listing})")
+
+
+def _step_dir(manager: ocp.CheckpointManager, step: int) -> str:
+  return os.path.join(os.fspath(manager.directory), str(step))
+
+
+def _say_if_unverified(manager: ocp.CheckpointManager, step: int, verified: bool) -> None:
+  if not verified and distributed.is_main_process():
+    print(f"checkpoint: step {step} of {manager.directory} has no {checksums.MANIFEST} (saved before checksums "
+          "were kept); restored it unchecked", flush=True)
 
 
 def _reason(error: Exception) -> str:
@@ -117,7 +137,7 @@ def _move_aside(manager: ocp.CheckpointManager, step: int, reason: str, *, resto
   if distributed.is_main_process():
     fs.makedirs(os.path.join(root, DAMAGED))
     target = _unused(os.path.join(root, DAMAGED, f"{step}-{slug}"))
-    fs.rename(os.path.join(os.fspath(manager.directory), str(step)), target)
+    fs.rename(_step_dir(manager, step), target)
     print(f"checkpoint: step {step} is damaged ({reason}); moved to {target}; resuming from step {restored}",
           flush=True)
   if jax.process_count() > 1:

@@ -1,5 +1,6 @@
-"""The tiny chain end to end through the CLI: killed mid-pretraining it resumes where it stopped, a two-variant
-sweep shares every stage but the one its variants change, and the report carries every stage's numbers."""
+"""The tiny chain end to end through the CLI: killed mid-pretraining it resumes where it stopped, SIGTERM stops
+it with the preemption exit code once the stage saved, a two-variant sweep shares every stage but the one its
+variants change, and the report carries every stage's numbers."""
 import json
 import os
 import signal
@@ -9,7 +10,8 @@ import time
 
 import pytest
 
-from lmjax.chain import report
+from lmjax.chain import cache, report
+from lmjax.train import preemption
 from lmjax.train.metrics import read_metrics
 from tests.conftest import REPO
 
@@ -35,6 +37,32 @@ def _kill_in_pretraining(workdir, stage_root) -> None:
   process.send_signal(signal.SIGKILL)
   if process.wait() > 0:
     raise AssertionError(f"the chain failed before it could be killed:\n{process.stderr.read()[-3000:]}")
+
+
+@pytest.mark.slow  # ~2 min on 2 cores: the chain's first four stages, twice
+def test_sigterm_in_pretraining_stops_the_chain_with_75_after_saving_and_the_rerun_resumes_there(tmp_path):
+  argv = ["run", "--config", TINY_CHAIN, "--workdir", str(tmp_path), "--until", "pretrain",
+          "--config.train.steps=16"]  # steps to spare: the signal lands before the stage ends
+  process = subprocess.Popen([sys.executable, "-m", "lmjax.cli", *argv], env=ENV, cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 600
+  while time.time() < deadline and process.poll() is None:
+    if any(max((m["step"] for m in read_metrics(d)), default=0) >= 2 for d in tmp_path.glob("stages/pretrain-*")):
+      break
+    time.sleep(0.05)
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == preemption.EXIT_CODE, stderr[-3000:]
+  assert "SIGTERM received; saving a checkpoint" in stderr and "Traceback" not in stderr
+  stopped = int(stderr.split("saving the checkpoint of step ")[1].split()[0])
+  [stage_dir] = tmp_path.glob("stages/pretrain-*")
+  assert 2 <= stopped < 16 and (stage_dir / "checkpoints" / str(stopped) / "commit_success.txt").exists()
+  assert not cache.is_done(str(stage_dir))
+  rerun = _lmjax(*argv)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  with open(stage_dir / "summary.json") as f:
+    assert json.load(f)["resumed_from"] == stopped
+  assert [m["step"] for m in read_metrics(stage_dir)] == list(range(1, 17)) and cache.is_done(str(stage_dir))
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
-"""Checkpoints heal: one that fails to read (a file truncated or missing, a folder gone) is reported in one
-line, moved to checkpoints_damaged/ and the newest good one restored, and a rerun then matches an
-uninterrupted run; only when none reads does the run stop, moving nothing."""
+"""Checkpoints heal: one that fails to read (a file truncated or missing, a folder gone) or whose files
+differ from its checksums (a flipped byte orbax would read silently) is reported in one line, moved to
+checkpoints_damaged/ and the newest good one restored, and a rerun then matches an uninterrupted run; only
+when none reads does the run stop, moving nothing."""
 import glob
 import os
 import shutil
@@ -10,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lmjax.train import checkpoint
+from lmjax.train import checkpoint, checksums
 from tests.train.conftest import logged_losses, run_stage
 
 
@@ -24,7 +25,17 @@ def _truncate_a_data_file(step_dir):
     f.truncate(os.path.getsize(data_file) // 2)
 
 
+def _flip_a_byte_of_the_largest_array_file(step_dir):
+  data_file = _largest_file(os.path.join(step_dir, "state"))
+  with open(data_file, "r+b") as f:
+    f.seek(os.path.getsize(data_file) // 2)
+    byte = f.read(1)[0]
+    f.seek(-1, os.SEEK_CUR)
+    f.write(bytes([byte ^ 0x01]))
+
+
 DAMAGE = {
+    "flipped_byte": _flip_a_byte_of_the_largest_array_file,
     "truncated_data_file": _truncate_a_data_file,
     "missing_metadata_file": lambda step_dir: os.remove(os.path.join(step_dir, "data", "metadata")),
     "missing_state_manifest": lambda step_dir: os.remove(os.path.join(step_dir, "state", "manifest.ocdbt")),
@@ -67,6 +78,25 @@ def test_a_damaged_newest_checkpoint_is_reported_moved_aside_and_the_previous_re
   assert str(tmp_path / "checkpoints_damaged" / moved) in lines[0]
 
 
+def test_a_committed_checkpoint_carries_the_checksums_of_its_array_files(tmp_path):
+  _saved(tmp_path, steps=(1,))
+  step_dir = tmp_path / "checkpoints" / "1"
+  listed = checksums._covered(str(step_dir))
+  assert os.path.relpath(_largest_file(step_dir / "state"), step_dir) in listed
+  assert "state/manifest.ocdbt" in listed and checksums.verify(str(step_dir))
+
+
+def test_a_checkpoint_without_checksums_is_restored_unchecked_and_said_so(tmp_path, capsys):
+  """Checkpoints of runs from before checksums were kept still restore."""
+  _saved(tmp_path, steps=(1, 2))
+  for step in ("1", "2"):
+    os.remove(tmp_path / "checkpoints" / step / checksums.MANIFEST)
+  _, (step, state, _) = _restore_newest(tmp_path)
+  assert step == 2 and float(state["b"]["c"][0, 0]) == 2.0
+  [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("checkpoint:")]
+  assert f"step 2 of {tmp_path / 'checkpoints'} has no CHECKSUMS.json" in line and "unchecked" in line
+
+
 def test_a_reader_skips_a_damaged_newest_checkpoint_and_moves_nothing(tmp_path, capsys):
   """Inference and a later stage loading its base run read the newest parameters that read whole."""
   manager = checkpoint.make_manager(str(tmp_path / "checkpoints"), keep=5, writer=True)
@@ -85,7 +115,7 @@ def test_when_no_checkpoint_reads_the_error_names_each_and_nothing_is_moved(tmp_
   _saved(tmp_path, steps=(1, 2))
   for step in ("1", "2"):
     _truncate_a_data_file(str(tmp_path / "checkpoints" / step))
-  with pytest.raises(checkpoint.DamagedCheckpointsError, match=r"step 2: ValueError: .*step 1: ValueError"):
+  with pytest.raises(checkpoint.DamagedCheckpointsError, match=r"step 2: ChecksumError: .* has \d+ bytes, CHECKSUMS.json says \d+; step 1: ChecksumError"):
     _restore_newest(tmp_path)
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
   assert not (tmp_path / "checkpoints_damaged").exists()
@@ -104,10 +134,10 @@ def test_a_save_that_never_finished_is_ignored_and_its_temporary_folder_removed_
 
 def test_pretrain_resumes_past_a_damaged_checkpoint_exactly(uninterrupted, tokens_workdir, tmp_path):
   shutil.copytree(uninterrupted, tmp_path / "run")
-  for damage in ("truncated_data_file", "missing_metadata_file", "missing_subdirectory"):
+  for damage in ("flipped_byte", "truncated_data_file", "missing_metadata_file", "missing_subdirectory"):
     DAMAGE[damage](str(tmp_path / "run" / "checkpoints" / "16"))
     result = run_stage("pretrain", tmp_path / "run", tokens_workdir)
     assert "checkpoint: step 16 is damaged" in result.stdout and "resuming from step 12" in result.stdout
     assert logged_losses(tmp_path / "run") == logged_losses(uninterrupted)  # exactly, step for step
     assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["12", "16"]
-  assert len(os.listdir(tmp_path / "run" / "checkpoints_damaged")) == 3
+  assert len(os.listdir(tmp_path / "run" / "checkpoints_damaged")) == 4

@@ -16,7 +16,7 @@ import os
 import random
 import re
 
-from lmjax.data.documents import open_text
+from lmjax.data.documents import read_lines
 
 BIBLE = os.path.join(os.path.dirname(__file__), "..", "..", "assets", "corpus", "bible_kjv.jsonl.gz")
 KINDS = ("finish_verse", "verse_book", "verse_count", "next_book")
@@ -43,13 +43,12 @@ class Chapter:
 def bible_chapters(path: str = BIBLE) -> tuple[Chapter, ...]:
   """The chapters of the shipped Bible: heading "Genesis 1", a blank line, then "N verse text" lines."""
   chapters = []
-  with open_text(os.path.normpath(path)) as f:
-    for line in f:
-      doc = json.loads(line)
-      heading, _, body = doc["text"].partition("\n\n")
-      book, _, number = heading.rpartition(" ")
-      verses = tuple(v.split(" ", 1)[1] for v in body.splitlines() if " " in v)
-      chapters.append(Chapter(doc["id"], book, int(number), verses))
+  for _, line in read_lines(os.path.normpath(path)):
+    doc = json.loads(line)
+    heading, _, body = doc["text"].partition("\n\n")
+    book, _, number = heading.rpartition(" ")
+    verses = tuple(v.split(" ", 1)[1] for v in body.splitlines() if " " in v)
+    chapters.append(Chapter(doc["id"], book, int(number), verses))
   return tuple(chapters)
 
 

@@ -26,10 +26,13 @@ def pending(tasks: list[Task]) -> list[Task]:
 
 
 def run_task(task: Task) -> str | None:
-  """Run one task; returns None on success or the error with its traceback (never raises)."""
+  """Run one task; returns None on success, else the error (with its traceback unless a UserError); never
+  raises."""
   try:
     task.fn(**task.kwargs)
     return None
+  except UserError as error:  # a bad input or setting: its message names it and the fix, a traceback would not
+    return f"{task.name}: {error}"
   except Exception:  # reported by the executor after the stage; other tasks go on
     return f"{task.name}: {traceback.format_exc()}"
 

@@ -13,6 +13,7 @@ import unicodedata
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
+from lmjax.data.documents import read_lines
 from lmjax.data.web.document import Document, Drop
 
 SHIPPED_LISTS = pathlib.Path(__file__).parents[2] / "assets" / "web" / "url_blocklist"
@@ -21,7 +22,7 @@ URL_WORD_SEPARATOR = re.compile(r"[^a-z0-9]+")
 
 def read_list(path: str | pathlib.Path) -> set[str]:
   """One lowercase entry per line; blank lines and lines starting with '#' are skipped."""
-  lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
+  lines = (line for _, line in read_lines(str(path)))
   return {line.strip().lower() for line in lines if line.strip() and not line.lstrip().startswith("#")}
 
 
