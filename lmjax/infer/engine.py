@@ -107,8 +107,8 @@ class Engine:
   def generate(self, prompts: list, seeds: list[int] | None = None, on_reply=None, *,
                reply_tokens: list[int] | None = None, on_tokens=None) -> list[Reply]:
     """A reply to every prompt (ids, each with at least one token); reply i samples with seeds[i] (default
-    sampling.seed + i) and has a budget of reply_tokens[i] (default max_reply_tokens). `on_reply()` is called
-    as each reply finishes (a progress bar's update); `on_tokens` as in the module docstring."""
+    sampling.seed + i) and has a budget of reply_tokens[i] (default max_reply_tokens). `on_reply(i, reply)` is
+    called as each reply finishes (a progress bar, a stream); `on_tokens` as in the module docstring."""
     seeds = [self.sampling.seed + i for i in range(len(prompts))] if seeds is None else list(seeds)
     budgets = [self.max_reply_tokens] * len(prompts) if reply_tokens is None else list(reply_tokens)
     if len(seeds) != len(prompts) or len(budgets) != len(prompts) or any(len(p) == 0 for p in prompts):
@@ -122,7 +122,7 @@ class Engine:
     if len(widest.ids) + widest.reply_tokens + programs.BUCKET > length:
       raise ValueError(f"a prompt of {len(widest.ids)} tokens and a reply of {widest.reply_tokens} do not fit "
                        f"the engine's {length}-position cache; shorten the prompt or the reply budget")
-    run = _Run(self, fitted, seeds, length, on_reply or (lambda: None), on_tokens or (lambda index, ids: False))
+    run = _Run(self, fitted, seeds, length, on_reply or (lambda index, reply: None), on_tokens or (lambda index, ids: False))
     with ThreadPoolExecutor(self.tool_use.threads if self.tool_use else 1) as pool:
       return run.until_done(pool)
 
@@ -251,7 +251,7 @@ class _Run:
     fitted = self.fitted[row.index]
     self.replies[row.index] = row.reply(fitted.ids, fitted.dropped)
     self.rows[slot] = None
-    self.on_reply()
+    self.on_reply(row.index, self.replies[row.index])
 
 
 def chat_engine(graphdef, params, tokenizer, *, slots: int, sampling: SamplingParams, max_reply_tokens: int,
