@@ -1,7 +1,8 @@
 """Concurrent requests gathered into batches of the one inference engine (`lmjax.infer.engine`).
 
-One thread owns the engine. When a request arrives it waits `window_s` for others, then runs everything
-that has arrived: requests that sample alike (chat or completion, temperature, top-p, top-k) go through one
+One thread owns the engine; it first compiles the engine's programs (`warm_up`) while the server already
+answers, so the first request need not wait for them. When a request arrives it waits `window_s` for others,
+then runs everything that has arrived: requests that sample alike (chat or completion, temperature, top-p, top-k) go through one
 `Engine.generate` call, their choices continuously batched through its slots, each with its own seed and
 reply budget. Requests arriving meanwhile wait for the next batch (at most `max_waiting` of them; one more is
 refused, HTTP 503). Each choice's reply is reported as it grows (`on_tokens`) and when it is done, to its
@@ -9,6 +10,7 @@ request's `sink`; a request whose client went away (`cancelled`) ends its replie
 """
 import dataclasses
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -51,8 +53,9 @@ class Job:
 class Batcher:
   """The engine's thread and the queue of requests waiting for it (see the module docstring)."""
 
-  def __init__(self, make_engine: Callable[[Sampling], object], *, window_s: float, max_waiting: int):
-    self.make_engine, self.window_s, self.max_waiting = make_engine, window_s, max_waiting
+  def __init__(self, make_engine: Callable[[Sampling], object], *, window_s: float, max_waiting: int,
+               warm_up: Sampling | None = None):
+    self.make_engine, self.window_s, self.max_waiting, self.warm_up = make_engine, window_s, max_waiting, warm_up
     self.waiting: queue.Queue = queue.Queue()
     self.batch_sizes: list[int] = []  # requests per engine call, for tests and logs
     self.thread = threading.Thread(target=self._serve, name="lmjax-engine", daemon=True)
@@ -71,6 +74,11 @@ class Batcher:
     self.waiting.put(job)
 
   def _serve(self) -> None:
+    if self.warm_up:  # compile the engine's programs before the first request needs them
+      try:
+        self.make_engine(self.warm_up).generate([[0]], reply_tokens=[1])
+      except Exception as e:  # noqa: BLE001 (the requests will meet the same error, each with a reply)
+        print(f"lmjax serve: warming up the engine failed: {type(e).__name__}: {e}", file=sys.stderr)
     while True:
       first = self.waiting.get()
       if first is None:

@@ -27,8 +27,9 @@ class Served:
   created: int = dataclasses.field(default_factory=lambda: int(time.time()))
 
   def __post_init__(self):
+    warm_up = Sampling("chat" if self.has_chat_tokens() else "completion", 0.0, 1.0, 0)
     self.batcher = Batcher(self.engine, window_s=self.settings.batch_window_ms / 1000,
-                           max_waiting=self.settings.max_waiting)
+                           max_waiting=self.settings.max_waiting, warm_up=warm_up)
 
   @property
   def context(self) -> int:
