@@ -45,6 +45,7 @@ async function loadInfo() {
   info = await (await fetch("/api/info")).json();
   $("info").textContent = `${info.model} · step ${info.step} · ${info.layers} layers × ${info.heads} heads, ` +
     `d=${info.embed_dim}, vocab ${info.vocab_size}, context ${info.context} · tools: ${info.tools.join(", ")}`;
+  $("chat-max").max = info.context;
 }
 
 // ---- chat
@@ -96,8 +97,8 @@ async function sendChat(event) {
   const node = addMessage("assistant", "…");
   const system = $("chat-system").value.trim();
   const messages = (system ? [{role: "system", content: system}] : []).concat(conversation);
-  const body = {model: info.model, messages, stream: true, temperature: Number($("chat-temp").value),
-                max_tokens: Number($("chat-max").value)};
+  const body = {model: info.model, messages, stream: true, temperature: Number($("chat-temp").value)};
+  if ($("chat-max").value) body.max_tokens = Number($("chat-max").value);
   $("chat-send").disabled = true;
   let content = "", parts = [], finish = null;
   try {
