@@ -53,7 +53,7 @@ setup(
     description="A JAX/Flax language-model training chain: web data, tokenizer, pretraining, SFT, RM, RL.",
     python_requires=">=3.11",
     packages=find_packages(include=["lmjax", "lmjax.*", "configs"]),
-    package_data={"lmjax": ["assets/**/*"]},
+    package_data={"lmjax": ["assets/**/*", "serve/static/*"]},
     install_requires=CORE_REQUIRES + WEB_REQUIRES,
     extras_require={
         # ray: the cleaner's Ray executor test; torch + transformers: the HF parity tests

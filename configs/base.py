@@ -285,4 +285,13 @@ def get_config() -> ml_collections.ConfigDict:
   sample.top_k = 40  # sample among the k most likely tokens (0 = all)
   sample.top_p = 1.0  # sample within the smallest set of tokens whose probability reaches p (1 = all)
   sample.seed = 0  # sampling RNG seed
+
+  # `lmjax serve`: the OpenAI-compatible API and the web page over one engine (lmjax/serve).
+  c.serve = serve = ml_collections.ConfigDict()
+  serve.slots = 8  # replies decoded together; a batch with more waits for free slots
+  serve.steps_per_call = 8  # tokens per device call: how often a streamed reply grows
+  serve.batch_window_ms = 20.0  # after a request arrives, how long the server gathers others into its batch
+  serve.max_waiting = 64  # requests allowed to wait for the engine; one more is refused with HTTP 503
+  serve.max_tool_calls = 4  # tool calls a reply may make (a later one gets an error output), as `lmjax chat`
+  serve.inside_max_tokens = 64  # longest prompt the "inside" view takes (attention is tokens² per head)
   return c

@@ -12,6 +12,7 @@
                     [--harness hellaswag,arc_easy [--harness-include DIR]]   (lm-evaluation-harness tasks)
     lmjax sample    --workdir runs/quickstart --prompt "Once upon a time"
     lmjax chat      --workdir runs/sft --system "You are a helpful assistant." --search 'docs/*.jsonl.gz'
+    lmjax serve     --workdir runs/sft [--host 127.0.0.1] [--port 8000] [--search 'docs/*.jsonl.gz']
     lmjax tokens    --workdir runs/quickstart "How does text become tokens?"
     lmjax next      --workdir runs/quickstart "The meaning of life is" --continuation " to love"
     lmjax clean     --input 'raw/*.warc.gz' --workdir runs/web [--config configs/clean.py]
@@ -82,6 +83,14 @@ def _parser() -> argparse.ArgumentParser:
   chat.add_argument("--system", help="a system message")
   chat.add_argument("--search", help="glob of JSONL documents for the search tool")
   chat.add_argument("--config", help="defaults to the config the run saved in WORKDIR")
+  serve = commands.add_parser("serve", help="an OpenAI-compatible API and a web page (chat, tokens, next-token "
+                              "distribution, inside the transformer) for the latest checkpoint")
+  serve.add_argument("--workdir", required=True)
+  serve.add_argument("--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1: this machine "
+                     "only; 0.0.0.0 opens the server to the network)")
+  serve.add_argument("--port", type=int, default=8000)
+  serve.add_argument("--search", help="glob of JSONL documents for the search tool")
+  serve.add_argument("--config", help="defaults to the config the run saved in WORKDIR")
   tokens = commands.add_parser("tokens", help="show how text splits into tokens")
   tokens.add_argument("text")
   where = tokens.add_mutually_exclusive_group(required=True)
@@ -233,6 +242,9 @@ def _dispatch(args, overrides: list[str]) -> None:
     from lmjax.infer import chat_session
     config = _run_config(args, overrides)
     chat_session.run_chat(config, args.workdir, system=args.system, search=args.search)
+  elif args.command == "serve":
+    from lmjax.serve import server
+    server.run(_run_config(args, overrides), args.workdir, host=args.host, port=args.port, search=args.search)
   elif args.command == "tokens":
     from lmjax.data.tokenizer import Tokenizer
     from lmjax.infer import load, viewers

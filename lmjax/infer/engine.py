@@ -17,6 +17,10 @@ One rule for every caller:
 - a reply's randomness is keyed by its seed and the position it samples at (never by its slot or neighbours);
 - each reply token is marked generated (sampled) or inserted (a tool's output): RL trains on the former only.
 
+A caller that shows replies as they grow (`lmjax serve`'s streams) sets `steps_per_call` (tokens per device
+call, default a whole segment) and passes `on_tokens(index, ids)`, called with a reply's ids so far after
+each call and each tool output; it returns True to end that reply there (a stop string, a closed stream).
+
     engine = Engine(graphdef, params, slots=16, sampling=SamplingParams(max_new_tokens=64, temperature=1.0,
                     stop_ids=chat.chat_tokens(tok).stops), max_reply_tokens=256, tool_use=ToolUse(tok, tools))
     replies = engine.generate(prompts, seeds)
@@ -88,33 +92,37 @@ class Engine:
 
   def __init__(self, graphdef, params, *, slots: int, sampling: SamplingParams, max_reply_tokens: int,
                tool_use: ToolUse | None = None, continuous: bool = True, length: int | None = None,
-               context: int | None = None):
-    if slots < 1 or max_reply_tokens < 1 or sampling.max_new_tokens < 1:
-      raise ValueError(f"slots={slots}, max_reply_tokens={max_reply_tokens} and max_new_tokens="
-                       f"{sampling.max_new_tokens} must all be at least 1")
+               context: int | None = None, steps_per_call: int | None = None):
+    steps_per_call = steps_per_call or sampling.max_new_tokens
+    if min(slots, max_reply_tokens, sampling.max_new_tokens, steps_per_call) < 1:
+      raise ValueError(f"slots={slots}, max_reply_tokens={max_reply_tokens}, max_new_tokens="
+                       f"{sampling.max_new_tokens} and steps_per_call={steps_per_call} must all be at least 1")
     self.graphdef, self.params, self.slots, self.context = graphdef, params, slots, context
     self.sampling, self.max_reply_tokens, self.tool_use = sampling, max_reply_tokens, tool_use
-    self.continuous, self.length = continuous, length
+    self.continuous, self.length, self.steps_per_call = continuous, length, steps_per_call
     self.knobs = knobs_of(sampling, until_all=not continuous)
     self.prefills = 0  # prefill calls made (a tool round continues from the cache: one per output)
     self.shared_prompts = 0  # prompts copied from a slot that holds the same prompt instead of prefilled
 
-  def generate(self, prompts: list, seeds: list[int] | None = None, on_reply=None) -> list[Reply]:
+  def generate(self, prompts: list, seeds: list[int] | None = None, on_reply=None, *,
+               reply_tokens: list[int] | None = None, on_tokens=None) -> list[Reply]:
     """A reply to every prompt (ids, each with at least one token); reply i samples with seeds[i] (default
-    sampling.seed + i). `on_reply()` is called as each reply finishes (a progress bar's update)."""
+    sampling.seed + i) and has a budget of reply_tokens[i] (default max_reply_tokens). `on_reply(i, reply)` is
+    called as each reply finishes (a progress bar, a stream); `on_tokens` as in the module docstring."""
     seeds = [self.sampling.seed + i for i in range(len(prompts))] if seeds is None else list(seeds)
-    if len(seeds) != len(prompts) or any(len(p) == 0 for p in prompts):
-      raise ValueError("give one seed per prompt, and every prompt at least one token (e.g. BOS)")
+    budgets = [self.max_reply_tokens] * len(prompts) if reply_tokens is None else list(reply_tokens)
+    if len(seeds) != len(prompts) or len(budgets) != len(prompts) or any(len(p) == 0 for p in prompts):
+      raise ValueError("give one seed (and reply budget) per prompt, and every prompt at least one token (BOS)")
     if not prompts:
       return []
-    fitted = [contexts.fit_prompt(p, self.context, self.max_reply_tokens) if self.context
-              else contexts.Fitted(list(p), self.max_reply_tokens, 0) for p in prompts]
+    fitted = [contexts.fit_prompt(p, self.context, budget) if self.context else contexts.Fitted(list(p), budget, 0)
+              for p, budget in zip(prompts, budgets)]
     widest = max(fitted, key=lambda f: len(f.ids) + f.reply_tokens)
     length = self.length or cache_length(len(widest.ids), widest.reply_tokens)
     if len(widest.ids) + widest.reply_tokens + programs.BUCKET > length:
       raise ValueError(f"a prompt of {len(widest.ids)} tokens and a reply of {widest.reply_tokens} do not fit "
                        f"the engine's {length}-position cache; shorten the prompt or the reply budget")
-    run = _Run(self, fitted, seeds, length, on_reply or (lambda: None))
+    run = _Run(self, fitted, seeds, length, on_reply or (lambda index, reply: None), on_tokens or (lambda index, ids: False))
     with ThreadPoolExecutor(self.tool_use.threads if self.tool_use else 1) as pool:
       return run.until_done(pool)
 
@@ -122,8 +130,8 @@ class Engine:
 class _Run:
   """The host side of one `Engine.generate` call: which reply each slot holds, and the device state."""
 
-  def __init__(self, engine: Engine, fitted: list, seeds, length: int, on_reply):
-    self.engine, self.fitted, self.seeds, self.on_reply = engine, fitted, seeds, on_reply
+  def __init__(self, engine: Engine, fitted: list, seeds, length: int, on_reply, on_tokens):
+    self.engine, self.fitted, self.seeds, self.on_reply, self.on_tokens = engine, fitted, seeds, on_reply, on_tokens
     self.cache, self.logits = programs.init_state(engine.graphdef, engine.params, engine.slots, length)
     self.rows: list[_Row | None] = [None] * engine.slots
     self.length = length
@@ -186,7 +194,7 @@ class _Run:
     for slot in decoding:
       active[slot], budget[slot] = True, self.budget(self.rows[slot])
     out, self.cache, self.logits = programs.decode(e.graphdef, e.params, self.cache, self.logits, cursor, active,
-                                                   budget, seeds, e.knobs, e.sampling.max_new_tokens)
+                                                   budget, seeds, e.knobs, e.steps_per_call)
     out = np.asarray(jax.device_get(out))
     for slot in decoding:
       new = [int(t) for t in out[slot] if t >= 0]
@@ -194,7 +202,10 @@ class _Run:
       row.ids += new
       row.generated += [True] * len(new)
       row.cursor, row.segment = row.cursor + len(new), row.segment + len(new)
-      self.after_tokens(slot, pool)
+      if self.on_tokens(row.index, row.ids):
+        self.finish(slot)
+      else:
+        self.after_tokens(slot, pool)
 
   def budget(self, row: _Row) -> int:
     """Tokens the row may still sample in this segment."""
@@ -230,7 +241,7 @@ class _Run:
         row.tool, row.segment = None, 0
         row.ids += inserted
         row.generated += [False] * len(inserted)
-        if len(row.ids) >= row.limit:
+        if self.on_tokens(row.index, row.ids) or len(row.ids) >= row.limit:
           self.finish(slot)
         else:
           self.prefill(slot, inserted)
@@ -240,17 +251,17 @@ class _Run:
     fitted = self.fitted[row.index]
     self.replies[row.index] = row.reply(fitted.ids, fitted.dropped)
     self.rows[slot] = None
-    self.on_reply()
+    self.on_reply(row.index, self.replies[row.index])
 
 
 def chat_engine(graphdef, params, tokenizer, *, slots: int, sampling: SamplingParams, max_reply_tokens: int,
                 tools: dict, max_tool_calls: int = 4, continuous: bool = True, length: int | None = None,
-                context: int | None = None) -> Engine:
+                context: int | None = None, steps_per_call: int | None = None) -> Engine:
   """An engine for assistant replies in the chat protocol: it pauses at the protocol's stops and runs tools."""
   sampling = dataclasses.replace(sampling, stop_ids=chat.chat_tokens(tokenizer).stops)
   return Engine(graphdef, params, slots=slots, sampling=sampling, max_reply_tokens=max_reply_tokens,
                 tool_use=ToolUse(tokenizer, tools, max_tool_calls), continuous=continuous, length=length,
-                context=context)
+                context=context, steps_per_call=steps_per_call)
 
 
 def rollout_engine(graphdef, params, tokenizer, rollout_config, *, tools: dict, temperature: float = 0.0,

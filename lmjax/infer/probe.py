@@ -111,7 +111,7 @@ def sample_replies(loaded, prompts: list[list[int]], samples: int, sampling: Sam
   engine = Engine(loaded.graphdef, loaded.params, slots=max(1, min(batch_size, len(rows))), sampling=sampling,
                   max_reply_tokens=sampling.max_new_tokens, context=loaded.context)
   with tqdm(total=len(rows), desc=desc, unit="reply", disable=desc is None) as bar:
-    replies = engine.generate(rows, on_reply=bar.update)
+    replies = engine.generate(rows, on_reply=lambda index, reply: bar.update())
   texts = [_reply_text(reply, tok, style) for reply in replies]
   return [texts[q * samples:(q + 1) * samples] for q in range(len(prompts))]
 

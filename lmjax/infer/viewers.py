@@ -54,11 +54,12 @@ def prompt_ids(tok: Tokenizer, prompt: str, context: int | None, reserve: int = 
   return fitted.ids, fitted.dropped
 
 
-def next_token_distribution(model, tok: Tokenizer, prompt: str, top_k: int,
-                            context: int | None = None) -> list[NextToken]:
-  """The k most likely tokens after [BOS] + prompt (its end, if longer than `context`), with probabilities."""
+def next_token_distribution(model, tok: Tokenizer, prompt: str, top_k: int, context: int | None = None,
+                            temperature: float = 1.0) -> list[NextToken]:
+  """The k most likely tokens after [BOS] + prompt (its end, if longer than `context`), with their
+  probabilities when sampling at `temperature` (softmax of logits / temperature)."""
   ids = np.array([prompt_ids(tok, prompt, context)[0]], np.int32)
-  probs = _probabilities(model, ids)[0, -1]
+  probs = _probabilities(model, ids, temperature)[0, -1]
   order = np.argsort(-probs)[:top_k]
   return [NextToken(int(i), tok.decode([int(i)]), float(probs[i])) for i in order]
 
@@ -74,10 +75,12 @@ def continuation_probabilities(model, tok: Tokenizer, prompt: str, continuation:
   return [NextToken(i, tok.decode([i]), float(probs[start + n, i])) for n, i in enumerate(cont_ids)]
 
 
-def _probabilities(model, ids_bt: np.ndarray) -> np.ndarray:
+def _probabilities(model, ids_bt: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+  if temperature <= 0:
+    raise UserError(f"temperature={temperature}: a distribution needs a temperature above 0")
   positions = np.broadcast_to(np.arange(ids_bt.shape[1], dtype=np.int32), ids_bt.shape)
   logits = model(jnp.asarray(ids_bt), positions, np.ones_like(ids_bt))
-  return np.asarray(jax.nn.softmax(logits, axis=-1))
+  return np.asarray(jax.nn.softmax(logits / temperature, axis=-1))
 
 
 def distribution_table(rows: list[NextToken]) -> str:

@@ -146,3 +146,26 @@ def test_the_reply_budget_and_the_tool_call_limit_act_the_same_from_every_caller
   assert chatted == limited and limited.tool_calls == 1
   output = limited.message(loaded.tokenizer)["content"][1]["output"]
   assert output == "error: no more tool calls in this reply (limit 0)"
+
+
+def test_replies_decoded_a_few_tokens_per_call_are_the_whole_segment_replies(overfit_model):
+  loaded, conversations = overfit_model
+  prompts, seeds = _prompts(loaded, conversations), [3, 4, 5, 6]
+  sampling = SamplingParams(max_new_tokens=48, temperature=1.0)
+  whole = _engine(loaded, slots=2, sampling=sampling).generate(prompts, seeds)
+  seen = {}
+  chunked = _engine(loaded, slots=2, sampling=sampling, steps_per_call=3).generate(
+      prompts, seeds, on_tokens=lambda index, ids: seen.setdefault(index, []).append(len(ids)))
+  assert chunked == whole
+  # Several calls per reply, each seeing the reply grown; the last one sees it whole.
+  assert all(len(n) >= 4 and n == sorted(n) and n[-1] == len(r.reply) for n, r in zip(seen.values(), whole))
+
+
+def test_on_tokens_ends_a_reply_where_it_says_and_each_reply_keeps_its_own_budget(overfit_model):
+  loaded, conversations = overfit_model
+  prompts = _prompts(loaded, conversations[3:4]) * 3
+  engine = _engine(loaded, slots=2, steps_per_call=2)
+  full = engine.generate(prompts[:1])[0]
+  cut, short, whole = engine.generate(prompts, reply_tokens=[96, 5, 96],
+                                      on_tokens=lambda index, ids: index == 0 and len(ids) >= 4)
+  assert cut.reply == full.reply[:4] and short.reply == full.reply[:5] and whole == full
