@@ -12,10 +12,14 @@ import subprocess
 
 from lmjax import fs
 from lmjax.chain import plots
+from lmjax.chain.stages import ROUTES
 from lmjax.model import ModelConfig, flops_per_token
 from lmjax.train.metrics import read_metrics
 
 EVAL_STAGES = ("eval_pretrain", "eval_sft", "eval_rl", "eval_dpo")
+# Each preference route's evaluation of its final policy: headline's `final.<metric>`, one name for both routes,
+# so a sweep over chain.preference pairs them.
+FINAL_EVALS = tuple(evaluation for _, (evaluation,) in ROUTES.values())
 
 
 def _load(path: str, default=None):
@@ -79,7 +83,9 @@ def headline(workdir: str) -> dict[str, float]:
   for stage in EVAL_STAGES:
     if stage in dirs:
       results = _load(os.path.join(dirs[stage], "eval.json"), {})
-      out |= {f"{stage}.{k}": v for k, v in results.items() if isinstance(v, (int, float))}
+      numbers = {k: v for k, v in results.items() if isinstance(v, (int, float))}
+      out |= {f"{stage}.{k}": v for k, v in numbers.items()}
+      out |= {f"final.{k}": v for k, v in numbers.items()} if stage in FINAL_EVALS else {}
   return {k: v for k, v in out.items() if v is not None}
 
 

@@ -229,3 +229,16 @@ def test_rl_scores_in_chunks_of_its_own_size_not_the_train_batch():
 def test_plan_of_a_config_without_a_model_says_so():
   with pytest.raises(SystemExit, match="trains no model"):
     cli.main(["plan", "--config", str(REPO / "configs" / "clean.py")])
+
+
+@pytest.mark.slow  # ~20 s: six compiles
+def test_the_dpo_route_plans_the_dpo_steps_in_place_of_the_reward_model_and_rl(capsys, monkeypatch):
+  monkeypatch.setenv("XLA_FLAGS", "")
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+  cli.main(["plan", "--config", str(REPO / "tests" / "chain" / "tiny_chain.py"), "--json",
+            "--config.chain.preference=dpo"])
+  steps = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"]
+  assert [(s["stage"], s["step"]) for s in steps] == [
+      ("pretrain", "train"), ("pretrain", "eval"), ("sft", "train"), ("sft", "eval"), ("dpo", "train"),
+      ("dpo", "eval")]
+  assert all(s["fits"] and s["bytes_per_device"] > 0 for s in steps)
