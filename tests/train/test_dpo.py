@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from lmjax import chat, losses
-from lmjax.config import load_saved_config
+from lmjax.config import ConfigError, load_saved_config
 from lmjax.data.pairs_pipeline import pair_row, preference_row, split_pairs
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.infer.load import load_model
+from lmjax.train.dpo import bound_loss, needs_reference
 from lmjax.train.metrics import read_metrics
 from tests.train.conftest import kill_9_after_checkpoint, logged_losses, run_stage
 
@@ -130,3 +131,14 @@ def test_a_reference_free_loss_trains_without_the_reference_pass(dpo_flags, toke
   assert "orpo on" in stdout and "no reference model" in stdout
   logged = read_metrics(tmp_path)
   assert logged[-1]["step"] == 4 and "val_accuracy" in logged[-1] and "odds_ratio_loss" in logged[-1]
+
+
+def test_the_loss_is_chosen_by_name_with_its_hyperparameters_bound():
+  from configs import base
+  d = base.get_config().dpo
+  d.update(loss="simpo", simpo_beta=2.5, simpo_gamma=0.3)
+  assert bound_loss(d).keywords == {"beta": 2.5, "gamma": 0.3} and not needs_reference("simpo")
+  assert needs_reference("dpo") and needs_reference("ipo") and not needs_reference("orpo")
+  d.loss = "kto"
+  with pytest.raises(ConfigError, match="config.dpo.loss='kto'; use one of dpo, ipo, simpo, orpo"):
+    bound_loss(d)
