@@ -16,9 +16,8 @@ from flax import nnx
 
 from lmjax.config import load_saved_config
 from lmjax.data.documents import is_validation
-from lmjax.data.pairs_pipeline import pair_row
+from lmjax.data.pairs_pipeline import pair_row, preference_pairs
 from lmjax.infer.load import load_model
-from lmjax.train.reward_model import preference_pairs
 
 
 def main() -> None:
@@ -27,7 +26,7 @@ def main() -> None:
   args = parser.parse_args()
   config = load_saved_config(args.workdir)
   loaded = load_model(config, args.workdir, scalar_head=True)
-  pairs = [p for p in preference_pairs(config.rm)
+  pairs = [p for p in preference_pairs(config.rm, "rm")
            if is_validation(json.dumps(p, sort_keys=True), config.rm.val_fraction)]
   rows = [(p.get("kind", "all"), pair_row(p, loaded.tokenizer, config.train.seq_len)) for p in pairs]
   rows = [(kind, row) for kind, row in rows if row is not None]

@@ -6,6 +6,7 @@
                     [--coordinator-address HOST:PORT --num-processes N --process-id I | --distributed-auto]
     lmjax sft       --config configs/quickstart.py --workdir runs/sft --config.sft.base_workdir=runs/quickstart
     lmjax rm        --config configs/quickstart.py --workdir runs/rm --config.rm.base_workdir=runs/sft
+    lmjax dpo       --config configs/dpo_quickstart.py --workdir runs/dpo --config.dpo.base_workdir=runs/sft
     lmjax rl        --config configs/rl_quickstart.py --workdir runs/rl --config.rl.base_workdir=runs/sft
     lmjax probe     --config configs/quickstart.py --workdir runs/probe --config.probe.model_workdir=runs/sft
     lmjax eval      --config configs/quickstart.py --workdir runs/eval --config.eval.model_workdir=runs/sft
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                           ("pretrain", "train with the next-token loss (resumes from WORKDIR)"),
                           ("sft", "fine-tune a pretrained run on conversations (assistant tokens only)"),
                           ("rm", "train a reward model on preference pairs (Bradley-Terry)"),
+                          ("dpo", "train the policy on preference pairs directly (config.dpo.loss: dpo, ipo, "
+                           "simpo or orpo)"),
                           ("probe", "ask a run questions with known answers; write \"I don't know\" data"),
                           ("rl", "reinforce correct answers to math problems (PPO / group-relative)"),
                           ("eval", "score a run: val loss/bpb, math pass@k, tools, abstention, multiple choice")]:
@@ -144,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
-MULTIHOST_COMMANDS = ("pretrain", "sft", "rm", "run")
+MULTIHOST_COMMANDS = ("pretrain", "sft", "rm", "dpo", "run")
 
 
 def _env_int(name: str) -> int | None:
@@ -185,8 +188,8 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 STAGES = {"tokenizer": "lmjax.data.tokenizer", "tokenize": "lmjax.data.shards", "pretrain": "lmjax.train.pretrain",
-          "sft": "lmjax.train.sft", "rm": "lmjax.train.reward_model", "rl": "lmjax.train.rl",
-          "probe": "lmjax.infer.probe", "eval": "lmjax.eval.stage"}
+          "sft": "lmjax.train.sft", "rm": "lmjax.train.reward_model", "dpo": "lmjax.train.dpo",
+          "rl": "lmjax.train.rl", "probe": "lmjax.infer.probe", "eval": "lmjax.eval.stage"}
 
 
 def _run_config(args, overrides):
@@ -198,7 +201,7 @@ def _run_config(args, overrides):
 # (lmjax.lock) before anything runs; across hosts a refusal on process 0 alone would strand the others, so
 # there the training stages' Workdir takes it, stopping every process together, and a chain's stage lock
 # is left to the barriers between stages.
-WRITERS = ("tokenizer", "tokenize", "pretrain", "sft", "rm", "probe", "rl", "eval", "clean", "run", "sweep")
+WRITERS = ("tokenizer", "tokenize", "pretrain", "sft", "rm", "dpo", "probe", "rl", "eval", "clean", "run", "sweep")
 
 
 def _workdir_lock(args):

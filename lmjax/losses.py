@@ -8,7 +8,8 @@ keyword arguments bound with functools.partial before jit; a loss never reads th
 
 The four objectives of the design: `next_token` (pretraining; SFT with the chat protocol's assistant
 mask), `pairwise_bce` (reward model), `ppo_clip` (policy; group-relative RL feeds it group advantages) and
-`ppo_clip_value` (PPO with a critic).
+`ppo_clip_value` (PPO with a critic); and the preference losses that train the policy on pairs directly,
+`dpo`, `ipo` (against the frozen reference's log-probs) and the reference-free `simpo` and `orpo`.
 """
 import dataclasses
 from collections.abc import Callable
@@ -125,8 +126,91 @@ def ppo_clip_value(model, batch: dict, rng: jax.Array, *, clip_eps: float = 0.2,
   return jnp.sum(per_token_bt + value_coef * value_loss_bt), jnp.sum(mask_bt), metrics
 
 
+def response_logprobs(model, batch: dict) -> tuple[jax.Array, ...]:
+  """(log π(chosen), log π(rejected), chosen tokens, rejected tokens), each [b]: one pair per row, the two
+  responses' target log-probs summed over `chosen_mask` / `rejected_mask` [b, t] (their reply tokens only)."""
+  logprobs_bt = token_logprobs(model(batch["tokens"], batch["positions"], batch["segment_ids"]), batch["targets"])
+  chosen_bt, rejected_bt = (batch[k].astype(jnp.float32) for k in ("chosen_mask", "rejected_mask"))
+  return (jnp.sum(logprobs_bt * chosen_bt, axis=1), jnp.sum(logprobs_bt * rejected_bt, axis=1),
+          jnp.sum(chosen_bt, axis=1), jnp.sum(rejected_bt, axis=1))
+
+
+def _pair_metrics(chosen_b, rejected_b, reward_c_b, reward_r_b) -> dict:
+  """Sums over pairs: accuracy (chosen's implicit reward above rejected's; a tie counts half, so an untrained
+  DPO policy, whose rewards are both 0, reads 0.5), the reward margin, rewards and response log-probs."""
+  margin_b = reward_c_b - reward_r_b
+  return {"accuracy": jnp.sum((margin_b > 0) + 0.5 * (margin_b == 0)), "margin": jnp.sum(margin_b),
+          "chosen_reward": jnp.sum(reward_c_b), "rejected_reward": jnp.sum(reward_r_b),
+          "chosen_logprob": jnp.sum(chosen_b), "rejected_logprob": jnp.sum(rejected_b)}
+
+
+def _reference_rewards(model, batch: dict, beta: float):
+  """(log π(c), log π(r), β·(log π(c) − log π_ref(c)), β·(log π(r) − log π_ref(r))): DPO's implicit rewards."""
+  chosen_b, rejected_b, _, _ = response_logprobs(model, batch)
+  return (chosen_b, rejected_b, beta * (chosen_b - batch["ref_chosen_logprob"]),
+          beta * (rejected_b - batch["ref_rejected_logprob"]))
+
+
+def dpo(model, batch: dict, rng: jax.Array, *, beta: float = 0.1):
+  """DPO: −log σ(β·[(log π(c) − log π_ref(c)) − (log π(r) − log π_ref(r))]), summed over pairs.
+
+  The reference log-probs `ref_chosen_logprob` / `ref_rejected_logprob` [b] are the frozen SFT model's,
+  computed once before training, so the step never runs the reference model.
+  """
+  del rng
+  chosen_b, rejected_b, reward_c_b, reward_r_b = _reference_rewards(model, batch, beta)
+  loss_b = jax.nn.softplus(-(reward_c_b - reward_r_b))
+  return jnp.sum(loss_b), jnp.float32(loss_b.shape[0]), _pair_metrics(chosen_b, rejected_b, reward_c_b, reward_r_b)
+
+
+def ipo(model, batch: dict, rng: jax.Array, *, beta: float = 0.1):
+  """IPO: (h − 1/(2β))² with h = (log π(c) − log π_ref(c)) − (log π(r) − log π_ref(r)) on summed log-probs, a
+  squared loss that pulls the log-ratio margin to 1/(2β) instead of pushing it without bound as DPO does."""
+  del rng
+  chosen_b, rejected_b, reward_c_b, reward_r_b = _reference_rewards(model, batch, beta)
+  loss_b = ((reward_c_b - reward_r_b) / beta - 1 / (2 * beta)) ** 2
+  return jnp.sum(loss_b), jnp.float32(loss_b.shape[0]), _pair_metrics(chosen_b, rejected_b, reward_c_b, reward_r_b)
+
+
+def _mean_logprobs(model, batch: dict):
+  """(log π(c), log π(r), per-token mean of each): the length-normalised log-probs SimPO and ORPO compare."""
+  chosen_b, rejected_b, chosen_n_b, rejected_n_b = response_logprobs(model, batch)
+  return chosen_b, rejected_b, chosen_b / jnp.maximum(chosen_n_b, 1), rejected_b / jnp.maximum(rejected_n_b, 1)
+
+
+def simpo(model, batch: dict, rng: jax.Array, *, beta: float = 2.0, gamma: float = 0.5):
+  """SimPO: −log σ(β·mean log π(c) − β·mean log π(r) − γ), no reference model: the reward is the policy's
+  own length-normalised log-prob, and γ the margin the chosen reward must clear."""
+  del rng
+  chosen_b, rejected_b, mean_c_b, mean_r_b = _mean_logprobs(model, batch)
+  reward_c_b, reward_r_b = beta * mean_c_b, beta * mean_r_b
+  loss_b = jax.nn.softplus(-(reward_c_b - reward_r_b - gamma))
+  return jnp.sum(loss_b), jnp.float32(loss_b.shape[0]), _pair_metrics(chosen_b, rejected_b, reward_c_b, reward_r_b)
+
+
+def log_odds(mean_logprob_b: jax.Array) -> jax.Array:
+  """log(p / (1 − p)) of p = exp(mean log-prob); p is kept below 1 so the odds stay finite."""
+  mean_logprob_b = jnp.minimum(mean_logprob_b, -1e-6)
+  return mean_logprob_b - jnp.log(-jnp.expm1(mean_logprob_b))
+
+
+def orpo(model, batch: dict, rng: jax.Array, *, lam: float = 0.1):
+  """ORPO: the chosen response's per-token NLL plus λ·(−log σ(log odds(c) − log odds(r))), the odds of a
+  response being exp(its mean log-prob) against the rest; no reference model. Rewards are the log odds."""
+  del rng
+  chosen_b, rejected_b, mean_c_b, mean_r_b = _mean_logprobs(model, batch)
+  odds_c_b, odds_r_b = log_odds(mean_c_b), log_odds(mean_r_b)
+  odds_ratio_b = jax.nn.softplus(-(odds_c_b - odds_r_b))
+  metrics = _pair_metrics(chosen_b, rejected_b, odds_c_b, odds_r_b) | {"odds_ratio_loss": jnp.sum(odds_ratio_b),
+                                                                      "chosen_nll": -jnp.sum(mean_c_b)}
+  loss_b = -mean_c_b + lam * odds_ratio_b
+  return jnp.sum(loss_b), jnp.float32(loss_b.shape[0]), metrics
+
+
 _SEQUENCE = ("tokens", "positions", "segment_ids")
 _POLICY = (*_SEQUENCE, "targets", "loss_mask", "old_logprobs", "advantages", "ref_logprobs")
+_PAIR = (*_SEQUENCE, "targets", "chosen_mask", "rejected_mask")  # one pair a row, its two replies' masks
+_REFERENCE = ("ref_chosen_logprob", "ref_rejected_logprob")  # the frozen reference's log-probs, [b]
 
 LOSSES = {
     "next_token": Loss(next_token, (*_SEQUENCE, "targets", "loss_mask")),
@@ -134,7 +218,12 @@ LOSSES = {
                          scalar_head=True),
     "ppo_clip": Loss(ppo_clip, _POLICY),
     "ppo_clip_value": Loss(ppo_clip_value, (*_POLICY, "old_values", "returns"), scalar_head=True),
+    "dpo": Loss(dpo, (*_PAIR, *_REFERENCE)),
+    "ipo": Loss(ipo, (*_PAIR, *_REFERENCE)),
+    "simpo": Loss(simpo, _PAIR),
+    "orpo": Loss(orpo, _PAIR),
 }
+PREFERENCE_LOSSES = ("dpo", "ipo", "simpo", "orpo")  # what `lmjax dpo` trains with (config.dpo.loss)
 
 
 def check_batch_keys(loss_name: str, batch: dict) -> None:

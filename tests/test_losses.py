@@ -1,6 +1,7 @@
 """Every loss against a small NumPy reference: next-token CE with masks, the reward model's pairwise BCE,
 PPO's clipped surrogate (flat outside the trust region in the right direction; REINFORCE on fresh samples),
-the KL penalty and the clipped value loss."""
+the KL penalty and the clipped value loss; the preference losses DPO, IPO, SimPO and ORPO (the last two with
+no reference log-probs at all)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,3 +124,90 @@ def test_every_loss_declares_the_batch_keys_it_reads():
   with pytest.raises(KeyError, match="needs batch keys \\['chosen_index', 'rejected_index'\\]"):
     losses.check_batch_keys("pairwise_bce", _batch())
   losses.check_batch_keys("next_token", _batch())
+
+
+def _pair_batch(seed=0):
+  """Rows of two responses with disjoint random reply masks and random reference log-probs."""
+  batch, rng = _batch(seed), np.random.default_rng(seed + 10)
+  side = rng.integers(0, 3, (B, T))  # 0: prompt or padding, 1: chosen reply, 2: rejected reply
+  side[:, 0], side[:, 1] = 1, 2  # every reply has a token
+  batch.update(chosen_mask=(side == 1).astype(np.float32), rejected_mask=(side == 2).astype(np.float32),
+               ref_chosen_logprob=rng.normal(-8, 2, B).astype(np.float32),
+               ref_rejected_logprob=rng.normal(-8, 2, B).astype(np.float32))
+  del batch["loss_mask"]
+  return batch
+
+
+def _numpy_responses(model, batch):
+  """(summed chosen, summed rejected, chosen length, rejected length) log-probs, [b] each, in NumPy."""
+  logits = np.asarray(model(batch["tokens"], batch["positions"], batch["segment_ids"]), np.float64)
+  logp = np.take_along_axis(_log_softmax(logits), batch["targets"][..., None], -1)[..., 0]
+  c, r = batch["chosen_mask"], batch["rejected_mask"]
+  return (logp * c).sum(1), (logp * r).sum(1), c.sum(1), r.sum(1)
+
+
+def _log_sigmoid(x):
+  return -np.log1p(np.exp(-x))
+
+
+def _numpy_preference(name, model, batch, **kw):
+  """The loss per pair of each preference objective, written from its paper's formula."""
+  pc, pr, nc, nr = _numpy_responses(model, batch)
+  h = (pc - batch["ref_chosen_logprob"]) - (pr - batch["ref_rejected_logprob"])
+  if name == "dpo":
+    return -_log_sigmoid(kw["beta"] * h)
+  if name == "ipo":
+    return (h - 1 / (2 * kw["beta"])) ** 2
+  if name == "simpo":
+    return -_log_sigmoid(kw["beta"] * pc / nc - kw["beta"] * pr / nr - kw["gamma"])
+  odds = lambda mean: mean - np.log1p(-np.exp(mean))
+  return -pc / nc - kw["lam"] * _log_sigmoid(odds(pc / nc) - odds(pr / nr))
+
+
+PREFERENCE = [("dpo", dict(beta=0.1)), ("dpo", dict(beta=0.5)), ("ipo", dict(beta=0.1)), ("ipo", dict(beta=1.0)),
+              ("simpo", dict(beta=2.0, gamma=0.5)), ("orpo", dict(lam=0.1)), ("orpo", dict(lam=1.0))]
+
+
+@pytest.mark.parametrize("name, kw", PREFERENCE)
+def test_preference_loss_equals_numpy_and_ignores_tokens_outside_the_replies(name, kw):
+  model, batch = Transformer(CFG, rngs=nnx.Rngs(0)), _pair_batch()
+  loss_sum, pairs, _ = losses.LOSSES[name].fn(model, batch, None, **kw)
+  np.testing.assert_allclose(loss_sum, _numpy_preference(name, model, batch, **kw).sum(), rtol=2e-5)
+  assert pairs == B
+  outside = (batch["chosen_mask"] + batch["rejected_mask"]) == 0
+  other = dict(batch, targets=np.where(outside, (batch["targets"] + 5) % 31, batch["targets"]))
+  assert outside.any() and losses.LOSSES[name].fn(model, other, None, **kw)[0] == loss_sum
+
+
+@pytest.mark.parametrize("name", ["simpo", "orpo"])
+def test_reference_free_losses_need_no_reference_log_probs(name):
+  model, batch = Transformer(CFG, rngs=nnx.Rngs(0)), _pair_batch()
+  free = {k: v for k, v in batch.items() if not k.startswith("ref_")}
+  losses.check_batch_keys(name, free)
+  assert losses.LOSSES[name].fn(model, free, None)[0] == losses.LOSSES[name].fn(model, batch, None)[0]
+
+
+@pytest.mark.parametrize("name", ["dpo", "ipo"])
+def test_dpo_and_ipo_declare_the_reference_log_probs(name):
+  batch = {k: v for k, v in _pair_batch().items() if not k.startswith("ref_")}
+  with pytest.raises(KeyError, match="ref_chosen_logprob"):
+    losses.check_batch_keys(name, batch)
+
+
+def test_dpo_at_its_reference_is_log_2_with_every_pair_a_tie():
+  model, batch = Transformer(CFG, rngs=nnx.Rngs(0)), _pair_batch()
+  pc, pr, _, _ = _numpy_responses(model, batch)
+  at_reference = dict(batch, ref_chosen_logprob=pc.astype(np.float32), ref_rejected_logprob=pr.astype(np.float32))
+  loss_sum, pairs, metrics = losses.dpo(model, at_reference, None, beta=0.1)
+  np.testing.assert_allclose(loss_sum / pairs, np.log(2), rtol=1e-5)
+  assert metrics["accuracy"] == pytest.approx(0.5 * B)  # ties count half
+  np.testing.assert_allclose(metrics["chosen_logprob"], pc.sum(), rtol=1e-5)
+
+
+def test_dpo_accuracy_and_margin_count_the_implicit_rewards():
+  model, batch = Transformer(CFG, rngs=nnx.Rngs(0)), _pair_batch()
+  pc, pr, _, _ = _numpy_responses(model, batch)
+  margin = 0.1 * ((pc - batch["ref_chosen_logprob"]) - (pr - batch["ref_rejected_logprob"]))
+  _, _, metrics = losses.dpo(model, batch, None, beta=0.1)
+  assert metrics["accuracy"] == (margin > 0).sum() and 0 < (margin > 0).sum() < B  # the seed gives both signs
+  np.testing.assert_allclose(metrics["margin"], margin.sum(), rtol=1e-4)

@@ -12,10 +12,14 @@ import subprocess
 
 from lmjax import fs
 from lmjax.chain import plots
+from lmjax.chain.stages import ROUTES
 from lmjax.model import ModelConfig, flops_per_token
 from lmjax.train.metrics import read_metrics
 
-EVAL_STAGES = ("eval_pretrain", "eval_sft", "eval_rl")
+EVAL_STAGES = ("eval_pretrain", "eval_sft", "eval_rl", "eval_dpo")
+# Each preference route's evaluation of its final policy: headline's `final.<metric>`, one name for both routes,
+# so a sweep over chain.preference pairs them.
+FINAL_EVALS = tuple(evaluation for _, (evaluation,) in ROUTES.values())
 
 
 def _load(path: str, default=None):
@@ -69,20 +73,24 @@ def headline(workdir: str) -> dict[str, float]:
             "probe.dont_know_conversations": probed.get("dont_know_conversations"),
             "probe.known_conversations": probed.get("known_conversations")}
   final_keys = {"pretrain": ("val_loss", "val_bpb"), "sft": ("val_loss",), "rm": ("val_accuracy",),
-                "rl": ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref")}
+                "rl": ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref"),
+                "dpo": ("val_loss", "val_accuracy", "val_margin")}
   for stage, keys in final_keys.items():
     if stage in dirs:
       records = read_metrics(dirs[stage])
       out |= {f"{stage}.{k}": last(records, k) for k in keys}
       if stage == "pretrain":
         out |= {f"pretrain.{k}": median(records, k) for k in ("tokens_per_s", "mfu")}
-  if "rm" in dirs:
-    summary = _load(os.path.join(dirs["rm"], "summary.json"), {})
-    out |= {f"rm.{k}": v for k, v in summary.items() if k.startswith("rm_accuracy_")}
+  for stage in ("rm", "dpo"):
+    if stage in dirs:
+      summary = _load(os.path.join(dirs[stage], "summary.json"), {})
+      out |= {f"{stage}.{k}": v for k, v in summary.items() if k.startswith(f"{stage}_accuracy_")}
   for stage in EVAL_STAGES:
     if stage in dirs:
       results = _load(os.path.join(dirs[stage], "eval.json"), {})
-      out |= {f"{stage}.{k}": v for k, v in results.items() if isinstance(v, (int, float))}
+      numbers = {k: v for k, v in results.items() if isinstance(v, (int, float))}
+      out |= {f"{stage}.{k}": v for k, v in numbers.items()}
+      out |= {f"final.{k}": v for k, v in numbers.items()} if stage in FINAL_EVALS else {}
   return {k: v for k, v in out.items() if v is not None}
 
 
@@ -91,7 +99,7 @@ def stage_flops(workdir: str) -> dict[str, float]:
   the steps; for RL, its epochs of training on the rows plus one forward pass per rescored (policy,
   reference) and generated token."""
   dirs, flops = stage_dirs(workdir), {}
-  for stage in ("pretrain", "sft", "rm"):
+  for stage in ("pretrain", "sft", "rm", "dpo"):  # (dpo's one reference pass over its pairs is left out)
     summary = _load(os.path.join(dirs.get(stage, ""), "summary.json"), {})
     if "model_flops_per_step" in summary:
       flops[stage] = summary["model_flops_per_step"] * summary["steps"]
@@ -180,11 +188,13 @@ def _probe_section(stage_dir: str) -> list[str]:
           table(["set", "kind", "questions", "accuracy", "consistently wrong"], rows)]
 
 
-def _rm_kinds(stage_dir: str) -> list[str]:
-  """The reward model's held-out accuracy per pair kind (its summary's rm_accuracy_<kind>)."""
+def _pair_kinds(stage_dir: str, stage: str) -> list[str]:
+  """A pair-trained stage's (reward model's, DPO's) held-out accuracy per pair kind (its summary's
+  <stage>_accuracy_<kind>)."""
   summary = _load(os.path.join(stage_dir, "summary.json"), {})
-  kinds = sorted(k.removeprefix("rm_accuracy_") for k in summary if k.startswith("rm_accuracy_"))
-  rows = [[kind, summary[f"rm_accuracy_{kind}"], summary.get(f"rm_pairs_{kind}")] for kind in kinds]
+  prefix = f"{stage}_accuracy_"
+  kinds = sorted(k.removeprefix(prefix) for k in summary if k.startswith(prefix))
+  rows = [[kind, summary[prefix + kind], summary.get(f"{stage}_pairs_{kind}")] for kind in kinds]
   return ["", table(["held-out pairs", "accuracy", "pairs"], rows)] if rows else []
 
 
@@ -249,8 +259,12 @@ def render(workdir: str) -> str:
               ("probe", _probe_section),
               ("sft", lambda d: _training_section("SFT", "sft", d, workdir, ("loss", "val_loss"))),
               ("rm", lambda d: _training_section("Reward model", "rm", d, workdir,
-                                                 ("loss", "accuracy", "val_accuracy")) + _rm_kinds(d)),
-              ("rl", lambda d: _rl_section(d, workdir))]
+                                                 ("loss", "accuracy", "val_accuracy"))
+               + _pair_kinds(d, "rm")),
+              ("rl", lambda d: _rl_section(d, workdir)),
+              ("dpo", lambda d: _training_section("Preference optimisation", "dpo", d, workdir,
+                                                  ("loss", "accuracy", "val_accuracy", "val_margin"))
+               + _pair_kinds(d, "dpo"))]
   for stage, section in sections:
     if stage in dirs:
       lines += ["", *section(dirs[stage])]

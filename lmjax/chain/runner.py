@@ -24,7 +24,7 @@ from jax.experimental import multihost_utils
 
 from lmjax import fs
 from lmjax.chain import cache, report
-from lmjax.chain.stages import ALL_PROCESSES, DATA, SINGLE_HOST, STAGES, WIRING, stage_config
+from lmjax.chain.stages import ALL_PROCESSES, DATA, SINGLE_HOST, STAGES, WIRING, chain_stages, stage_config
 from lmjax.config import ConfigError
 
 
@@ -38,12 +38,13 @@ class PlannedStage:
 
 
 def plan(config, stage_root: str) -> list[PlannedStage]:
-  """Every stage of config.chain.stages in order with its key and folder; pure apart from checking markers."""
+  """Every stage of config.chain.stages in order (the preference route's, `chain_stages`) with its key and
+  folder; pure apart from checking markers."""
   unknown = [name for name in config.chain.stages if name not in STAGES]
   if unknown:
     raise ConfigError(f"config.chain.stages names unknown stages {unknown}; known: {', '.join(STAGES)}")
   planned: dict[str, PlannedStage] = {}
-  for name in config.chain.stages:
+  for name in chain_stages(config):
     stage, own = STAGES[name], stage_config(config, name)
     needs = stage.needs(own)
     missing = [n for n in needs if n not in planned]
@@ -69,7 +70,7 @@ def run(config, workdir: str, *, dry_run: bool = False, until: str | None = None
   planned = plan(config, stage_root)
   if until is not None and until not in [p.name for p in planned]:
     raise ConfigError(f"--until {until!r} is not a stage of config.chain.stages "
-                      f"({', '.join(config.chain.stages)})")
+                      f"({', '.join(p.name for p in planned)})")
   lead = jax.process_index() == 0
   if lead:
     cached = sum(p.cached for p in planned)

@@ -16,9 +16,8 @@ from lmjax.config import ConfigError
 
 # Fields the chain fills in with the folders of a stage's inputs.
 WIRING = ("data.documents", "data.tokenizer", "data.tokens_dir", "probe.model_workdir", "probe.prompt",
-          "sft.base_workdir",
-          "sft.idk_conversations", "rm.base_workdir",
-          "rl.base_workdir", "rl.reward_model_workdir", "eval.model_workdir")
+          "sft.base_workdir", "sft.idk_conversations", "rm.base_workdir", "rl.base_workdir",
+          "rl.reward_model_workdir", "dpo.base_workdir", "eval.model_workdir")
 # Globs of input files: hashed by their files' names and contents, not by the path.
 DATA = ("chain.web_input", "chain.corpus")
 # What decides a trained model: architecture, optimizer, schedule, batches, the in-training validation.
@@ -110,6 +109,12 @@ def _reward_model(config, out, dirs):
   reward_model.run(config, out)
 
 
+def _dpo(config, out, dirs):
+  from lmjax.train import dpo
+  config.dpo.base_workdir = dirs["sft"]
+  dpo.run(config, out)
+
+
 def _rl(config, out, dirs):
   from lmjax.train import rl
   config.rl.base_workdir = dirs["sft"]
@@ -147,8 +152,29 @@ STAGES = {s.name: s for s in [
     Stage("sft", (*TRAINING, "data.streams", "sft"), _sft_needs, _sft, ALL_PROCESSES),
     Stage("rm", (*TRAINING, "data.streams", "rm"), lambda c: ("sft",), _reward_model, ALL_PROCESSES),
     Stage("rl", (*TRAINING, "data.streams", "rl", *HELDOUT), _rl_needs, _rl, SINGLE_HOST),
-    _evaluation("pretrain"), _evaluation("sft"), _evaluation("rl"),
+    Stage("dpo", (*TRAINING, "data.streams", "dpo"), lambda c: ("sft",), _dpo, ALL_PROCESSES),
+    _evaluation("pretrain"), _evaluation("sft"), _evaluation("rl"), _evaluation("dpo"),
 ]}
+
+# config.chain.preference: the stages each route runs after SFT, as (training stages, final evaluation). A
+# route's stages in config.chain.stages stand for the chosen route's, which run in their place.
+ROUTES = {"rm_ppo": (("rm", "rl"), ("eval_rl",)), "dpo": (("dpo",), ("eval_dpo",))}
+
+
+def chain_stages(config) -> tuple[str, ...]:
+  """config.chain.stages in order, where another route's stages are replaced by config.chain.preference's
+  (the rm, rl and eval_rl of the default list become dpo and eval_dpo under preference "dpo")."""
+  chosen = config.chain.preference
+  if chosen not in ROUTES:
+    raise ConfigError(f"config.chain.preference={chosen!r}; use one of {', '.join(ROUTES)}")
+  other = {name: part for route, parts in ROUTES.items() if route != chosen
+           for part, names in enumerate(parts) for name in names}
+  out: list[str] = []
+  for name in config.chain.stages:
+    for stage in ROUTES[chosen][other[name]] if name in other else (name,):
+      if stage not in out:
+        out.append(stage)
+  return tuple(out)
 
 
 def stage_config(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:

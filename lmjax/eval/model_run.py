@@ -1,7 +1,8 @@
 """The run `lmjax eval` scores: its model, what kind of run it is, and the runs it descends from.
 
 A run's kind comes from its saved config: `rl.base_workdir` set → an RL run, `rm.base_workdir` → a reward
-model, `sft.base_workdir` → an SFT run, none → pretraining. "chat" models are SFT and RL runs. The ancestors
+model, `dpo.base_workdir` → a preference-optimised (DPO, IPO, SimPO, ORPO) run, `sft.base_workdir` → an SFT
+run, none → pretraining. "chat" models are SFT, DPO and RL runs. The ancestors
 matter twice: the math held-out problems exclude those the SFT run trained on (found up the chain, as RL
 does), and a chat model's val_bpb reads the token shards of the pretraining run at the root.
 
@@ -16,13 +17,14 @@ from lmjax.config import ConfigError, load_saved_config
 from lmjax.infer.load import LoadedModel, load_model
 from lmjax.train.setup import build_model_setup, tokens_dir
 
-CHAT_KINDS = ("sft", "rl")
-PARENT_FIELD = {"rl": "rl.base_workdir", "rm": "rm.base_workdir", "sft": "sft.base_workdir"}
+CHAT_KINDS = ("sft", "dpo", "rl")
+PARENT_FIELD = {"rl": "rl.base_workdir", "rm": "rm.base_workdir", "dpo": "dpo.base_workdir",
+                "sft": "sft.base_workdir"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """One run of a lineage: where it is, its saved config and its kind (pretrain | sft | rm | rl)."""
+  """One run of a lineage: where it is, its saved config and its kind (pretrain | sft | rm | dpo | rl)."""
   workdir: str
   config: object
   kind: str
@@ -40,7 +42,7 @@ class ModelRun:
 
 
 def run_kind(config) -> str:
-  """pretrain | sft | rm | rl, by which base_workdir the saved config sets."""
+  """pretrain | sft | rm | dpo | rl, by which base_workdir the saved config sets."""
   for kind, field in PARENT_FIELD.items():
     if _get(config, field):
       return kind
@@ -92,10 +94,12 @@ def sft_config(runs: list[Run]):
   for run in runs:
     if run.kind == "sft":
       return run.config.sft
-  if any(run.kind == "rl" for run in runs):
-    raise ConfigError(f"cannot find the SFT run {runs[-1].config.rl.base_workdir!r} that the RL run "
-                      f"{runs[-1].workdir} started from, so its held-out problems cannot exclude SFT's; run "
-                      "`lmjax eval` from the directory the runs were trained in")
+  last = runs[-1]
+  if any(run.kind in ("rl", "dpo") for run in runs):
+    parent = _get(last.config, PARENT_FIELD[last.kind]) if last.kind in PARENT_FIELD else ""
+    raise ConfigError(f"cannot find the SFT run {parent!r} that the {last.kind} run {last.workdir} started "
+                      "from, so its held-out problems cannot exclude SFT's; run `lmjax eval` from the directory "
+                      "the runs were trained in")
   return None
 
 

@@ -70,6 +70,7 @@ def bytes_per_device(shapes_tree, shardings_tree) -> int:
 
 _TOKEN_KEYS = ("tokens", "positions", "segment_ids", "targets")  # int32 [b, t]; other [b, t] keys are float32
 _ROW_KEYS = ("chosen_index", "rejected_index")  # int32 [b]: one position per row
+_ROW_VALUES = ("ref_chosen_logprob", "ref_rejected_logprob")  # float32 [b]: one value per row
 
 
 def train_loss(config) -> losses.Loss:
@@ -83,8 +84,8 @@ def abstract_batch(config, batch_sharding) -> dict:
   """The batch of config.train.loss as sharded shapes: [batch_size, seq_len] per key (per row for indices)."""
   rows, seq = config.train.batch_size, config.train.seq_len
   def shape(key):
-    if key in _ROW_KEYS:
-      return jax.ShapeDtypeStruct((rows,), jnp.int32, sharding=batch_sharding)
+    if key in _ROW_KEYS or key in _ROW_VALUES:
+      return jax.ShapeDtypeStruct((rows,), jnp.int32 if key in _ROW_KEYS else jnp.float32, sharding=batch_sharding)
     return jax.ShapeDtypeStruct((rows, seq), jnp.int32 if key in _TOKEN_KEYS else jnp.float32,
                                 sharding=batch_sharding)
   return {key: shape(key) for key in train_loss(config).batch_keys}
@@ -182,20 +183,21 @@ def rollout_bytes(config, device) -> int:
 
 
 def is_chain_config(config) -> bool:
-  """A config made for `lmjax run` (it sets a post-training stage's own fields, config.stage.<sft|rm|rl>):
+  """A config made for `lmjax run` (it sets a post-training stage's own fields, config.stage.<sft|rm|rl|dpo>):
   plan every training stage it runs."""
-  return any(config.stage.get(name) for name in ("sft", "rm", "rl"))
+  return any(config.stage.get(name) for name in ("sft", "rm", "rl", "dpo"))
 
 
 def chain_stage_steps(config, devices) -> list[tuple[str, str, int]]:
-  """(stage, step, bytes per device) of SFT's and the reward model's train and eval steps, and RL's policy
+  """(stage, step, bytes per device) of SFT's, the reward model's and DPO's train and eval steps, and RL's policy
   step, its scoring pass (rl.score_batch rows at a time) and its rollout program, each on the stage's own
   config (config.stage.<name> applied)."""
-  from lmjax.chain.stages import stage_config
+  from lmjax.chain.stages import chain_stages, stage_config
   from lmjax.rl.settings import policy_loss
-  losses_of = {"sft": lambda c: "next_token", "rm": lambda c: "pairwise_bce", "rl": lambda c: policy_loss(c.rl)[0]}
+  losses_of = {"sft": lambda c: "next_token", "rm": lambda c: "pairwise_bce", "rl": lambda c: policy_loss(c.rl)[0],
+               "dpo": lambda c: c.dpo.loss}
   out = []
-  for stage in (s for s in ("sft", "rm", "rl") if s in config.chain.stages):
+  for stage in (s for s in chain_stages(config) if s in losses_of):
     stage_cfg = stage_config(config, stage)
     stage_cfg.train.loss = losses_of[stage](stage_cfg)
     scoring = ("score", score_step_bytes) if stage == "rl" else ("eval", eval_step_bytes)

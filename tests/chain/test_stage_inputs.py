@@ -1,6 +1,6 @@
 """What a stage reads: the same config gives bit-identical stages in any workdir and from data in any folder
 (ids and splits never hold a path, markers are never documents), and a stage's key covers every config field
-the stage reads (recorded while the tiny chain runs)."""
+the stage reads (recorded while the tiny chain runs, then its DPO route from the same stages)."""
 import hashlib
 import json
 import pathlib
@@ -41,6 +41,17 @@ def two_runs(tmp_path_factory):
                          f"--config.chain.web_input={elsewhere}/web/*.warc.gz", f"--config.chain.corpus={corpus}")
   with open(root / "reads_a.json") as f:
     return first, second, json.load(f)
+
+
+@pytest.fixture(scope="module")
+def dpo_route(two_runs, tmp_path_factory):
+  """({stage: folder}, reads) of the tiny chain with chain.preference=dpo, run over the first run's stages."""
+  first, _, _ = two_runs
+  root = tmp_path_factory.mktemp("dpo_route")
+  dirs = _recorded_run(root / "run", root / "reads.json", "--config.chain.preference=dpo",
+                       "--stage-root", str(pathlib.Path(first["sft"]).parent))
+  with open(root / "reads.json") as f:
+    return root / "run", dirs, json.load(f)
 
 
 def _digest(folder, pattern: str) -> dict[str, str]:
@@ -101,9 +112,24 @@ def _covered(name: str) -> tuple[str, ...]:
   return (*fields, *stages.WIRING, *stages.UNKEYED)
 
 
-def test_every_stage_reads_only_config_fields_its_key_covers(two_runs):
-  _, _, reads = two_runs
-  assert set(reads) == set(stages.STAGES)  # every stage of the chain ran and was watched
+def test_the_dpo_route_trains_dpo_from_the_shared_sft_run_and_evaluates_it_as_the_final_policy(two_runs, dpo_route):
+  first, _, _ = two_runs
+  workdir, dirs, _ = dpo_route
+  with open(workdir / "chain.json") as f:
+    ran = [s["stage"] for s in json.load(f)["stages"] if not s["cached"]]
+  assert ran == ["dpo", "eval_dpo"] and "rm" not in dirs and dirs["sft"] == first["sft"]
+  with open(pathlib.Path(dirs["eval_dpo"]) / "eval.json") as f:
+    results = json.load(f)
+  assert results["kind"] == "dpo" and results["model_workdir"] == dirs["dpo"] and "math_pass1" in results
+  assert [m["step"] for m in read_metrics(dirs["dpo"])][-1] == 4
+  text = (workdir / "report.md").read_text()
+  assert "## Preference optimisation" in text and "| eval_dpo |" in text and "### Sample conversations (dpo)" in text
+
+
+def test_every_stage_reads_only_config_fields_its_key_covers(two_runs, dpo_route):
+  both = (two_runs[2], dpo_route[2])
+  reads = {name: sorted({f for r in both for f in r.get(name, [])}) for r in both for name in r}
+  assert set(reads) == set(stages.STAGES)  # every stage of both routes ran and was watched
   for name, fields in reads.items():
     covered = _covered(name)
     uncovered = [f for f in fields if not any(f == c or f.startswith(c + ".") for c in covered)]

@@ -78,3 +78,23 @@ def test_a_stage_before_its_inputs_is_an_error(tmp_path):
     runner.plan(load_config(SPEEDRUN, ["chain.stages=('sft', 'pretrain')"]), str(tmp_path))
   with pytest.raises(ConfigError, match="unknown stages \\['finetune'\\]"):
     runner.plan(load_config(SPEEDRUN, ["chain.stages=('finetune',)"]), str(tmp_path))
+
+
+def test_the_dpo_route_runs_dpo_and_its_evaluation_in_place_of_rm_and_rl(tmp_path):
+  names = lambda *overrides: [p.name for p in runner.plan(load_config(SPEEDRUN, overrides), str(tmp_path))]
+  assert names()[4:] == ["sft", "rm", "rl", "eval_pretrain", "eval_sft", "eval_rl"]
+  assert names("chain.preference=dpo")[4:] == ["sft", "dpo", "eval_pretrain", "eval_sft", "eval_dpo"]
+  up_to_sft = ("clean", "tokenizer", "tokenize", "pretrain", "sft", "eval_pretrain", "eval_sft")
+  rm_ppo, dpo = _keys(tmp_path), _keys(tmp_path, "chain.preference=dpo")
+  assert {s: rm_ppo[s] for s in up_to_sft} == {s: dpo[s] for s in up_to_sft}  # both routes share them
+
+
+def test_a_dpo_hyperparameter_recomputes_only_dpo_and_its_evaluation(tmp_path):
+  keys = lambda *overrides: _keys(tmp_path, "chain.preference=dpo", *overrides)
+  before, after = keys(), keys("dpo.beta=0.3")
+  assert {name for name in before if before[name] != after[name]} == {"dpo", "eval_dpo"}
+
+
+def test_an_unknown_preference_route_is_an_error_naming_the_field(tmp_path):
+  with pytest.raises(ConfigError, match="config.chain.preference='ppo'; use one of rm_ppo, dpo"):
+    _keys(tmp_path, "chain.preference=ppo")

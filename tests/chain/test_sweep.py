@@ -22,7 +22,7 @@ def _ablation(tmp_path, text):
 
 
 def test_every_shipped_ablation_loads_and_its_variants_are_valid_configs(tmp_path):
-  for path in ("experiments/ppo_clip.py", "experiments/web_filters.py"):
+  for path in ("experiments/ppo_clip.py", "experiments/web_filters.py", "experiments/preference.py"):
     base, variants = sweep.load_ablation(str(REPO / path))
     commands = sweep.launch_commands(base, variants, str(tmp_path), [], f"{tmp_path}/stages")
     assert len(commands) == len(variants)

@@ -27,6 +27,9 @@ def get_config():
   config.rm.val_fraction = 0.25
   config.stage.rm = dict(train=dict(steps=4, seq_len=192), optim=dict(lr=1e-3), schedule=dict(warmup_steps=1),
                          eval=dict(every_steps=4, batches=1))
+  config.dpo.update(math_problems=60, val_fraction=0.25)
+  config.stage.dpo = dict(train=dict(steps=4, seq_len=192), optim=dict(lr=1e-3), schedule=dict(warmup_steps=1),
+                          eval=dict(every_steps=4, batches=1))
   config.rl.update(iterations=1, prompts_per_iteration=4, group_size=4, heldout_problems=4, eval_samples=2,
                    eval_every=1, train_problems=64)
   config.rollout.update(max_new_tokens=16, max_reply_tokens=32, max_tool_calls=1, batch=16)

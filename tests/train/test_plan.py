@@ -252,3 +252,16 @@ def test_llama3_8b_lora_sft_plans_beside_full_fine_tuning():
   lora_gib, full_gib = float(total[2]), float(total[4])
   assert lora_gib < full_gib
   print(done.stdout)
+
+
+@pytest.mark.slow  # ~20 s: six compiles
+def test_the_dpo_route_plans_the_dpo_steps_in_place_of_the_reward_model_and_rl(capsys, monkeypatch):
+  monkeypatch.setenv("XLA_FLAGS", "")
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+  cli.main(["plan", "--config", str(REPO / "tests" / "chain" / "tiny_chain.py"), "--json",
+            "--config.chain.preference=dpo"])
+  steps = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"]
+  assert [(s["stage"], s["step"]) for s in steps] == [
+      ("pretrain", "train"), ("pretrain", "eval"), ("sft", "train"), ("sft", "eval"), ("dpo", "train"),
+      ("dpo", "eval")]
+  assert all(s["fits"] and s["bytes_per_device"] > 0 for s in steps)

@@ -9,12 +9,11 @@ import pytest
 
 from lmjax import chat
 from lmjax.config import ConfigError
-from lmjax.data.pairs_pipeline import pair_row
+from lmjax.data.pairs_pipeline import pair_row, preference_pairs, split_pairs
 from lmjax.data.posttrain import math_problems
 from lmjax.data.posttrain.preferences import REJECTIONS, math_preference_pairs
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.train.metrics import read_metrics
-from lmjax.train.reward_model import preference_pairs, split_pairs
 from tests.train.conftest import kill_9_after_checkpoint, logged_losses, run_stage
 
 
@@ -91,11 +90,11 @@ def test_reward_model_resumes_exactly_after_kill_9(reward_model, rm_flags, token
 def test_generated_math_pairs_follow_the_file_pairs_and_no_pairs_at_all_is_an_error(tmp_path):
   rm = ml_collections.ConfigDict(dict(pairs="", math_problems=0, math_level=1, math_seed=1))
   with pytest.raises(ConfigError, match="config.rm.pairs .* or config.rm.math_problems"):
-    preference_pairs(rm)
+    preference_pairs(rm, "rm")
   rm.math_problems = 5
-  generated = preference_pairs(rm)
+  generated = preference_pairs(rm, "rm")
   assert len(generated) == 5 and all(p["chosen"] != p["rejected"] for p in generated)
   path = tmp_path / "pairs.jsonl"
   path.write_text(json.dumps({"prompt": "2+2?", "chosen": "4", "rejected": "5"}) + "\n")
   rm.pairs = str(path)
-  assert [p["prompt"] for p in preference_pairs(rm)] == ["2+2?"] + [p["prompt"] for p in generated]
+  assert [p["prompt"] for p in preference_pairs(rm, "rm")] == ["2+2?"] + [p["prompt"] for p in generated]
