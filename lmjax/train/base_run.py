@@ -15,7 +15,9 @@ def check_same_model(config, base_config) -> None:
   """A later stage continues the base model, so the architecture must be the base run's (and its parameter
   layout, model.scan_layers); the compute dtype and the remat policy may differ."""
   free = ("dtype", "remat", "lora")  # LoRA or not, the model is the same
-  differ = [k for k in config.model if k not in free and config.model[k] != base_config.model.get(k)]
+  plain = lambda v: v.to_dict() if hasattr(v, "to_dict") else v  # a section (rope_scaling) by its values
+  differ = [k for k in config.model
+            if k not in free and plain(config.model[k]) != plain(base_config.model.get(k))]
   if differ:
     fixes = ", ".join(f"model.{k}={base_config.model[k]!r}" for k in differ)
     raise ConfigError(f"the model differs from the base run's in {', '.join(differ)}; set {fixes}")

@@ -25,7 +25,8 @@ from lmjax import fs, losses
 from lmjax.config import ConfigError
 from lmjax.data.pairs_pipeline import make_pairs_dataset, preference_pairs, preference_row, split_pairs
 from lmjax.sharding import process_rows, replicated
-from lmjax.train.base_run import carry_tokenizer, fresh_state, load_base_run
+from lmjax.train import lora
+from lmjax.train.base_run import carry_tokenizer, load_base_run, start_state
 from lmjax.train.loop import StageData, global_batch, train
 from lmjax.train.pair_accuracy import accuracy_by_kind
 from lmjax.train.setup import build_train_setup, tokenizer_path
@@ -73,8 +74,10 @@ def with_reference_logprobs(rows: list[dict], score, params, setup, chunk: int) 
 
 
 def run(config, workdir: str) -> dict:
-  """Trains the policy from config.dpo.base_workdir's parameters on config.dpo's pairs with config.dpo.loss."""
+  """Trains the policy from config.dpo.base_workdir's parameters (all its weights, or LoRA adapters on it with
+  model.lora.rank > 0) on config.dpo's pairs with config.dpo.loss."""
   d, t = config.dpo, config.train
+  config = lora.with_base(config, d.base_workdir)
   loss_fn = bound_loss(d)
   base_config, base = load_base_run(config, d.base_workdir, "dpo.base_workdir")
   carry_tokenizer(base_config, d.base_workdir, workdir)
@@ -95,7 +98,7 @@ def run(config, workdir: str) -> dict:
         + ("; reference log-probs scored once" if needs_reference(d.loss) else "; no reference model"))
   data = StageData(dataset(train_rows, seed=t.seed, streams=config.data.streams), val)
   summary = train(config, workdir, setup, data, loss_fn=loss_fn, loss_name=d.loss,
-                  init_state=lambda: fresh_state(setup, base.params))
+                  init_state=lambda: start_state(setup, base.params), frozen=setup.frozen(base.params))
   summary |= accuracy_by_kind(config, setup, workdir, held_out, dataset, loss_fn=loss_fn, prefix="dpo")
   fs.write_text(os.path.join(workdir, "summary.json"), json.dumps(summary, indent=2))
   return summary

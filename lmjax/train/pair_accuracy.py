@@ -16,7 +16,8 @@ def accuracy_by_kind(config, setup, workdir: str, rows_by_kind: dict, dataset, *
   """`<prefix>_accuracy_<kind>` (pairs ranked right) and `<prefix>_pairs_<kind>` of WORKDIR's trained model
   over each kind's held-out rows; `dataset(rows, seed=, shuffle=, repeat=)` batches them as in training."""
   loaded = load_model(config, workdir, scalar_head=scalar_head)
-  eval_step = make_eval_step(loaded.graphdef, loss_fn, setup.shardings.params,
+  model_shardings = setup.model_shardings if setup.lora else setup.shardings.params  # loading merges LoRA
+  eval_step = make_eval_step(loaded.graphdef, loss_fn, model_shardings,
                              batch_sharding=setup.batch_sharding, micro_batches=config.train.grad_accum_steps)
   out, lines = {}, []
   for kind, kind_rows in sorted(rows_by_kind.items()):

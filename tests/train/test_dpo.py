@@ -142,3 +142,14 @@ def test_the_loss_is_chosen_by_name_with_its_hyperparameters_bound():
   d.loss = "kto"
   with pytest.raises(ConfigError, match="config.dpo.loss='kto'; use one of dpo, ipo, simpo, orpo"):
     bound_loss(d)
+
+
+def test_lora_dpo_trains_adapters_on_the_frozen_sft_model_and_learns_the_preference(dpo_flags, tokens_workdir,
+                                                                                    contrary_sft, tmp_path):
+  stdout = run_stage("dpo", tmp_path, tokens_workdir, *dpo_flags, "--config.model.lora.rank=4",
+                     "--config.model.lora.alpha=8", "--config.optim.lr=3e-2").stdout
+  assert "reference log-probs scored once" in stdout
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert 0 < summary["trainable_params"] < summary["params"] / 10
+  assert json.loads((tmp_path / "config.json").read_text())["model"]["lora"]["base_workdir"] == str(contrary_sft)
+  assert _policy_preference(tmp_path) > _policy_preference(contrary_sft)  # loading merges the adapters
