@@ -42,7 +42,7 @@ def test_metrics_are_shares_of_the_replies():
   replies = ["I do not know.", "In 1903.", "It is 4.", DONT_KNOW]
   assert abstention.abstention_metrics(unanswerable, answerable, replies) == {
       "abstention_rate": 0.5, "answerable_accuracy": 0.5, "answerable_abstention_rate": 0.5,
-      "answerable_accuracy_in_context": 0.0, "answerable_accuracy_arithmetic": 1.0,
+      "answerable_accuracy_in_context": 0.0, "answerable_accuracy_arithmetic": 1.0, "context_accuracy": 0.0,
       "unanswerable_questions": 2, "answerable_questions": 2}
 
 
