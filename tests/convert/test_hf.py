@@ -72,18 +72,24 @@ def test_sharded_checkpoint_loads_the_same_parameters(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, nnx.to_pure_dict(whole), nnx.to_pure_dict(sharded))
 
 
-def test_greedy_generations_match_transformers(tmp_path):
-  hf_model = hf_llama(**VARIANTS["gqa"])
+def assert_greedy_matches_transformers(hf_model, tmp_path, max_new_tokens: int) -> None:
+  """The imported model's greedy continuations equal transformers' `generate`, prompts of different lengths
+  sharing lmjax's batch (its KV-cache path against theirs)."""
   hf_model.generation_config.eos_token_id = None  # run the full length: no early stop on either side
   config, params = from_hf(saved(hf_model, tmp_path))
   graphdef, _ = model.model_definition(config)
-  prompts = [[1, 17, 99, 4, 250, 31, 8], [1, 42, 42]]  # different lengths share lmjax's batch
-  ours = generate(graphdef, params, prompts, SamplingParams(max_new_tokens=20, temperature=0.0))
+  prompts = [[1, 17, 99, 4, 250, 31, 8], [1, 42, 42]]
+  ours = generate(graphdef, params, prompts, SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0))
   for prompt, row in zip(prompts, ours):
     ids = torch.tensor([prompt])
     with torch.no_grad():
-      theirs = hf_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=20)
+      theirs = hf_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                 max_new_tokens=max_new_tokens)
     assert row == theirs[0, len(prompt):].tolist()
+
+
+def test_greedy_generations_match_transformers(tmp_path):
+  assert_greedy_matches_transformers(hf_llama(**VARIANTS["gqa"]), tmp_path, max_new_tokens=20)
 
 
 @pytest.mark.parametrize("variant", ["gqa", "tied"])

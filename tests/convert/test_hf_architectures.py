@@ -14,8 +14,7 @@ import safetensors.numpy  # noqa: E402
 from lmjax import cli, model  # noqa: E402
 from lmjax.config import load_saved_config  # noqa: E402
 from lmjax.convert import from_hf, to_hf  # noqa: E402
-from lmjax.infer.engine import generate  # noqa: E402
-from lmjax.infer.sampler import SamplingParams  # noqa: E402
+from tests.convert.test_hf import assert_greedy_matches_transformers  # noqa: E402
 
 SHAPE = dict(vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, initializer_range=0.1, rms_norm_eps=1e-5)
@@ -112,17 +111,7 @@ def test_llama3_rope_remap_changes_the_logits_the_parity_test_compares(tmp_path)
 @pytest.mark.parametrize("name", ["llama3_rope", "qwen3"])
 def test_greedy_generations_match_transformers(tmp_path, name):
   """The KV-cache path: RoPE's remap at cache positions, the q/k norms and a head size apart from d / n."""
-  hf = hf_model(name)
-  hf.generation_config.eos_token_id = None  # run the full length: no early stop on either side
-  config, params = from_hf(saved(hf, tmp_path))
-  graphdef, _ = model.model_definition(config)
-  prompts = [[1, 17, 99, 4, 250, 31, 8], [1, 42, 42]]
-  ours = generate(graphdef, params, prompts, SamplingParams(max_new_tokens=16, temperature=0.0))
-  for prompt, row in zip(prompts, ours):
-    ids = torch.tensor([prompt])
-    with torch.no_grad():
-      theirs = hf.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=16)
-    assert row == theirs[0, len(prompt):].tolist()
+  assert_greedy_matches_transformers(hf_model(name), tmp_path, max_new_tokens=16)
 
 
 def test_scanned_layout_holds_the_stacked_biases_and_norms(tmp_path):
