@@ -116,8 +116,9 @@ def run(config, workdir: str) -> dict:
       run_dir.write(iteration, metrics)
       history.append({"step": iteration, **metrics})
       run_dir.save(iteration, state, {"iteration": iteration})
-      bar.set_postfix(reward=f"{metrics['reward']:.2f}", kl=f"{metrics.get('kl_ref', 0):.3f}",
-                      pass1=f"{metrics.get('heldout_pass1', float('nan')):.2f}", refresh=False)
+      evaluated = {"heldout_pass1": f"{metrics['heldout_pass1']:.2f}"} if "heldout_pass1" in metrics else {}
+      bar.set_postfix(reward=f"{metrics['reward']:.2f}", kl=f"{metrics.get('kl_ref', 0):.3f}", **evaluated,
+                      refresh=False)
       bar.update(1)
       if iteration < r.iterations and run_dir.stop_requested():
         bar.close()
