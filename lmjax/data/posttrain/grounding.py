@@ -1,7 +1,7 @@
 """SFT conversations that teach where an answer may come from: the prompt, or nowhere.
 
-    context_conversations(500, seed=0)[0]  # [user "Yuki's favourite colour is proof. Tom works as a precept.
-                                           #  What is Yuki's favourite colour?", assistant "proof."]
+    context_conversations(500, seed=0)[0]  # [user "Ana lives in Rome. Tom lives in Oslo. In which city does
+                                           #  Ana live?", assistant "Rome."]
     unknown_conversations(500, seed=0)[0]  # [user "What is the capital of the kingdom of Brenlathor?",
                                            #  assistant DONT_KNOW]
 
@@ -10,28 +10,28 @@ about other people beside it. A question about an entity no one could know (an i
 know". The names here are disjoint from `lmjax.eval.abstention`'s (other first names, other syllables), so
 the evaluation's questions are never trained on.
 """
-import functools
 import random
-import re
 
 from lmjax import chat
 from lmjax.data.posttrain.conversations import DONT_KNOW
-from lmjax.data.posttrain.qa_facts import bible_chapters
 
 NAMES = ("Ana", "Tom", "Kofi", "Lena", "Ravi", "Mei", "Jonas", "Elif", "Diego", "Hana", "Ivan", "Nadia", "Sam",
          "Yuki", "Femi", "Clara", "Arjun", "Ines", "Marek", "Leila", "Owen", "Sara", "Tariq", "Vera")
 SYLLABLES = ("bren", "lath", "or", "cus", "mir", "tov", "ela", "gund", "ris", "pav", "sel", "ume", "dax",
              "hol", "wen", "tra")
-# (fact about NAME with {value}, the question, the pool its values come from): the pools are thousands of words
-# (lmjax.data.posttrain.qa_facts' Bible vocabulary), so the only way to answer is to copy from the prompt; a small
-# list of cities or colours is learned as a list instead (measured: "Brown." for "In which city ...").
+# (fact about NAME with {value}, the question, the values to draw from)
 FACTS = (
-    ("{name} lives in {value}.", "In which city does {name} live?", "proper"),
-    ("{name} has a {pet} called {value}.", "What is the name of {name}'s {pet}?", "proper"),
-    ("{name}'s favourite colour is {value}.", "What is {name}'s favourite colour?", "common"),
-    ("{name} works as a {value}.", "What does {name} work as?", "common"),
-    ("{name} is {value} years old.", "How old is {name}?", "age"),
-    ("{name}'s favourite food is {value}.", "What is {name}'s favourite food?", "common"),
+    ("{name} lives in {value}.", "In which city does {name} live?",
+     ("Rome", "Oslo", "Lagos", "Seoul", "Madrid", "Boston", "Delhi", "Berlin", "Lisbon", "Sydney")),
+    ("{name} has a {pet} called {value}.", "What is the name of {name}'s {pet}?",
+     ("Biscuit", "Pepper", "Shadow", "Ginger", "Coco", "Bruno", "Nala", "Ziggy", "Pip", "Hazel")),
+    ("{name}'s favourite colour is {value}.", "What is {name}'s favourite colour?",
+     ("pink", "grey", "brown", "silver", "gold", "violet", "teal", "red", "blue", "green")),
+    ("{name} works as a {value}.", "What does {name} work as?",
+     ("baker", "nurse", "pilot", "teacher", "farmer", "painter", "doctor", "chef", "lawyer", "builder")),
+    ("{name} is {value} years old.", "How old is {name}?", tuple(str(n) for n in range(7, 90, 7))),
+    ("{name}'s favourite food is {value}.", "What is {name}'s favourite food?",
+     ("rice", "soup", "pizza", "bread", "curry", "noodles", "salad", "pie", "cheese", "fish")),
 )
 PETS = ("dog", "cat", "hamster", "turtle", "pony", "canary")
 UNKNOWN_QUESTIONS = (
@@ -53,18 +53,9 @@ def invented_name(rng: random.Random) -> str:
   return "".join(rng.choice(SYLLABLES) for _ in range(3)).capitalize()
 
 
-@functools.lru_cache(maxsize=1)
-def value_pools() -> dict[str, tuple[str, ...]]:
-  """Words of 4-9 letters from the shipped Bible: "proper" (capitalised, ~2,700) and "common" (~6,100)."""
-  words = {w for c in bible_chapters() for v in c.verses for w in re.findall(r"[A-Za-z]+", v) if 4 <= len(w) <= 9}
-  return {"proper": tuple(sorted(w for w in words if w[0].isupper() and w[1:].islower())),
-          "common": tuple(sorted(w for w in words if w.islower())),
-          "age": tuple(str(n) for n in range(5, 100))}
-
-
 def _fact(rng: random.Random, name: str, fact) -> tuple[str, str, str]:
-  template, question, pool = fact
-  pet, value = rng.choice(PETS), rng.choice(value_pools()[pool])
+  template, question, values = fact
+  pet, value = rng.choice(PETS), rng.choice(values)
   return template.format(name=name, value=value, pet=pet), question.format(name=name, pet=pet), value
 
 
@@ -76,7 +67,7 @@ def context_conversation(rng: random.Random) -> list[dict]:
   statement, question, answer = facts[0]
   rng.shuffle(facts)
   prompt = " ".join(f[0] for f in facts) + " " + question
-  return [{"role": "user", "content": prompt}, {"role": "assistant", "content": f"{answer}."}]  # as written: a copy
+  return [{"role": "user", "content": prompt}, {"role": "assistant", "content": f"{answer[0].upper()}{answer[1:]}."}]
 
 
 def unknown_conversation(rng: random.Random) -> list[dict]:
