@@ -112,6 +112,7 @@ def _covered(name: str) -> tuple[str, ...]:
   return (*fields, *stages.WIRING, *stages.UNKEYED)
 
 
+@pytest.mark.slow  # ~80 s: a DPO stage and its evaluation over the shared chain
 def test_the_dpo_route_trains_dpo_from_the_shared_sft_run_and_evaluates_it_as_the_final_policy(two_runs, dpo_route):
   first, _, _ = two_runs
   workdir, dirs, _ = dpo_route

@@ -82,9 +82,9 @@ def test_a_stage_before_its_inputs_is_an_error(tmp_path):
 
 def test_the_dpo_route_runs_dpo_and_its_evaluation_in_place_of_rm_and_rl(tmp_path):
   names = lambda *overrides: [p.name for p in runner.plan(load_config(SPEEDRUN, overrides), str(tmp_path))]
-  assert names()[4:] == ["sft", "rm", "rl", "eval_pretrain", "eval_sft", "eval_rl"]
-  assert names("chain.preference=dpo")[4:] == ["sft", "dpo", "eval_pretrain", "eval_sft", "eval_dpo"]
-  up_to_sft = ("clean", "tokenizer", "tokenize", "pretrain", "sft", "eval_pretrain", "eval_sft")
+  assert names()[4:] == ["probe", "sft", "rm", "rl", "eval_pretrain", "eval_sft", "eval_rl"]
+  assert names("chain.preference=dpo")[4:] == ["probe", "sft", "dpo", "eval_pretrain", "eval_sft", "eval_dpo"]
+  up_to_sft = ("clean", "tokenizer", "tokenize", "pretrain", "probe", "sft", "eval_pretrain", "eval_sft")
   rm_ppo, dpo = _keys(tmp_path), _keys(tmp_path, "chain.preference=dpo")
   assert {s: rm_ppo[s] for s in up_to_sft} == {s: dpo[s] for s in up_to_sft}  # both routes share them
 

@@ -132,6 +132,7 @@ def test_a_save_that_never_finished_is_ignored_and_its_temporary_folder_removed_
   assert step == 1 and not leftover.exists()
 
 
+@pytest.mark.slow  # ~2 min: pretraining resumed past each kind of damage (the restore cases above stay fast)
 def test_pretrain_resumes_past_a_damaged_checkpoint_exactly(uninterrupted, tokens_workdir, tmp_path):
   shutil.copytree(uninterrupted, tmp_path / "run")
   for damage in ("flipped_byte", "truncated_data_file", "missing_metadata_file", "missing_subdirectory"):

@@ -144,6 +144,7 @@ def test_the_loss_is_chosen_by_name_with_its_hyperparameters_bound():
     bound_loss(d)
 
 
+@pytest.mark.slow  # ~30 s: a third DPO run
 def test_lora_dpo_trains_adapters_on_the_frozen_sft_model_and_learns_the_preference(dpo_flags, tokens_workdir,
                                                                                     contrary_sft, tmp_path):
   stdout = run_stage("dpo", tmp_path, tokens_workdir, *dpo_flags, "--config.model.lora.rank=4",

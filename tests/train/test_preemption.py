@@ -18,13 +18,17 @@ from tests.train.conftest import command, logged_losses, run_stage, subprocess_e
 
 
 def test_the_watch_notes_a_signal_restores_the_handlers_and_lets_a_second_one_through():
-  before = signal.getsignal(signal.SIGINT)
-  with pytest.raises(KeyboardInterrupt):
-    with preemption.Watch() as watch:
-      os.kill(os.getpid(), signal.SIGINT)
-      assert watch.requested() and watch.signum == signal.SIGINT
-      os.kill(os.getpid(), signal.SIGINT)  # the second: stop at once, as without the watch
-  assert signal.getsignal(signal.SIGINT) is before
+  # Python's own SIGINT handler, whatever an earlier test in this process left installed
+  outside = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with pytest.raises(KeyboardInterrupt):
+      with preemption.Watch() as watch:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert watch.requested() and watch.signum == signal.SIGINT
+        os.kill(os.getpid(), signal.SIGINT)  # the second: stop at once, as without the watch
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+  finally:
+    signal.signal(signal.SIGINT, outside)
 
 
 def _popen(stage, workdir, tokens_workdir, *overrides):

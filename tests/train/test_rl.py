@@ -95,6 +95,7 @@ def test_minibatches_that_do_not_divide_the_rollouts_are_a_clear_error(uninterru
   assert result.returncode != 0 and "train.batch_size=5" in result.stderr
 
 
+@pytest.mark.slow  # ~30 s: two LoRA RL iterations (LoRA SFT stays in the default run)
 def test_lora_rl_trains_adapters_on_the_frozen_reference_and_its_run_loads_merged(uninterrupted, tokens_workdir,
                                                                                  tmp_path):
   from lmjax.config import load_saved_config
