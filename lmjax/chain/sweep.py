@@ -212,7 +212,7 @@ def _claims(workdir: str, seeds: list[int] | None, headlines: dict[str, dict]) -
 
 
 def render(workdir: str, base: str, seeds: list[int] | None, summary: dict[str, dict],
-           headlines: dict[str, dict] | None = None) -> str:
+           headlines: dict[str, dict]) -> str:
   """sweep.md: with seeds, each variant's claims per seed and sample conversations; a row per metric with each
   variant's mean ± std and, from the second variant on, its paired difference from the first; then the config
   fields the variants differ in."""
@@ -226,7 +226,7 @@ def render(workdir: str, base: str, seeds: list[int] | None, summary: dict[str, 
       "Each variant: mean ± standard deviation (ddof=1) over its n seeds." + (
           f" Each \"− {first}\" column: that variant minus {first}, paired by seed over the seeds both have: the "
           "mean difference [its 95% Student-t interval]." if len(names) > 1 else ""),
-      *_claims(workdir, seeds, headlines or {}), "",
+      *_claims(workdir, seeds, headlines), "",
       "## Metrics", report.table(header, [_row(summary, m) for m in metrics]), "",
       "## Config differences", _config_differences(workdir, names, seeds)]) + "\n"
 

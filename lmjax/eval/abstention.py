@@ -14,6 +14,7 @@ import random
 import re
 
 from lmjax import chat
+from lmjax.data.posttrain import grounding
 from lmjax.data.posttrain.math_problems import reply_text
 from lmjax.infer.probe import abstains, verdict
 from lmjax.infer.engine import rollout_engine
@@ -37,8 +38,8 @@ class Question:
 
 
 def invented_name(rng: random.Random) -> str:
-  """A made-up proper name of three syllables ("Zorkethfal"): no model can know facts about it."""
-  return "".join(rng.choice(SYLLABLES) for _ in range(3)).capitalize()
+  """A made-up proper name of three syllables ("Zorkethfal"), from syllables SFT's data never uses."""
+  return grounding.invented_name(rng, SYLLABLES)
 
 
 def _unanswerable(rng: random.Random) -> Question:
@@ -72,15 +73,9 @@ def _answerable(rng: random.Random) -> Question:
 
 def make_questions(n: int, seed: int) -> tuple[list[Question], list[Question]]:
   """(n distinct unanswerable questions, n distinct answerable ones), fixed by the seed."""
-  def distinct(make):
-    rng, out = random.Random(seed), {}
-    for _ in range(100 * n):
-      if len(out) == n:
-        break
-      q = make(rng)
-      out.setdefault(q.question, q)
-    return list(out.values())
-  return distinct(_unanswerable), distinct(_answerable)
+  by_question = lambda q: q.question
+  return (grounding.distinct(_unanswerable, n, seed, by_question),
+          grounding.distinct(_answerable, n, seed, by_question))
 
 
 def greedy_replies(loaded, questions: list[Question], config) -> list[str]:

@@ -48,9 +48,10 @@ UNKNOWN_QUESTIONS = (
 )
 
 
-def invented_name(rng: random.Random) -> str:
-  """A made-up name of three syllables ("Brenlathor"), from syllables the evaluation's names never use."""
-  return "".join(rng.choice(SYLLABLES) for _ in range(3)).capitalize()
+def invented_name(rng: random.Random, syllables: tuple[str, ...] = SYLLABLES) -> str:
+  """A made-up name of three syllables ("Brenlathor"): no model can know facts about it. The default
+  syllables are the training data's; the evaluation (lmjax.eval.abstention) passes its own."""
+  return "".join(rng.choice(syllables) for _ in range(3)).capitalize()
 
 
 def _fact(rng: random.Random, name: str, fact) -> tuple[str, str, str]:
@@ -77,23 +78,29 @@ def unknown_conversation(rng: random.Random) -> list[dict]:
   return [{"role": "user", "content": question}, {"role": "assistant", "content": DONT_KNOW}]
 
 
-def _distinct(make, n: int, seed: int) -> list[list[dict]]:
+def distinct(make, n: int, seed: int, key) -> list:
+  """Up to `n` items `make(rng)` with distinct `key(item)`, in order, from one rng seeded by `seed`."""
   rng, out = random.Random(seed), {}
   for _ in range(100 * n):
     if len(out) == n:
       break
-    conversation = make(rng)
-    out.setdefault(conversation[0]["content"], conversation)
-  for conversation in out.values():
-    chat.validate(conversation)
+    item = make(rng)
+    out.setdefault(key(item), item)
   return list(out.values())
+
+
+def _conversations(make, n: int, seed: int) -> list[list[dict]]:
+  conversations = distinct(make, n, seed, key=lambda conversation: conversation[0]["content"])
+  for conversation in conversations:
+    chat.validate(conversation)
+  return conversations
 
 
 def context_conversations(n: int, seed: int = 0) -> list[list[dict]]:
   """`n` distinct answer-from-the-prompt conversations, fixed by the seed."""
-  return _distinct(context_conversation, n, seed)
+  return _conversations(context_conversation, n, seed)
 
 
 def unknown_conversations(n: int, seed: int = 0) -> list[list[dict]]:
   """`n` distinct "I don't know" conversations about invented entities, fixed by the seed."""
-  return _distinct(unknown_conversation, n, seed)
+  return _conversations(unknown_conversation, n, seed)
