@@ -202,6 +202,7 @@ def get_config() -> ml_collections.ConfigDict:
   rm.math_level = 1  # their difficulty, 1 to 4
   rm.math_seed = 1  # seeds those problems and their wrong solutions (SFT's use seed sft.seed)
   rm.val_fraction = 0.1  # share of pairs held out for val_accuracy (chosen by a hash of the pair)
+  rm.logprob_weight = 0.0  # the score adds this × the reply's mean token log-prob under the model (0: head only)
 
   # Preference optimisation (`lmjax dpo`): the policy trained on pairs directly, no reward model or sampling.
   # Pairs come as for the reward model; each row packs one pair, and the loss reads the replies' log-probs.

@@ -7,9 +7,10 @@ keys it reads, which the loop checks before compiling. Hyperparameters (clip ε,
 keyword arguments bound with functools.partial before jit; a loss never reads the config.
 
 The four objectives of the design: `next_token` (pretraining; SFT with the chat protocol's assistant
-mask), `pairwise_bce` (reward model), `ppo_clip` (policy; group-relative RL feeds it group advantages) and
-`ppo_clip_value` (PPO with a critic); and the preference losses that train the policy on pairs directly,
-`dpo`, `ipo` (against the frozen reference's log-probs) and the reference-free `simpo` and `orpo`.
+mask), `pairwise_bce` (reward model; `pairwise_bce_logprob` when its score adds the reply's log-prob),
+`ppo_clip` (policy; group-relative RL feeds it group advantages) and `ppo_clip_value` (PPO with a critic);
+and the preference losses that train the policy on pairs directly, `dpo`, `ipo` (against the frozen
+reference's log-probs) and the reference-free `simpo` and `orpo`.
 """
 import dataclasses
 from collections.abc import Callable
@@ -50,15 +51,33 @@ def scalar_at(scalars_bt: jax.Array, index_b: jax.Array) -> jax.Array:
   return jnp.take_along_axis(scalars_bt, index_b[:, None], axis=1)[:, 0]
 
 
-def pairwise_bce(model, batch: dict, rng: jax.Array):
+def reply_reward(scalars_bt, logprobs_bt, index_b, mask_bt, logprob_weight: float) -> jax.Array:
+  """A reward model's score of one reply per row, [b]: its scalar head at the reply's last token `index_b`,
+  plus `logprob_weight` × the reply's mean token log-prob under its own language-model head (where `mask_bt`
+  is 1; SimPO's length-normalised implicit reward), which lets a small model's next-token knowledge judge."""
+  reward_b = scalar_at(scalars_bt, index_b)
+  if logprob_weight:
+    mask_bt = mask_bt.astype(jnp.float32)
+    mean_b = jnp.sum(logprobs_bt * mask_bt, axis=1) / jnp.maximum(jnp.sum(mask_bt, axis=1), 1.0)
+    reward_b = reward_b + logprob_weight * mean_b
+  return reward_b
+
+
+def pairwise_bce(model, batch: dict, rng: jax.Array, *, logprob_weight: float = 0.0):
   """Bradley–Terry loss −log σ(r_chosen − r_rejected), summed over pairs.
 
-  Each row packs one pair as two segments (chosen, rejected); a response's score is the scalar head at its
-  last token, `chosen_index` / `rejected_index` [b]. One pair per row keeps micro-batching and sharding exact.
+  Each row packs one pair as two segments (chosen, rejected); a response's score is `reply_reward`: the
+  scalar head at its last token (`chosen_index` / `rejected_index` [b]) plus, with `logprob_weight`, its
+  mean token log-prob over `chosen_mask` / `rejected_mask`. One pair per row keeps micro-batching and
+  sharding exact.
   """
   del rng
-  _, scalars_bt = model(batch["tokens"], batch["positions"], batch["segment_ids"])
-  margin_b = scalar_at(scalars_bt, batch["chosen_index"]) - scalar_at(scalars_bt, batch["rejected_index"])
+  logits_btv, scalars_bt = model(batch["tokens"], batch["positions"], batch["segment_ids"])
+  logprobs_bt = token_logprobs(logits_btv, batch["targets"]) if logprob_weight else None
+  reward_c_b, reward_r_b = (reply_reward(scalars_bt, logprobs_bt, batch[f"{side}_index"],
+                                         batch.get(f"{side}_mask"), logprob_weight)
+                            for side in ("chosen", "rejected"))
+  margin_b = reward_c_b - reward_r_b
   metrics = {"accuracy": jnp.sum(margin_b > 0).astype(jnp.float32), "margin": jnp.sum(margin_b)}
   return jnp.sum(jax.nn.softplus(-margin_b)), jnp.float32(margin_b.shape[0]), metrics
 
@@ -216,6 +235,8 @@ LOSSES = {
     "next_token": Loss(next_token, (*_SEQUENCE, "targets", "loss_mask")),
     "pairwise_bce": Loss(pairwise_bce, (*_SEQUENCE, "chosen_index", "rejected_index"), reads_logits=False,
                          scalar_head=True),
+    # The reward model whose score adds its replies' mean log-prob (rm.logprob_weight > 0): it reads logits.
+    "pairwise_bce_logprob": Loss(pairwise_bce, (*_PAIR, "chosen_index", "rejected_index"), scalar_head=True),
     "ppo_clip": Loss(ppo_clip, _POLICY),
     "ppo_clip_value": Loss(ppo_clip_value, (*_POLICY, "old_values", "returns"), scalar_head=True),
     "dpo": Loss(dpo, (*_PAIR, *_REFERENCE)),

@@ -53,6 +53,33 @@ def test_pairwise_bce_equals_numpy_bradley_terry():
   assert pairs == B and metrics["accuracy"] == (margin > 0).sum()
 
 
+def test_pairwise_bce_with_logprob_weight_adds_each_replys_mean_logprob():
+  model = WithScalarHead(CFG, Transformer(CFG, rngs=nnx.Rngs(0)))
+  model.head[...] = jax.random.normal(jax.random.key(1), (CFG.embed_dim,))
+  batch = _batch()
+  batch["segment_ids"] = np.array([[1, 1, 1, 2, 2, 2, 2]] * B, np.int32)
+  batch["chosen_index"], batch["rejected_index"] = np.array([2, 2, 2], np.int32), np.array([6, 6, 6], np.int32)
+  batch["chosen_mask"] = np.array([[0, 1, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0]], np.float32)
+  batch["rejected_mask"] = np.array([[0, 0, 0, 1, 1, 1, 0]] * B, np.float32)
+  weight = 0.7
+  loss_sum, _, metrics = losses.pairwise_bce(model, batch, None, logprob_weight=weight)
+  logits, scores = (np.asarray(a) for a in model(batch["tokens"], batch["positions"], batch["segment_ids"]))
+  logp = np.take_along_axis(_log_softmax(logits), batch["targets"][..., None], -1)[..., 0]
+
+  def reward(side):
+    mask = batch[f"{side}_mask"]
+    mean = (logp * mask).sum(1) / np.maximum(mask.sum(1), 1)  # an empty mask adds nothing
+    return scores[np.arange(B), batch[f"{side}_index"]] + weight * mean
+
+  margin = reward("chosen") - reward("rejected")
+  np.testing.assert_allclose(loss_sum, np.log1p(np.exp(-margin)).sum(), rtol=1e-5)
+  assert metrics["accuracy"] == (margin > 0).sum()
+  other = dict(batch, targets=np.where(batch["chosen_mask"] + batch["rejected_mask"] > 0, batch["targets"],
+                                       (batch["targets"] + 5) % 31))
+  np.testing.assert_allclose(losses.pairwise_bce(model, other, None, logprob_weight=weight)[0], loss_sum,
+                             rtol=1e-6)  # targets outside the replies' masks contribute nothing
+
+
 def _policy_batch(logprobs, old, advantages):
   shape = np.shape(logprobs)
   return {"loss_mask": np.ones(shape, np.float32), "old_logprobs": np.asarray(old, np.float32),

@@ -2,9 +2,9 @@
 rejected, as two segments.
 
 A pair is {"prompt": messages | str, "chosen": message | str, "rejected": message | str}; both responses
-are rendered after the same prompt by the chat protocol. The reward model scores each at its last token
-(`pair_row`); DPO and its kin sum each reply's token log-probs (`preference_row` adds targets and the
-replies' masks).
+are rendered after the same prompt by the chat protocol (`pair_row`). The reward model scores each at its
+last token (and, with rm.logprob_weight, its mean token log-prob); DPO and its kin sum each reply's token
+log-probs over the replies' masks.
 """
 import collections
 import json
@@ -49,14 +49,13 @@ def preference_pairs(section, name: str) -> list[dict]:
   return pairs + preferences.math_preference_pairs(problems, seed=section.math_seed)
 
 
-def split_pairs(pairs, tokenizer, seq_len: int, val_fraction: float, make_row=None) -> tuple[list, dict, int]:
-  """(training rows, held-out rows by pair kind, pairs skipped as longer than seq_len), rows made by
-  `make_row` (default `pair_row`); a pair is held out by a hash of its content, so the split does not depend
-  on the order or the other pairs."""
-  make_row = make_row or pair_row
+def split_pairs(pairs, tokenizer, seq_len: int, val_fraction: float) -> tuple[list, dict, int]:
+  """(training rows, held-out rows by pair kind, pairs skipped as longer than seq_len), each a `pair_row`;
+  a pair is held out by a hash of its content, so the split does not depend on the order or the other
+  pairs."""
   train_rows, held_out, skipped = [], collections.defaultdict(list), 0
   for pair in pairs:
-    row = make_row(pair, tokenizer, seq_len)
+    row = pair_row(pair, tokenizer, seq_len)
     skipped += row is None
     if row is not None and is_validation(json.dumps(pair, sort_keys=True), val_fraction):
       held_out[pair.get("kind", "file")].append(row)
@@ -77,8 +76,11 @@ def _rendered_sides(pair: dict, tokenizer) -> list[tuple[list[int], list[int]]]:
   return sides
 
 
-def _packed_pair(pair: dict, tokenizer, seq_len: int) -> dict | None:
-  """Every array of a pair row [seq_len] (see `preference_row`); None if the two do not fit."""
+def pair_row(pair: dict, tokenizer, seq_len: int) -> dict | None:
+  """A pair's row [seq_len]: chosen conversation (segment 1), rejected (segment 2), padding; `targets` (each
+  segment's next token); `chosen_mask` / `rejected_mask`, 1 where the target is a token of that final reply
+  (its text, tool calls and end marker; never the prompt, a tool output or padding); and each response's last
+  position `chosen_index` / `rejected_index`. None if the two do not fit (never truncated)."""
   sides = _rendered_sides(pair, tokenizer)
   if sum(len(ids) for ids, _ in sides) > seq_len:
     return None
@@ -96,21 +98,6 @@ def _packed_pair(pair: dict, tokenizer, seq_len: int) -> dict | None:
     ends.append(stop - 1)
   row["chosen_index"], row["rejected_index"] = np.int32(ends[0]), np.int32(ends[1])
   return row
-
-
-def pair_row(pair: dict, tokenizer, seq_len: int) -> dict | None:
-  """The reward model's row [seq_len]: chosen conversation (segment 1), rejected (segment 2), padding, and
-  each response's last position `chosen_index` / `rejected_index`; None if too long (never truncated)."""
-  row = _packed_pair(pair, tokenizer, seq_len)
-  keys = ("tokens", "positions", "segment_ids", "chosen_index", "rejected_index")
-  return None if row is None else {k: row[k] for k in keys}
-
-
-def preference_row(pair: dict, tokenizer, seq_len: int) -> dict | None:
-  """`pair_row` plus what a policy's preference loss reads: `targets` (each segment's next token) and
-  `chosen_mask` / `rejected_mask`, 1 where the target is a token of that final reply (its text, tool calls
-  and end marker; never the prompt, a tool output or padding)."""
-  return _packed_pair(pair, tokenizer, seq_len)
 
 
 def make_pairs_dataset(rows: list[dict], *, batch_size: int, seed: int,

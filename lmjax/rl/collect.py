@@ -27,7 +27,8 @@ class Scorers:
     score, params = self.reward_model
     rows = experience.reward_model_rows(replies, seq_len, pad_id)
     (scores,) = experience.score_in_chunks(score, params, rows, self.chunk, self.place,
-                                           keys=("tokens", "positions", "segment_ids", "last_index"))
+                                           keys=("tokens", "positions", "segment_ids", "targets", "loss_mask",
+                                                 "last_index"))
     return scores.astype(np.float32)
 
 

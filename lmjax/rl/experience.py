@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lmjax.losses import scalar_at, token_logprobs
+from lmjax.losses import reply_reward, token_logprobs
 
 
 def sequence_rows(rollouts, seq_len: int, pad_id: int = 0) -> dict[str, np.ndarray]:
@@ -50,11 +50,10 @@ def make_scorer(graphdef, *, with_values: bool):
 
 
 def reward_model_rows(rollouts, seq_len: int, pad_id: int = 0) -> dict[str, np.ndarray]:
-  """Each whole prompt + reply as the reward model reads it, with `last_index`, where its score is read."""
-  n = len(rollouts)
-  rows = {k: np.zeros((n, seq_len), np.int32) for k in ("tokens", "positions", "segment_ids")}
-  rows["tokens"][:] = pad_id
-  for b, r in enumerate(rollouts):
+  """Each whole prompt + reply as the reward model reads it (`sequence_rows`, whose loss mask marks the
+  sampled reply tokens), with `last_index`, where its head is read."""
+  rows = sequence_rows(rollouts, seq_len, pad_id)
+  for b, r in enumerate(rollouts):  # the last token too: the reward model reads every token, predicting none
     ids = (r.prompt + r.reply)[:seq_len]
     rows["tokens"][b, :len(ids)], rows["positions"][b, :len(ids)] = ids, np.arange(len(ids))
     rows["segment_ids"][b, :len(ids)] = 1
@@ -62,12 +61,14 @@ def reward_model_rows(rollouts, seq_len: int, pad_id: int = 0) -> dict[str, np.n
   return rows
 
 
-def make_reward_scorer(graphdef):
-  """A jitted `score(params, rows) -> [b]`: a scalar-head model's output at each row's `last_index`."""
+def make_reward_scorer(graphdef, logprob_weight: float = 0.0):
+  """A jitted `score(params, rows) -> [b]`: a reward model's `reply_reward` of each row (its head at
+  `last_index`, plus `logprob_weight` × the mean log-prob of the reply's sampled tokens)."""
   @jax.jit
   def score(params, rows):
-    _, scalars_bt = nnx.merge(graphdef, params)(rows["tokens"], rows["positions"], rows["segment_ids"])
-    return scalar_at(scalars_bt, rows["last_index"])
+    logits_btv, scalars_bt = nnx.merge(graphdef, params)(rows["tokens"], rows["positions"], rows["segment_ids"])
+    logprobs_bt = token_logprobs(logits_btv, rows["targets"]) if logprob_weight else None
+    return reply_reward(scalars_bt, logprobs_bt, rows["last_index"], rows["loss_mask"], logprob_weight)
   return score
 
 

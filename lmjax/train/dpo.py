@@ -23,7 +23,7 @@ from flax import nnx
 
 from lmjax import fs, losses
 from lmjax.config import ConfigError
-from lmjax.data.pairs_pipeline import make_pairs_dataset, preference_pairs, preference_row, split_pairs
+from lmjax.data.pairs_pipeline import make_pairs_dataset, preference_pairs, split_pairs
 from lmjax.sharding import process_rows, replicated
 from lmjax.train import lora
 from lmjax.train.base_run import carry_tokenizer, load_base_run, start_state
@@ -82,7 +82,7 @@ def run(config, workdir: str) -> dict:
   base_config, base = load_base_run(config, d.base_workdir, "dpo.base_workdir")
   carry_tokenizer(base_config, d.base_workdir, workdir)
   train_rows, held_out, skipped = split_pairs(preference_pairs(d, "dpo"), base.tokenizer, t.seq_len,
-                                              d.val_fraction, make_row=preference_row)
+                                              d.val_fraction)
   setup = build_train_setup(config, tokenizer_path(base_config, d.base_workdir))
   if needs_reference(d.loss):
     chunk = t.batch_size // t.grad_accum_steps  # the train step's micro-batch: its logits already fit

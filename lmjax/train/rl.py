@@ -52,8 +52,10 @@ def make_task(config, base_config, tokenizer) -> tuple[math_task.MathTask, int]:
 def make_scorers(config, setup, base, critic: bool) -> Scorers:
   reward_model = None
   if config.rl.reward == "reward_model":
-    _, rm = load_base_run(config, config.rl.reward_model_workdir, "rl.reward_model_workdir", scalar_head=True)
-    reward_model = experience.make_reward_scorer(rm.graphdef), rm.params
+    rm_config, rm = load_base_run(config, config.rl.reward_model_workdir, "rl.reward_model_workdir",
+                                  scalar_head=True)
+    weight = rm_config.rm.get("logprob_weight", 0.0)  # runs from before the field score with the head alone
+    reward_model = experience.make_reward_scorer(rm.graphdef, weight), rm.params
   return Scorers(policy=experience.make_scorer(setup.graphdef, with_values=critic),
                  reference=experience.make_scorer(base.graphdef, with_values=False),
                  reference_params=base.params, chunk=score_batch(config),

@@ -6,6 +6,7 @@ import functools
 import jax
 import ml_collections
 import numpy as np
+import pytest
 from flax import nnx
 
 from lmjax import losses
@@ -104,7 +105,8 @@ def test_ppo_with_a_critic_raises_the_toy_reward_and_its_value_loss_falls(tokens
   assert np.mean(rewards[-3:]) > np.mean(rewards[:2]) + 0.1, rewards
   assert np.mean([h["value_loss"] for h in history[-3:]]) < np.mean([h["value_loss"] for h in history[:2]]) / 2
 
-def test_the_reward_model_scores_a_rollout_as_it_scored_the_same_reply_in_training(tokens_workdir):
+@pytest.mark.parametrize("logprob_weight", [0.0, 0.5])
+def test_the_reward_model_scores_a_rollout_as_it_scored_the_same_reply_in_training(tokens_workdir, logprob_weight):
   from lmjax import chat
   from lmjax.data.pairs_pipeline import pair_row
   from lmjax.data.tokenizer import Tokenizer
@@ -113,11 +115,22 @@ def test_the_reward_model_scores_a_rollout_as_it_scored_the_same_reply_in_traini
   config.mesh.fsdp = 1
   setup = build_train_setup(config, devices=jax.devices()[:1], scalar_head=True)
   params = setup.init().params
+  params["head"] = jax.random.normal(jax.random.key(3), params["head"].shape)  # a head that is not zero
   pair = {"prompt": "What is 2+2?", "chosen": "Answer: 4", "rejected": "I don't know."}
   row = pair_row(pair, tok, seq_len=64)
-  _, scalars = nnx.merge(setup.graphdef, params)(row["tokens"][None], row["positions"][None], row["segment_ids"][None])
+  batch = {k: jax.numpy.asarray(v[None]) for k, v in row.items()}
+  chosen_reward = _pair_rewards(setup.graphdef, params, batch, logprob_weight)[0]
   prompt = chat.render_prompt([{"role": "user", "content": pair["prompt"]}], tok)
   reply = tok.encode("Answer: 4") + [chat.chat_tokens(tok).assistant_end]
   rows = experience.reward_model_rows([Reply(tuple(prompt), tuple(reply), (True,) * len(reply), 0)], seq_len=64)
-  score = experience.make_reward_scorer(setup.graphdef)(params, {k: jax.numpy.asarray(v) for k, v in rows.items()})
-  np.testing.assert_allclose(score[0], scalars[0, row["chosen_index"]], rtol=1e-5)
+  score = experience.make_reward_scorer(setup.graphdef, logprob_weight)(
+      params, {k: jax.numpy.asarray(v) for k, v in rows.items()})
+  np.testing.assert_allclose(score[0], chosen_reward, rtol=1e-5)
+
+
+def _pair_rewards(graphdef, params, batch, logprob_weight):
+  """The chosen reply's reward as the training loss computes it (`reply_reward` inside `pairwise_bce`)."""
+  from lmjax.losses import reply_reward, token_logprobs
+  logits, scalars = nnx.merge(graphdef, params)(batch["tokens"], batch["positions"], batch["segment_ids"])
+  return reply_reward(scalars, token_logprobs(logits, batch["targets"]), batch["chosen_index"],
+                      batch["chosen_mask"], logprob_weight)

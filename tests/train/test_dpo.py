@@ -10,7 +10,7 @@ import pytest
 
 from lmjax import chat, losses
 from lmjax.config import ConfigError, load_saved_config
-from lmjax.data.pairs_pipeline import pair_row, preference_row, split_pairs
+from lmjax.data.pairs_pipeline import pair_row, split_pairs
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.infer.load import load_model
 from lmjax.train.dpo import bound_loss, needs_reference
@@ -39,19 +39,18 @@ def _pairs(n, seed=0):
     yield {"prompt": prompt, "chosen": _reply(prompt, CHOSEN), "rejected": _reply(prompt, REJECTED)}
 
 
-def test_a_preference_row_masks_exactly_the_final_replys_tokens(tokens_workdir):
+def test_a_pair_row_masks_exactly_the_final_replys_tokens(tokens_workdir):
   tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
   pair = {"prompt": [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."},
                      {"role": "user", "content": "And the stone?"}],
           "chosen": "The stone is good.", "rejected": {"role": "assistant", "content": "The stone is bad."}}
-  row = preference_row(pair, tok, 128)
+  row = pair_row(pair, tok, 128)
   for side, text in (("chosen", "The stone is good."), ("rejected", "The stone is bad.")):
     said = row["targets"][row[f"{side}_mask"] > 0]
     assert tok.decode(said) == text + "<|assistant_end|>"  # not the earlier "Hello." of the prompt
   assert (row["chosen_mask"] * row["rejected_mask"]).sum() == 0
-  reward_model_row = pair_row(pair, tok, 128)
-  assert all((row[k] == v).all() for k, v in reward_model_row.items())  # the same packing as the reward model's
-  assert preference_row(pair, tok, 20) is None
+  assert row["chosen_mask"][row["chosen_index"]] == 0  # a reply's last token predicts nothing
+  assert pair_row(pair, tok, 20) is None
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +93,7 @@ def _policy_preference(workdir) -> float:
   """The share of the run's held-out pairs whose chosen reply the model finds likelier than the rejected."""
   config = load_saved_config(workdir)
   loaded = load_model(config, str(workdir))
-  _, held_out, _ = split_pairs(list(_pairs(100)), loaded.tokenizer, 64, config.dpo.val_fraction,
-                               make_row=preference_row)
+  _, held_out, _ = split_pairs(list(_pairs(100)), loaded.tokenizer, 64, config.dpo.val_fraction)
   rows = [row for kind in held_out.values() for row in kind]
   batch = {k: np.stack([r[k] for r in rows]) for k in ("tokens", "positions", "segment_ids", "targets",
                                                          "chosen_mask", "rejected_mask")}

@@ -98,3 +98,13 @@ def test_generated_math_pairs_follow_the_file_pairs_and_no_pairs_at_all_is_an_er
   path.write_text(json.dumps({"prompt": "2+2?", "chosen": "4", "rejected": "5"}) + "\n")
   rm.pairs = str(path)
   assert [p["prompt"] for p in preference_pairs(rm, "rm")] == ["2+2?"] + [p["prompt"] for p in generated]
+
+
+def test_the_reward_loss_reads_logits_only_with_a_logprob_weight():
+  from lmjax import losses
+  from lmjax.config import ConfigError
+  from lmjax.train.reward_model import reward_loss
+  assert reward_loss(0.0)[0] == "pairwise_bce" and not losses.LOSSES["pairwise_bce"].reads_logits
+  assert reward_loss(1.0)[0] == "pairwise_bce_logprob" and losses.LOSSES["pairwise_bce_logprob"].reads_logits
+  with pytest.raises(ConfigError, match="rm.logprob_weight"):
+    reward_loss(-1.0)
