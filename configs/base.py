@@ -129,7 +129,7 @@ def get_config() -> ml_collections.ConfigDict:
   optim.b1 = 0.9  # AdamW beta1
   optim.b2 = 0.95  # AdamW beta2
   optim.eps = 1e-8  # AdamW epsilon
-  optim.weight_decay = 0.1  # decoupled weight decay, applied to matrices only (not norms)
+  optim.weight_decay = 0.1  # decoupled weight decay, applied to matrices only (never norm scales or biases)
   optim.clip_norm = 1.0  # global gradient-norm clipping threshold (0 disables)
   optim.muon_lr = 0.02  # muon: peak learning rate of the hidden matrices (the schedule's shape, as optim.lr's)
   optim.muon_beta = 0.95  # muon: Nesterov momentum of the matrices' gradients before orthogonalisation
