@@ -41,6 +41,9 @@ def get_config() -> ml_collections.ConfigDict:
   model.head_dim = 0  # per-head size h; 0 = embed_dim // num_heads (Qwen3 and Mistral Nemo set it apart)
   model.qkv_bias = False  # learned biases on the q, k and v projections, none on the output (Qwen2/2.5)
   model.qk_norm = False  # RMSNorm over each query and key head before RoPE (Qwen3)
+  # The HF model_type an import came from when the options above do not name it ("mistral": Llama's forward
+  # under another class); "" = the class they describe (Llama, Qwen2, Qwen3). Only `--to-hf` reads it.
+  model.hf_architecture = ""
   # RoPE frequency remap: type "none", or "llama3" (Llama 3.1/3.2): wavelengths above
   # original_max_position_embeddings / low_freq_factor are stretched by factor, those below
   # original_max_position_embeddings / high_freq_factor kept, those between blended smoothly.
