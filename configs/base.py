@@ -41,6 +41,9 @@ def get_config() -> ml_collections.ConfigDict:
   model.head_dim = 0  # per-head size h; 0 = embed_dim // num_heads (Qwen3 and Mistral Nemo set it apart)
   model.qkv_bias = False  # learned biases on the q, k and v projections, none on the output (Qwen2/2.5)
   model.qk_norm = False  # RMSNorm over each query and key head before RoPE (Qwen3)
+  # The HF model_type an import came from when the options above do not name it ("mistral": Llama's forward
+  # under another class); "" = the class they describe (Llama, Qwen2, Qwen3). Only `--to-hf` reads it.
+  model.hf_architecture = ""
   # RoPE frequency remap: type "none", or "llama3" (Llama 3.1/3.2): wavelengths above
   # original_max_position_embeddings / low_freq_factor are stretched by factor, those below
   # original_max_position_embeddings / high_freq_factor kept, those between blended smoothly.
@@ -129,7 +132,7 @@ def get_config() -> ml_collections.ConfigDict:
   optim.b1 = 0.9  # AdamW beta1
   optim.b2 = 0.95  # AdamW beta2
   optim.eps = 1e-8  # AdamW epsilon
-  optim.weight_decay = 0.1  # decoupled weight decay, applied to matrices only (not norms)
+  optim.weight_decay = 0.1  # decoupled weight decay, applied to matrices only (never norm scales or biases)
   optim.clip_norm = 1.0  # global gradient-norm clipping threshold (0 disables)
   optim.muon_lr = 0.02  # muon: peak learning rate of the hidden matrices (the schedule's shape, as optim.lr's)
   optim.muon_beta = 0.95  # muon: Nesterov momentum of the matrices' gradients before orthogonalisation

@@ -1,5 +1,6 @@
 """The optimizer: AdamW (or SGD, or Muon for the hidden matrices) with decoupled weight decay on matrices
-only, global-norm clipping, and a linear warm-up followed by cosine, linear or constant decay."""
+only (never norm scales or biases), global-norm clipping, and a linear warm-up followed by cosine, linear or
+constant decay."""
 import jax
 import optax
 from optax.contrib import MuonDimensionNumbers, muon
@@ -23,9 +24,17 @@ def lr_schedule(optim_config, schedule_config, total_steps: int) -> optax.Schedu
   return optax.join_schedules([warmup_fn, decays[schedule_config.decay]], [warmup])
 
 
+def never_decays(name: str | None) -> bool:
+  """Norm scales (RMSNorm's `scale`, q_norm's and k_norm's too) and biases (q/k/v's, the scalar head's), by
+  leaf name: under model.scan_layers they carry a leading [L] axis, so their ndim does not tell them apart."""
+  return name == "scale" or name == "bias" or (name or "").endswith("_bias")
+
+
 def decay_mask(params):
-  """True for parameters that get weight decay: matrices, not norm scales."""
-  return jax.tree.map(lambda p: p.ndim > 1, params)
+  """True for parameters that get weight decay: the matrices (embedding, output head, projections, LoRA's
+  factors), never a norm scale or a bias, stacked or not."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, p: p.ndim > 1 and not never_decays(projections.leaf_name(path)), params)
 
 
 OPTIMIZERS = ("adamw", "sgd", "muon")

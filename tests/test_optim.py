@@ -1,4 +1,5 @@
-"""The optimizer from config: AdamW's, SGD's and Muon's updates, weight decay on matrices only, clipping, bad names."""
+"""The optimizer from config: AdamW's, SGD's and Muon's updates, weight decay on matrices only (never norm scales
+or biases, scanned or not), clipping, bad names."""
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -6,7 +7,9 @@ import numpy as np
 import optax
 import pytest
 
+from configs import base
 from lmjax import optim
+from lmjax.model.forward import model_definition
 
 
 def optim_config(**fields):
@@ -85,3 +88,35 @@ def test_muon_orthogonalises_hidden_matrices_per_layer_and_leaves_the_rest_to_ad
   assert 0.5 < singular.min() and singular.max() < 1.5  # orthogonalised: every direction moves about as far
   for leaf in (updates["embed"], updates["final_norm"]["scale"]):
     np.testing.assert_allclose(np.abs(leaf), 0.01, rtol=1e-3)
+
+
+def _decaying_leaves(**model_fields) -> set[str]:
+  """The paths ("blocks/attn/q", "blocks/0/attn_norm/scale", ...) of the model's parameters that decay_mask
+  marks, on the real Transformer's parameter tree."""
+  config = base.get_config()
+  config.model.update(vocab_size=64, num_layers=2, embed_dim=16, num_heads=2, num_kv_heads=1, mlp_dim=32,
+                      **model_fields)
+  _, params = model_definition(config)
+  marked = jax.tree_util.tree_leaves_with_path(optim.decay_mask(params))
+  return {"/".join(str(k.key) for k in path if isinstance(k, jax.tree_util.DictKey)) for path, m in marked if m}
+
+
+@pytest.mark.parametrize("scan_layers", [False, True])
+def test_weight_decay_reaches_the_matrices_and_never_a_norm_scale_or_a_bias(scan_layers):
+  """Stacked (scan_layers) norm scales are [L, d] and the q/k/v biases [(L,) n, h]: by name they still never
+  decay."""
+  decaying = _decaying_leaves(scan_layers=scan_layers, qkv_bias=True, qk_norm=True)
+  layers = [""] if scan_layers else ["0/", "1/"]
+  projections = [f"blocks/{layer}{p}" for layer in layers
+                 for p in ("attn/q", "attn/k", "attn/v", "attn/o", "mlp/gate", "mlp/up", "mlp/down")]
+  assert decaying == {"embed", "unembed", *projections}
+
+
+def test_an_untied_plain_model_decays_the_same_matrices_scanned_or_not():
+  plain, scanned = _decaying_leaves(), _decaying_leaves(scan_layers=True)
+  assert {p.replace("blocks/0/", "blocks/") for p in plain if "blocks/1/" not in p} == scanned
+
+
+def test_the_scalar_heads_vector_and_bias_never_decay():
+  params = {"backbone": {"embed": jnp.ones((5, 4))}, "head": jnp.ones((4,)), "bias": jnp.zeros(())}
+  assert optim.decay_mask(params) == {"backbone": {"embed": True}, "head": False, "bias": False}

@@ -47,7 +47,8 @@ from lmjax.chain.stages import stage_config  # noqa: E402
 from lmjax.infer import engine, sampler, slots  # noqa: E402
 from lmjax.model import init_params, model_definition  # noqa: E402
 from lmjax.model.layers import attention_mask, self_attend  # noqa: E402
-from lmjax.train import plan  # noqa: E402
+from lmjax.train.plan.changes import variant  # noqa: E402
+from lmjax.train.plan.compiled import compile_step, compiled_bytes, eval_step_bytes, rollout_memory  # noqa: E402
 from lmjax.train.hardware import CHIPS, GiB, chip_of, peak_flops_per_device  # noqa: E402
 from lmjax.train.loop import model_flops_per_step  # noqa: E402
 
@@ -86,7 +87,7 @@ def shrunk(config, sizes: Sizes, *, seq_len: bool = False):
   if sizes.tiny_model is None:
     return config
   fields = {f"model.{k}": v for k, v in sizes.tiny_model.items()}
-  return plan.variant(config, **fields, **({"train.seq_len": sizes.tiny_seq_len} if seq_len else {}))
+  return variant(config, **fields, **({"train.seq_len": sizes.tiny_seq_len} if seq_len else {}))
 
 
 def device_memory() -> tuple[int, str]:
@@ -98,12 +99,6 @@ def device_memory() -> tuple[int, str]:
     return int(stats["bytes_limit"]), "allocator limit"
   chip = chip_of(device.device_kind)
   return (chip.hbm_bytes, "chip table") if chip else (CHIPS["cpu"].hbm_bytes, "machine memory")
-
-
-def compiled_bytes(memory) -> int:
-  """Bytes a compiled program holds at once: arguments, outputs not aliased to them, temporaries."""
-  return (memory.argument_size_in_bytes + memory.output_size_in_bytes - memory.alias_size_in_bytes
-          + memory.temp_size_in_bytes)
 
 
 def size_text(n: float) -> str:
@@ -227,8 +222,8 @@ def one_device_config(sizes: Sizes, rows: int):
   """llama3_1b on one device (one host, so one data stream): a mesh of 1 and `rows` rows in one micro-batch
   (--tiny: the toy body)."""
   config = shrunk(llama3_1b.get_config(), sizes, seq_len=True)
-  return plan.variant(config, **{"hardware.devices": 1, "mesh.data": 1, "mesh.fsdp": 1, "mesh.tensor": 1,
-                                 "train.batch_size": rows, "train.grad_accum_steps": 1, "data.streams": 1})
+  return variant(config, **{"hardware.devices": 1, "mesh.data": 1, "mesh.fsdp": 1, "mesh.tensor": 1,
+                            "train.batch_size": rows, "train.grad_accum_steps": 1, "data.streams": 1})
 
 
 def fitting_train_step(sizes: Sizes, budget_bytes: int):
@@ -237,7 +232,7 @@ def fitting_train_step(sizes: Sizes, budget_bytes: int):
   rows = sizes.train_rows
   while True:
     config = one_device_config(sizes, rows)
-    setup, batch, compiled, seconds = plan.compile_step(config, jax.devices()[:1])
+    setup, batch, compiled, seconds = compile_step(config, jax.devices()[:1])
     needed = compiled_bytes(compiled.memory_analysis())
     if needed <= budget_bytes:
       return config, setup, batch, compiled, seconds, needed
@@ -292,7 +287,7 @@ def check_eval(sizes: Sizes, context: dict):
   config = context.get("train_config") or one_device_config(sizes, sizes.train_rows)
   memory, source = device_memory()
   start = time.perf_counter()
-  needed = plan.eval_step_bytes(config, jax.devices()[:1])
+  needed = eval_step_bytes(config, jax.devices()[:1])
   fits = needed <= memory
   figures = {"rows": config.train.batch_size, "micro_batches": config.train.grad_accum_steps,
              "compiled_bytes": needed, "memory_bytes": memory, "fits": fits,
@@ -308,7 +303,7 @@ def check_eval(sizes: Sizes, context: dict):
 def check_decode(scan_layers: bool, sizes: Sizes, context: dict):
   """Greedy new tokens/s of the engine's `generate` (prefill included) on llama_125m's shape with random weights;
   the unscanned check also gives its ratio to the scanned one."""
-  config = plan.variant(shrunk(llama_125m.get_config(), sizes), **{"model.scan_layers": scan_layers})
+  config = variant(shrunk(llama_125m.get_config(), sizes), **{"model.scan_layers": scan_layers})
   graphdef, _ = model_definition(config)
   params = init_params(config, seed=0)
   rng = np.random.default_rng(0)
@@ -345,7 +340,7 @@ def check_rollout_memory(module, sizes: Sizes, context: dict):
   # Only the memory is wanted: XLA:GPU's GEMM autotuner would run candidate kernels on buffers of the
   # program's real shapes, which for a program that does not fit may fail to allocate.
   options = {"xla_gpu_autotune_level": 0} if jax.default_backend() == "gpu" else None
-  length, memory = plan.rollout_memory(config, jax.devices()[0], options)
+  length, memory = rollout_memory(config, jax.devices()[0], options)
   compile_s = time.perf_counter() - start
   needed = memory.argument_size_in_bytes + memory.temp_size_in_bytes
   device_bytes, source = device_memory()

@@ -44,9 +44,9 @@ def _file_identity(path: str) -> str:
   return digest.hexdigest()
 
 
-def field_values(config: ml_collections.ConfigDict, fields, wiring, data_fields=()) -> dict:
-  """{field: value} for each dotted field or section, with the wiring fields left out and the data fields
-  (globs of input files) replaced by their files' fingerprint."""
+def field_values(config: ml_collections.ConfigDict, fields, left_out, data_fields=()) -> dict:
+  """{field: value} for each dotted field or section, with the `left_out` fields (the wiring, the names) left
+  out and the data fields (globs of input files) replaced by their files' fingerprint."""
   values = {}
   for field in fields:
     node = config
@@ -55,7 +55,7 @@ def field_values(config: ml_collections.ConfigDict, fields, wiring, data_fields=
     if field in data_fields:
       node = data_fingerprint(node)
     values[field] = node.to_dict() if isinstance(node, ml_collections.ConfigDict) else node
-  for wired in wiring:
+  for wired in left_out:
     section, _, leaf = wired.partition(".")
     if isinstance(values.get(section), dict):
       values[section].pop(leaf, None)

@@ -7,10 +7,9 @@ metrics no run has (another chain, a sweep still running) are left out.
 import dataclasses
 import os
 
-import numpy as np
-
 from lmjax import fs
 from lmjax.chain import report
+from lmjax.chain.seed_stats import mean_and_spread, seed_summary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +57,12 @@ def claims_table(headlines: dict[int, dict]) -> str | None:
   """{seed: headline} -> a markdown table of each claim per seed, mean ± std and "met on every seed"."""
   seeds, rows = sorted(headlines), []
   for claim in CLAIMS:
-    by_seed = [value(headlines[s], claim.metric) for s in seeds]
-    known = [v for v in by_seed if v is not None]
+    by_seed = {s: value(headlines[s], claim.metric) for s in seeds}
+    known = {s: v for s, v in by_seed.items() if v is not None}
     if not known:
       continue
-    spread = f" ± {report.fmt(float(np.std(known, ddof=1)))}" if len(known) > 1 else ""
-    rows.append([claim.label, *by_seed, f"{report.fmt(float(np.mean(known)))}{spread}", _met(claim, known)])
+    summary = seed_summary(known)
+    rows.append([claim.label, *by_seed.values(), mean_and_spread(summary), _met(claim, list(known.values()))])
   if not rows:
     return None
   return report.table(["claim", *[f"seed {s}" for s in seeds], "mean ± std", "every seed"], rows)

@@ -13,6 +13,7 @@ import subprocess
 from lmjax import fs
 from lmjax.chain import plots
 from lmjax.chain.stages import ROUTES
+from lmjax.infer import probe
 from lmjax.model import ModelConfig, flops_per_token
 from lmjax.train.metrics import read_metrics
 
@@ -49,6 +50,11 @@ def median(records: list[dict], key: str):
   return values[len(values) // 2] if values else None
 
 
+def _probe_report(stage_dir: str) -> dict:
+  """The probe stage's probe_report.json ({} before it has written one): the headline's and the section's."""
+  return _load(os.path.join(stage_dir, probe.REPORT_FILE), {})
+
+
 def stage_dirs(workdir: str) -> dict[str, str]:
   """{stage name: folder} of the run, from its chain.json."""
   chain = _load(os.path.join(workdir, "chain.json"), {"stages": []})
@@ -68,7 +74,7 @@ def headline(workdir: str) -> dict[str, float]:
     out["tokenize.train_tokens"] = _load(os.path.join(dirs["tokenize"], "tokens", "summary.json"),
                                          {}).get("train", {}).get("tokens")
   if "probe" in dirs:
-    probed = _load(os.path.join(dirs["probe"], "probe_report.json"), {})
+    probed = _probe_report(dirs["probe"])
     out |= {"probe.accuracy": probed.get("probe", {}).get("accuracy"),
             "probe.dont_know_conversations": probed.get("dont_know_conversations"),
             "probe.known_conversations": probed.get("known_conversations")}
@@ -175,7 +181,7 @@ def _training_section(title: str, stage: str, stage_dir: str, workdir: str,
 
 def _probe_section(stage_dir: str) -> list[str]:
   """The knowledge probe of the pretrained model: accuracy per kind and the "I don't know" data it wrote."""
-  probed = _load(os.path.join(stage_dir, "probe_report.json"), {})
+  probed = _probe_report(stage_dir)
   if not probed:
     return ["## Knowledge probe", "(no probe report yet)"]
   sets = [("probe", probed["probe"]), ("held out", probed["heldout"])]

@@ -24,7 +24,8 @@ from jax.experimental import multihost_utils
 
 from lmjax import fs
 from lmjax.chain import cache, report
-from lmjax.chain.stages import ALL_PROCESSES, DATA, SINGLE_HOST, STAGES, WIRING, chain_stages, stage_config
+from lmjax.chain.stages import (ALL_PROCESSES, DATA, NAMING, SINGLE_HOST, STAGES, WIRING, chain_stages,
+                                stage_config)
 from lmjax.config import ConfigError
 
 
@@ -51,7 +52,7 @@ def plan(config, stage_root: str) -> list[PlannedStage]:
     if missing:
       raise ConfigError(f"stage {name} reads the output of {missing}; add them before it in "
                         "config.chain.stages")
-    values = cache.field_values(own, stage.fields, WIRING, DATA)
+    values = cache.field_values(own, stage.fields, WIRING + NAMING, DATA)
     key = cache.stage_key(name, values, {n: planned[n].key for n in needs})
     folder = fs.absolute(os.path.join(stage_root, f"{name}-{key}"))
     planned[name] = PlannedStage(name, key, folder, {n: planned[n].dir for n in needs}, cache.is_done(folder))

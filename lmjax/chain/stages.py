@@ -18,6 +18,8 @@ from lmjax.config import ConfigError
 WIRING = ("data.documents", "data.tokenizer", "data.tokens_dir", "probe.model_workdir", "probe.prompt",
           "sft.base_workdir", "sft.idk_conversations", "rm.base_workdir", "rl.base_workdir",
           "rl.reward_model_workdir", "dpo.base_workdir", "eval.model_workdir")
+# Fields that only name the model a stage trains, for `lmjax convert --to-hf`: part of no key, like WIRING.
+NAMING = ("model.hf_architecture",)
 # Globs of input files: hashed by their files' names and contents, not by the path.
 DATA = ("chain.web_input", "chain.corpus")
 # What decides a trained model: architecture, optimizer, schedule, batches, the in-training validation.

@@ -26,11 +26,9 @@ import json
 import os
 import shlex
 
-import numpy as np
-from scipy import stats
-
 from lmjax import fs
 from lmjax.chain import claims, report, runner
+from lmjax.chain.seed_stats import mean_and_spread, paired_difference, seed_summary
 from lmjax.config import ConfigError, load_config
 
 # What seed s sets: pretraining's initialization and data order (and every later training stage's), and RL's
@@ -129,26 +127,6 @@ def launch_commands(base: str, variants: dict, workdir: str, overrides: list[str
   return [command(name, seed) for name, seed in runs(list(variants), seeds)]
 
 
-def seed_summary(values_by_seed: dict) -> dict:
-  """One metric of one variant: {"values": {seed: value}, "mean", "std" (ddof=1; None below two seeds), "n"}."""
-  values = np.array(list(values_by_seed.values()), dtype=float)
-  n = len(values)
-  return {"values": dict(values_by_seed), "mean": float(values.mean()) if n else None,
-          "std": float(values.std(ddof=1)) if n > 1 else None, "n": n}
-
-
-def paired_difference(a_by_seed: dict, b_by_seed: dict) -> dict:
-  """b − a paired by seed, over the seeds both have: {"diff_mean", "diff_ci95": [low, high] (Student t with
-  n−1 degrees of freedom; None below two pairs), "diff_n"}."""
-  diffs = np.array([b_by_seed[s] - a_by_seed[s] for s in a_by_seed if s in b_by_seed], dtype=float)
-  n = len(diffs)
-  mean = float(diffs.mean()) if n else None
-  if n < 2:
-    return {"diff_mean": mean, "diff_ci95": None, "diff_n": n}
-  half = float(stats.t.ppf(0.975, n - 1) * diffs.std(ddof=1) / np.sqrt(n))
-  return {"diff_mean": mean, "diff_ci95": [mean - half, mean + half], "diff_n": n}
-
-
 def _values(by_seed: dict, metric: str) -> dict:
   return {seed: headline[metric] for seed, headline in by_seed.items() if metric in headline}
 
@@ -166,10 +144,7 @@ def summarize(headlines: dict[str, dict]) -> dict[str, dict]:
 
 
 def _spread_cell(entry: dict) -> str:
-  if not entry["n"]:
-    return "—"
-  spread = "" if entry["std"] is None else f" ± {report.fmt(entry['std'])}"
-  return f"{report.fmt(entry['mean'])}{spread} (n={entry['n']})"
+  return f"{mean_and_spread(entry)} (n={entry['n']})" if entry["n"] else "—"
 
 
 def _difference_cell(entry: dict) -> str:

@@ -100,7 +100,8 @@ def from_hf(path: str, *, scan_layers: bool = False):
 
 def to_hf(config, params, out_dir: str, *, tokenizer=None) -> str:
   """Writes `out_dir`/config.json + model.safetensors, which transformers' `AutoModelForCausalLM.from_pretrained`
-  loads as the architecture the model's fields describe (Llama, Qwen2 with q/k/v biases, Qwen3 with q/k norms).
+  loads as the architecture the model's fields describe (Llama, Qwen2 with q/k/v biases, Qwen3 with q/k norms;
+  Mistral for a run imported from one, model.hf_architecture).
 
   `tokenizer` (an lmjax Tokenizer): its sentencepiece file goes along as tokenizer.model, and its
   bos/eos/pad ids into config.json. max_position_embeddings is config.train.seq_len (RoPE itself has no

@@ -11,8 +11,8 @@ from configs import base
 from lmjax.config import ConfigError
 
 # model_type -> (the HF class, the lmjax options that architecture fixes). Mistral is Llama's forward under
-# another name (its sliding window is checked apart); export writes the first entry whose options match, so
-# an imported Mistral goes back out as the Llama it computes.
+# another name (its sliding window is checked apart): an import records it in model.hf_architecture, and export
+# writes that architecture, else the first entry whose options match.
 ARCHITECTURES = {
     "llama": ("LlamaForCausalLM", dict(qkv_bias=False, qk_norm=False)),
     "qwen2": ("Qwen2ForCausalLM", dict(qkv_bias=True, qk_norm=False)),
@@ -94,6 +94,8 @@ def lmjax_config(hf: dict, source: str = "config.json"):
       head_dim=0 if h * heads == width else h, rope_theta=float(rope["rope_theta"]),
       norm_eps=float(hf.get("rms_norm_eps", 1e-6)), tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
       init_std=float(hf.get("initializer_range", config.model.init_std)), **ARCHITECTURES[hf["model_type"]][1])
+  if _by_options(config.model) != hf["model_type"]:
+    config.model.hf_architecture = hf["model_type"]
   if rope["rope_type"] == "llama3":
     config.model.rope_scaling.update(
         type="llama3", **{field: float(rope[field]) for field in LLAMA3_FIELDS},
@@ -103,14 +105,30 @@ def lmjax_config(hf: dict, source: str = "config.json"):
   return config
 
 
+def _options(model) -> dict:
+  return {option: bool(getattr(model, option)) for option in ("qkv_bias", "qk_norm")}
+
+
+def _by_options(model) -> str | None:
+  """The first HF architecture whose fixed options are `model`'s, or None."""
+  return next((name for name, (_, fixed) in ARCHITECTURES.items() if fixed == _options(model)), None)
+
+
 def model_type(model) -> str:
-  """The HF architecture whose options are lmjax model fields `model`'s; ConfigError naming them if none."""
-  options = {option: bool(getattr(model, option)) for option in ("qkv_bias", "qk_norm")}
-  for name, (_, fixed) in ARCHITECTURES.items():
-    if fixed == options:
-      return name
-  raise ConfigError(f"config.model qkv_bias={options['qkv_bias']}, qk_norm={options['qk_norm']}: no HuggingFace "
-                    "architecture lmjax exports has both (Qwen2 has q/k/v biases, Qwen3 q/k norms)")
+  """The HF architecture of lmjax model fields `model`: model.hf_architecture (an import's origin) if set, else
+  the one its options describe; ConfigError naming the fields if none has them."""
+  options, recorded = _options(model), getattr(model, "hf_architecture", "")
+  if recorded:
+    if recorded not in ARCHITECTURES or ARCHITECTURES[recorded][1] != options:
+      raise ConfigError(f"config.model.hf_architecture={recorded!r} with qkv_bias={options['qkv_bias']}, "
+                        f"qk_norm={options['qk_norm']}: HF's {recorded!r} is not that model; set hf_architecture "
+                        f"to '' (or one of {', '.join(ARCHITECTURES)} that has these options)")
+    return recorded
+  name = _by_options(model)
+  if name is None:
+    raise ConfigError(f"config.model qkv_bias={options['qkv_bias']}, qk_norm={options['qk_norm']}: no HuggingFace "
+                      "architecture lmjax exports has both (Qwen2 has q/k/v biases, Qwen3 q/k norms)")
+  return name
 
 
 def _rope_fields(model) -> dict:
@@ -146,4 +164,6 @@ def hf_config(model, *, max_position_embeddings: int, dtype: str, special_ids: d
   }
   if name in ("qwen2", "qwen3"):
     fields |= {"use_sliding_window": False, "sliding_window": None, "max_window_layers": model.num_layers}
+  if name == "mistral":
+    fields["sliding_window"] = None  # MistralConfig's default is a 4,096-token window
   return fields

@@ -8,12 +8,19 @@
 - generate_until (context, gen_kwargs) -> text: the inference engine (`lmjax.infer.engine`), greedy unless
   do_sample, cut at the first `until` string; long contexts keep BOS and their end (`lmjax.infer.context`).
 
+For a chat model (`chat_format`) the harness applies lmjax's chat protocol (`lmjax.chat`) as the chat template:
+`apply_chat_template` renders the task's messages as `chat.render_prompt` does, written out as text with the
+special tokens by name (`Tokenizer.decode`), and `tok_encode` reads those names back as the tokens, so the model
+sees exactly the ids it was fine-tuned on; the reply stops at <|assistant_end|>.
+
 Rows are scored `batch_size` at a time, each batch padded to one of a few lengths (powers of two from
 MIN_ROW up to the context), so the scoring program compiles a bounded number of shapes. This module imports
 lm_eval; only the harness task (lmjax.eval.harness_task) imports it, so `import lmjax` never does.
 """
 import collections
+import dataclasses
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +29,7 @@ from flax import nnx
 from lm_eval.api.model import TemplateLM
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
+from lmjax import chat
 from lmjax.config import UserError
 from lmjax.eval.multiple_choice import continuation_rows
 from lmjax.infer import engine
@@ -86,14 +94,27 @@ def cut_at_stops(text: str, until: list[str]) -> str:
   return text[:min(cuts)] if cuts else text
 
 
+def chat_text_ids(text: str, tokenizer) -> list[int]:
+  """Ids of `text` in which the chat protocol's special tokens (and BOS) are spelled by name, as
+  `Tokenizer.decode` writes them: each name is its token, the text between them ordinary text."""
+  t = chat.chat_tokens(tokenizer)
+  specials = {tokenizer.pieces([i])[0]: i for i in dataclasses.astuple(t) if i not in (t.eos, t.pad)}
+  ids = []
+  for piece in re.split("(" + "|".join(map(re.escape, specials)) + ")", text):
+    ids += [specials[piece]] if piece in specials else tokenizer.encode(piece) if piece else []
+  return ids
+
+
 class HarnessLM(TemplateLM):
   """A loaded lmjax model (lmjax.infer.load.LoadedModel) as an lm_eval model; see the module docstring."""
 
-  def __init__(self, loaded, *, batch_size: int = 32, max_gen_toks: int = DEFAULT_MAX_GEN_TOKS):
+  def __init__(self, loaded, *, batch_size: int = 32, max_gen_toks: int = DEFAULT_MAX_GEN_TOKS,
+               chat_format: bool = False):
     super().__init__()
     if loaded.context is None:
       raise ValueError("the harness needs the model's context length (LoadedModel.context)")
     self.loaded, self.batch_size, self.max_gen_toks = loaded, batch_size, max_gen_toks
+    self.chat_format = chat_format
 
   @property
   def eot_token_id(self) -> int:
@@ -107,10 +128,30 @@ class HarnessLM(TemplateLM):
   def max_length(self) -> int:
     return self.loaded.context
 
+  @property
+  def tokenizer_name(self) -> str:
+    """What lm_eval fingerprints its cache of chat-templated requests with: the tokenizer's file."""
+    return self.loaded.tokenizer.path
+
+  def chat_template(self, chat_template: bool | str = False) -> str:
+    return "lmjax.chat" if self.chat_format else ""
+
+  def apply_chat_template(self, chat_history: list[dict], add_generation_prompt: bool = True) -> str:
+    """The messages as `chat.render_prompt` renders them, as text (special tokens by name). Without
+    add_generation_prompt the last, assistant message is the start of the reply (a task's gen_prefix), left
+    open for the model to continue."""
+    tok, last = self.loaded.tokenizer, chat_history[-1]
+    if add_generation_prompt or last["role"] != "assistant":
+      return tok.decode(chat.render_prompt(chat_history, tok))
+    return tok.decode(chat.render_prompt(chat_history[:-1], tok) + tok.encode(last["content"]))
+
   def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs) -> list[int]:
-    """The text's ids, after BOS unless add_special_tokens is False (the harness then prefixes BOS itself)."""
-    ids = self.loaded.tokenizer.encode(string)
-    return ids if add_special_tokens is False else [self.prefix_token_id, *ids]
+    """The text's ids, after BOS unless add_special_tokens is False (the harness then prefixes BOS itself);
+    for a chat model, the chat protocol's tokens spelled by name are those tokens (`chat_text_ids`) and a text
+    that starts with BOS gets no second one."""
+    tok = self.loaded.tokenizer
+    ids = chat_text_ids(string, tok) if self.chat_format else tok.encode(string)
+    return ids if add_special_tokens is False or ids[:1] == [self.prefix_token_id] else [self.prefix_token_id, *ids]
 
   def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
     pairs = [truncate_left(context, continuation, self.max_length) for _, context, continuation in requests]
@@ -134,11 +175,13 @@ class HarnessLM(TemplateLM):
     return results
 
   def sampling(self, gen_kwargs: dict) -> SamplingParams:
-    """The engine's settings for a task's gen_kwargs: greedy unless do_sample; EOS and each `until` string
-    that is one token stop the row early (the rest are cut from the text)."""
+    """The engine's settings for a task's gen_kwargs: greedy unless do_sample; EOS (a chat model's
+    <|assistant_end|>) and each `until` string that is one token stop the row early (the rest are cut from
+    the text)."""
     encoded = [self.loaded.tokenizer.encode(stop) for stop in stop_strings(gen_kwargs)]
     single = [ids[0] for ids in encoded if len(ids) == 1]
-    stops = tuple(dict.fromkeys([self.eot_token_id, *single]))[:MAX_STOP_IDS]
+    reply_end = [chat.chat_tokens(self.loaded.tokenizer).assistant_end] if self.chat_format else []
+    stops = tuple(dict.fromkeys([self.eot_token_id, *reply_end, *single]))[:MAX_STOP_IDS]
     temperature = float(gen_kwargs.get("temperature", 0.0)) if gen_kwargs.get("do_sample") else 0.0
     return SamplingParams(max_new_tokens=int(gen_kwargs.get("max_gen_toks", self.max_gen_toks)),
                           temperature=temperature, top_k=int(gen_kwargs.get("top_k") or 0),

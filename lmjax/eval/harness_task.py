@@ -110,8 +110,9 @@ def core_centered(results: dict) -> dict:
   return {"harness/core_centered": sum(centered) / len(centered), "harness/core_tasks": len(centered)}
 
 
-def run_harness(config, loaded) -> dict:
-  """lm_eval's simple_evaluate of config.eval.harness_* on the loaded model (its samples logged)."""
+def run_harness(config, loaded, *, chat_format: bool = False) -> dict:
+  """lm_eval's simple_evaluate of config.eval.harness_* on the loaded model (its samples logged); a chat model
+  (`chat_format`) reads each prompt in lmjax's chat format, its few-shot examples as earlier turns."""
   names = task_names(config.eval.harness_tasks)
   if not names:
     raise ConfigError("config.eval.harness_tasks is empty; give --harness TASK[,TASK...] (e.g. hellaswag)")
@@ -119,14 +120,16 @@ def run_harness(config, loaded) -> dict:
   from lmjax.eval.harness import HarnessLM
   e = config.eval
   return lm_eval.simple_evaluate(
-      model=HarnessLM(loaded, batch_size=e.harness_batch_size), tasks=names,
+      model=HarnessLM(loaded, batch_size=e.harness_batch_size, chat_format=chat_format), tasks=names,
       task_manager=task_manager(names, e.harness_include),
       num_fewshot=None if e.harness_fewshot < 0 else e.harness_fewshot, limit=e.harness_limit or None,
       log_samples=True, random_seed=e.seed, numpy_random_seed=e.seed, fewshot_random_seed=e.seed,
-      torch_random_seed=None)  # lmjax draws nothing from torch
+      torch_random_seed=None,  # lmjax draws nothing from torch
+      apply_chat_template=chat_format, fewshot_as_multiturn=chat_format)
 
 
 def evaluate_harness(config, run) -> dict:
-  """`harness/<task>/<metric>` for every task of config.eval.harness_tasks, and the CORE-style average."""
-  results = run_harness(config, run.loaded)
+  """`harness/<task>/<metric>` for every task of config.eval.harness_tasks, and the CORE-style average; a chat
+  model (SFT, DPO, RL) is prompted in its chat format, as lmjax's own multiple-choice task prompts it."""
+  results = run_harness(config, run.loaded, chat_format=run.chat)
   return metric_scores(results) | core_centered(results)

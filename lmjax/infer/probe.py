@@ -27,6 +27,7 @@ from lmjax.infer.engine import Engine
 from lmjax.infer.sampler import SamplingParams
 
 VERDICTS = ("correct", "abstain", "wrong")
+REPORT_FILE = "probe_report.json"  # in WORKDIR; the chain's report reads it
 ABSTENTIONS = (DONT_KNOW, "I don't know", "I do not know", "I'm not sure", "I am not sure", "I have no idea",
                "I cannot answer", "I can't answer", "I'm not certain", "I am not certain")
 _ABSTENTION_WORDS = tuple(f" {normalize(a)} " for a in ABSTENTIONS)
@@ -238,7 +239,7 @@ def run_probe(loaded, probe_config, workdir: str, model_workdir: str = "") -> di
             "heldout": summarize(on_heldout, c.wrong_threshold),
             "dont_know_conversations": len(dont_know), "known_conversations": len(known),
             "conversations_file": conversations_file, "config": c.to_dict()}
-  fs.write_text(os.path.join(workdir, "probe_report.json"), json.dumps(report, indent=2))
+  fs.write_text(os.path.join(workdir, REPORT_FILE), json.dumps(report, indent=2))
   print(format_report(report))
   return report
 

@@ -11,6 +11,11 @@ import jax.numpy as jnp
 GiB = 2**30
 
 
+def gib(n: float) -> str:
+  """Bytes as "12.34 GiB"."""
+  return f"{n / GiB:.2f} GiB"
+
+
 @dataclasses.dataclass(frozen=True)
 class Chip:
   name: str

@@ -40,6 +40,10 @@ def test_the_folders_the_chain_wires_in_are_not_part_of_any_key(tmp_path):
   assert _changed(tmp_path, "rl.base_workdir=elsewhere", "data.tokens_dir=elsewhere") == set()
 
 
+def test_the_hf_architecture_an_import_records_is_part_of_no_key(tmp_path):
+  assert _changed(tmp_path, "model.hf_architecture='mistral'") == set()
+
+
 def test_the_in_training_validation_is_part_of_every_training_stage(tmp_path):
   assert _changed(tmp_path, "eval.every_steps=25") == {"pretrain", "probe", "sft", "rm", "rl", "eval_pretrain",
                                                        "eval_sft", "eval_rl"}

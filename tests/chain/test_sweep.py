@@ -1,5 +1,5 @@
 """Ablation files: what they must define, the launch commands they emit (once per seed), bad variants failing
-up front, the statistics over seeds by hand, and a two-variant, two-seed sweep of the tiny chain."""
+up front (the statistics over seeds by hand are in test_seed_stats.py), and a two-variant, two-seed sweep of the tiny chain."""
 import json
 import math
 import os
@@ -51,24 +51,6 @@ def test_a_mistyped_variant_field_fails_before_any_variant_runs(tmp_path):
   with pytest.raises(ConfigError, match="config.rl.clip_epz; did you mean clip_eps"):
     sweep.run(path, str(tmp_path / "sweep"), [])
   assert not (tmp_path / "sweep").exists()
-
-
-def test_seed_summary_is_the_mean_and_the_ddof_1_standard_deviation_over_seeds():
-  summary = sweep.seed_summary({0: 1, 1: 2, 2: 4})
-  assert summary["n"] == 3 and summary["values"] == {0: 1, 1: 2, 2: 4}
-  assert summary["mean"] == pytest.approx(7 / 3)
-  assert summary["std"] == pytest.approx(math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2))
-  assert sweep.seed_summary({7: 0.5}) == {"values": {7: 0.5}, "mean": 0.5, "std": None, "n": 1}
-
-
-def test_a_paired_difference_pairs_only_the_seeds_both_variants_have_and_has_a_student_t_interval():
-  a, b = {0: 1.0, 1: 2.0, 2: 4.0, 3: 9.0}, {0: 1.5, 1: 2.0, 2: 5.0, 5: 7.0}  # pairs: seeds 0, 1, 2
-  diff = sweep.paired_difference(a, b)  # differences 0.5, 0, 1: mean 0.5, std (ddof=1) 0.5
-  half = 4.302652729911275 * 0.5 / math.sqrt(3)  # t.ppf(0.975, 2 degrees of freedom)
-  assert diff["diff_n"] == 3 and diff["diff_mean"] == pytest.approx(0.5)
-  assert diff["diff_ci95"] == pytest.approx([0.5 - half, 0.5 + half])
-  assert sweep.paired_difference(a, {2: 3.0, 8: 1.0}) == {"diff_mean": -1.0, "diff_ci95": None, "diff_n": 1}
-  assert sweep.paired_difference(a, {8: 1.0}) == {"diff_mean": None, "diff_ci95": None, "diff_n": 0}
 
 
 def test_emitted_commands_run_each_variant_once_per_seed_in_its_seed_folder(tmp_path, capsys):

@@ -40,7 +40,7 @@ ARCHS = {
                        dict(tie_word_embeddings=True, num_key_value_heads=1), "Qwen2ForCausalLM"),
     "qwen3": Arch(transformers.Qwen3Config, transformers.Qwen3ForCausalLM, dict(head_dim=32), "Qwen3ForCausalLM"),
     "mistral": Arch(transformers.MistralConfig, transformers.MistralForCausalLM, dict(sliding_window=4096),
-                    "LlamaForCausalLM"),
+                    "MistralForCausalLM"),
 }
 TOLERANCE = 1e-4  # float32 logits of magnitude ~4; observed differences are ~4e-6
 
@@ -93,6 +93,7 @@ def test_round_trip_hf_lmjax_hf_is_exact(tmp_path, name):
   assert all(after[k].dtype == before[k].dtype and np.array_equal(after[k], before[k]) for k in before)
   reloaded, info = transformers.AutoModelForCausalLM.from_pretrained(out, output_loading_info=True)
   assert type(reloaded).__name__ == ARCHS[name].exported_as
+  assert getattr(reloaded.config, "sliding_window", None) is None  # lmjax attends to the whole prefix
   assert not any(info.values()), info  # nothing missing, unexpected or mismatched
   tokens = random_tokens()
   np.testing.assert_array_equal(hf_logits(reloaded.eval(), tokens), hf_logits(hf, tokens))
@@ -130,15 +131,18 @@ def test_scanned_layout_holds_the_stacked_biases_and_norms(tmp_path):
     assert sorted(after) == sorted(before) and all(np.array_equal(after[k], before[k]) for k in before)
 
 
-@pytest.mark.parametrize("name", ["llama3_rope", "qwen3"])
+@pytest.mark.parametrize("name", ["llama3_rope", "qwen3", "mistral"])
 def test_cli_run_keeps_the_options_from_import_to_export(tmp_path, name):
-  """The run's saved config.json carries rope_scaling, head_dim and qk_norm, and --to-hf writes them back."""
+  """The run's saved config.json carries rope_scaling, head_dim, qk_norm and the architecture the options do
+  not name (Mistral), and --to-hf writes them back."""
   hf = hf_model(name)
   cli.main(["convert", "--from-hf", saved(hf, tmp_path / "hf"), "--workdir", str(tmp_path / "run")])
   m = load_saved_config(str(tmp_path / "run")).model
-  assert (m.rope_scaling.type, m.head_dim, m.qk_norm) == {"llama3_rope": ("llama3", 0, False),
-                                                          "qwen3": ("none", 32, True)}[name]
+  assert (m.rope_scaling.type, m.head_dim, m.qk_norm, m.hf_architecture) == {
+      "llama3_rope": ("llama3", 0, False, ""), "qwen3": ("none", 32, True, ""),
+      "mistral": ("none", 0, False, "mistral")}[name]
   cli.main(["convert", "--to-hf", "--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "out")])
   reloaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "out").eval()
+  assert type(reloaded).__name__ == ARCHS[name].exported_as
   tokens = random_tokens()
   np.testing.assert_array_equal(hf_logits(reloaded, tokens), hf_logits(hf, tokens))

@@ -41,12 +41,24 @@ def test_older_top_level_rope_theta_and_missing_kv_heads_are_read():
 
 
 @pytest.mark.parametrize("changes", [
-    {}, LLAMA3_31, {"model_type": "qwen2", "head_dim": None}, {"model_type": "qwen3", "head_dim": 32}])
+    {}, LLAMA3_31, {"model_type": "qwen2", "head_dim": None}, {"model_type": "qwen3", "head_dim": 32},
+    {"model_type": "mistral", "sliding_window": 4096}])
 def test_exported_config_reads_back_as_the_same_model(changes):
   m = lmjax_config(LLAMA | changes).model
   exported = hf_config(m, max_position_embeddings=256, dtype="float32")
   assert exported["model_type"] == changes.get("model_type", "llama")
   assert lmjax_config(exported).model == m
+
+
+def test_only_an_architecture_the_options_do_not_name_is_recorded():
+  assert [lmjax_config(LLAMA | {"model_type": t}).model.hf_architecture for t in ("llama", "qwen2", "mistral")] == [
+      "", "", "mistral"]
+  m = lmjax_config(LLAMA | {"model_type": "mistral"}).model
+  assert hf_config(m, max_position_embeddings=256, dtype="float32")["sliding_window"] is None
+  m.unlock()
+  m.qkv_bias = True  # Mistral has no q/k/v biases
+  with pytest.raises(ConfigError, match="hf_architecture='mistral' with qkv_bias=True"):
+    hf_config(m, max_position_embeddings=256, dtype="float32")
 
 
 def test_llama_3_1_rope_scaling_in_the_older_format_maps_onto_model_rope_scaling():

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from lmjax import cli, model
+from lmjax import chat, cli, model
 from lmjax.chain import report
 from lmjax.config import ConfigError
 from lmjax.eval import harness_task, model_run, multiple_choice
@@ -179,6 +179,47 @@ def test_lmjax_eval_harness_runs_a_local_task_into_eval_json_with_the_core_avera
   assert result["harness/core_centered"] == pytest.approx((own["mc_accuracy"] - chance) / (1 - chance))
   assert result["harness/core_tasks"] == 1
   assert "| harness/lmjax_mc/acc |" in (out / "eval.md").read_text()
+
+
+def test_a_chat_models_prompt_is_the_chat_protocols_ids_written_out_and_read_back(run):
+  """apply_chat_template is chat.render_prompt as text; tok_encode gives back exactly those ids (the ones the
+  model was fine-tuned on), and a task's gen_prefix stays an open reply. A base model reads the names as text."""
+  from lmjax.eval.harness import HarnessLM
+  tok = run[1].tokenizer
+  lm = HarnessLM(run[1], batch_size=4, chat_format=True)
+  messages = [{"role": "system", "content": "Answer in one word."},
+              {"role": "user", "content": "Question: Which book comes first?\nAnswer:"}]
+  text = lm.apply_chat_template(messages)
+  assert text == ("<|bos|><|system_start|>Answer in one word.<|system_end|><|user_start|>Question: Which book "
+                  "comes first?\nAnswer:<|user_end|><|assistant_start|>")
+  assert lm.tok_encode(text) == chat.render_prompt(messages, tok)
+  prefilled = lm.apply_chat_template(messages + [{"role": "assistant", "content": "The book is"}],
+                                     add_generation_prompt=False)
+  assert lm.tok_encode(prefilled) == chat.render_prompt(messages, tok) + tok.encode("The book is")
+  assert chat.chat_tokens(tok).assistant_end in lm.sampling({}).stop_ids
+  base = HarnessLM(run[1], batch_size=4)
+  assert base.tok_encode(text) == [tok.bos_id, *tok.encode(text)]
+  assert chat.chat_tokens(tok).user_start not in base.tok_encode(text)
+
+
+def test_a_chat_model_runs_a_local_task_on_its_chat_prompts(run, tmp_path):
+  """lmjax_mc with the chat template: every request is the question as a user turn, each option the start of
+  the reply, scored on exactly the ids chat.render_prompt gives."""
+  from lmjax.eval.harness import score_pairs
+  config, loaded = run[0].copy_and_resolve_references(), run[1]
+  config.eval.update(harness_tasks="lmjax_mc", harness_include=_task_dir(tmp_path))
+  results = harness_task.run_harness(config, loaded, chat_format=True)
+  tok, samples, correct = loaded.tokenizer, results["samples"]["lmjax_mc"], 0
+  assert len(samples) == len(QUESTIONS)
+  for sample in samples:
+    doc = sample["doc"]
+    prompt = chat.render_prompt([{"role": "user", "content": f"Question: {doc['question']}\nAnswer:"}], tok)
+    assert sample["arguments"] == [(tok.decode(prompt), option) for option in doc["options"]]  # no delimiter
+    pairs = [(prompt, tok.encode(option)) for option in doc["options"]]
+    by_hand = [logprob for logprob, _ in score_pairs(loaded, pairs, batch_size=4)]
+    assert [r[0][0] for r in sample["resps"]] == pytest.approx(by_hand, abs=1e-3)
+    correct += int(np.argmax(by_hand)) == doc["answer"]
+  assert results["results"]["lmjax_mc"]["acc,none"] == correct / len(QUESTIONS)
 
 
 @pytest.mark.slow  # compiles the engine's prefill and decode for the task's 8 prompts (about 15 s more)

@@ -3,7 +3,7 @@ import jax
 import numpy as np
 
 from lmjax import losses
-from lmjax.train import plan
+from lmjax.train.plan import compiled
 from lmjax.train.setup import build_train_setup
 from lmjax.train.step import make_eval_step
 from tests.conftest import tiny_config
@@ -18,7 +18,7 @@ def test_a_micro_batched_eval_step_gives_the_same_sums_in_less_memory():
   tokens = rng.integers(0, config.model.vocab_size, (16, 129))
   batch = {"tokens": tokens[:, :-1], "targets": tokens[:, 1:], "loss_mask": np.ones((16, 128), np.int32),
            "positions": np.tile(np.arange(128), (16, 1)), "segment_ids": np.ones((16, 128), np.int32)}
-  shapes = plan.abstract_batch(config, setup.batch_sharding)
+  shapes = compiled.abstract_batch(config, setup.batch_sharding)
   results, temporaries = [], []
   for micro_batches in (1, 4):
     step = make_eval_step(setup.graphdef, losses.next_token, setup.shardings.params,

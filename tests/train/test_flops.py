@@ -5,7 +5,7 @@ import pytest
 
 from lmjax import losses
 from lmjax.model import ModelConfig
-from lmjax.train import plan
+from lmjax.train.plan.compiled import compile_step
 from lmjax.train.hardware import CHIPS, chip_of
 from lmjax.train.loop import model_flops_per_step
 from lmjax.train.metrics import Progress
@@ -16,7 +16,7 @@ from tests.conftest import tiny_config
 def test_model_flops_match_the_compiled_step_for_every_loss(loss_name):
   config = tiny_config()
   config.train.update(loss=loss_name, batch_size=4, seq_len=128)
-  compiled = plan.compile_step(config, jax.devices()[:1])[2]
+  compiled = compile_step(config, jax.devices()[:1])[2]
   cost = compiled.cost_analysis()
   compiled_flops = float((cost[0] if isinstance(cost, list) else cost)["flops"])
   counted = model_flops_per_step(ModelConfig.from_config(config.model), loss_name, 4, 128)

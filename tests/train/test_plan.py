@@ -17,8 +17,9 @@ from lmjax.chain.stages import stage_config
 from lmjax.config import load_config
 from lmjax.model import ModelConfig, param_count
 from lmjax.sharding import make_mesh
-from lmjax.train import attention_memory, plan
+from lmjax.train import hardware, plan
 from lmjax.train.hardware import CHIPS, Chip
+from lmjax.train.plan import attention_memory, changes, compiled, flops, output
 from lmjax.train.setup import build_train_setup
 from lmjax.train.step import make_train_step
 from tests.conftest import REPO, tiny_config
@@ -28,7 +29,7 @@ def _config(mesh=(1, 8, 1), **fields):
   config = tiny_config()
   config.mesh.data, config.mesh.fsdp, config.mesh.tensor = mesh
   config.train.update(batch_size=16, seq_len=128)
-  return plan.variant(config, **fields)
+  return changes.variant(config, **fields)
 
 
 def _analytic_param_bytes(config, fsdp: int) -> int:
@@ -43,7 +44,7 @@ def _analytic_param_bytes(config, fsdp: int) -> int:
 
 def test_plan_memory_equals_the_shapes_and_the_train_loops_compiled_step():
   config = _config()
-  planned = plan.measure_memory(config, jax.devices())
+  planned = compiled.measure_memory(config, jax.devices())
   assert planned.params == _analytic_param_bytes(config, fsdp=8)
   assert planned.opt_state - 2 * planned.params in range(0, 64)  # AdamW's m and v, plus step counters
   assert planned.batch == 5 * 4 * 16 * 128 // 8
@@ -55,7 +56,7 @@ def test_plan_memory_equals_the_shapes_and_the_train_loops_compiled_step():
   step = make_train_step(setup.graphdef, losses.next_token, setup.optimizer, setup.shardings,
                          batch_sharding=setup.batch_sharding, lr_schedule=setup.schedule)
   batch = {k: jax.device_put(np.zeros(v.shape, v.dtype), setup.batch_sharding)
-           for k, v in plan.abstract_batch(config, setup.batch_sharding).items()}
+           for k, v in compiled.abstract_batch(config, setup.batch_sharding).items()}
   real = step.lower(setup.init(), batch, jax.random.key(0)).compile().memory_analysis()
   assert (real.argument_size_in_bytes, real.temp_size_in_bytes) == (planned.arguments, planned.temporaries)
   assert planned.total == real.argument_size_in_bytes + real.temp_size_in_bytes + \
@@ -65,13 +66,13 @@ def test_plan_memory_equals_the_shapes_and_the_train_loops_compiled_step():
 
 def test_scanned_and_accumulated_flops_equal_the_loop_free_step():
   devices = jax.devices()
-  direct = plan.measure_flops(_config(), devices)  # no loops: XLA's cost analysis counts everything
-  looped = plan.measure_flops(_config(**{"model.scan_layers": True, "train.grad_accum_steps": 2}), devices)
+  direct = flops.measure_flops(_config(), devices)  # no loops: XLA's cost analysis counts everything
+  looped = flops.measure_flops(_config(**{"model.scan_layers": True, "train.grad_accum_steps": 2}), devices)
   assert looped == pytest.approx(direct, rel=0.02)  # only the optimizer's few FLOPs are counted twice
   m = tiny_config().model
   six_nt = 6 * (param_count(ModelConfig.from_config(m)) - m.vocab_size * m.embed_dim) * 16 * 128 / 8
   assert 1.0 < direct / six_nt < 1.5  # 6·N·T plus attention and the optimizer
-  recomputed = plan.measure_flops(_config(**{"model.remat": "full"}), devices)
+  recomputed = flops.measure_flops(_config(**{"model.remat": "full"}), devices)
   assert 1.15 < recomputed / direct < 1.4  # full remat reruns the blocks' forward (~+1/3 of their FLOPs)
 
 
@@ -79,25 +80,25 @@ def test_scanned_and_accumulated_flops_equal_the_loop_free_step():
 def test_a_plan_that_does_not_fit_says_so_and_proposes_a_change_that_fits(capsys):
   config = _config(**{"train.seq_len": 512, "model.scan_layers": True})
   devices = jax.devices()
-  none = plan.measure_memory(config, devices).total
-  full = plan.measure_memory(plan.variant(config, **{"model.remat": "full"}), devices).total
+  none = compiled.measure_memory(config, devices).total
+  full = compiled.measure_memory(changes.variant(config, **{"model.remat": "full"}), devices).total
   assert full < 0.8 * none  # rematerialising the scanned blocks frees most of the activations
   chip = Chip("a small test chip", hbm_bytes=(none + full) // 2, peak_flops=1e12)
   result, suggestion = plan.run(config, devices=8, chip=chip, flops=False)
   out = capsys.readouterr().out
-  assert "DOES NOT FIT" in out and not plan.fits(result, chip)
+  assert "DOES NOT FIT" in out and not compiled.fits(result, chip)
   change, fitted = suggestion
-  assert "model.remat" in change and plan.fits(fitted, chip)
-  assert f"smallest change that fits: {plan.overrides_text(change)}" in out
+  assert "model.remat" in change and compiled.fits(fitted, chip)
+  assert f"smallest change that fits: {changes.overrides_text(change)}" in out
 
 
 def test_candidate_changes_go_from_remat_to_fsdp_to_micro_batches():
   config = _config(mesh=(2, 4, 1))
-  changes = plan.candidate_changes(config, (2, 4, 1))
-  assert changes[:4] == [{"model.remat": "dots_saveable"}, {"model.remat": "dots_no_batch"},
+  candidates = changes.candidate_changes(config, (2, 4, 1))
+  assert candidates[:4] == [{"model.remat": "dots_saveable"}, {"model.remat": "dots_no_batch"},
                          {"model.remat": "full"}, {"mesh.data": 1, "mesh.fsdp": 8, "mesh.tensor": 1}]
-  assert changes[4] == {"train.grad_accum_steps": 2}  # micro-batch 8 still splits over 8 data-parallel ways
-  assert all(16 // c.get("train.grad_accum_steps", 1) % 8 == 0 for c in changes)
+  assert candidates[4] == {"train.grad_accum_steps": 2}  # micro-batch 8 still splits over 8 data-parallel ways
+  assert all(16 // c.get("train.grad_accum_steps", 1) % 8 == 0 for c in candidates)
 
 
 def test_cli_plan_prints_the_memory_and_flops(capsys, monkeypatch):
@@ -190,7 +191,7 @@ def test_a_fused_kernels_attention_memory_grows_linearly_in_length_and_the_score
 def test_the_plan_names_the_attention_each_chip_runs(chip, runs):
   memory = attention_memory.attention_memory(_config(**{"train.seq_len": 128}), make_mesh((1, 8, 1)), CHIPS[chip])
   assert memory.chip_runs == runs and set(memory.layer_bytes) == {"blocked", "splash"}
-  text = "\n".join(attention_memory.report_lines(memory, CHIPS[chip], plan.gib))
+  text = "\n".join(attention_memory.report_lines(memory, CHIPS[chip], hardware.gib))
   assert ("stands in for cudnn" in text) == (runs == "cudnn")
 
 
@@ -205,8 +206,8 @@ def test_a_chain_config_plans_every_training_stage_and_the_rollouts(capsys, monk
       ("rm", "eval"), ("rl", "train"), ("rl", "score"), ("rl", "rollout")]
   assert all(s["fits"] and s["bytes_per_device"] > 0 for s in steps)
   rl_config = stage_config(load_config(str(REPO / "tests" / "chain" / "tiny_chain.py")), "rl")
-  assert plan.rollout_bytes(rl_config, jax.devices()[0]) == steps[-1]["bytes_per_device"]
-  wider = plan.rollout_bytes(plan.variant(rl_config, **{"rollout.batch": 64}), jax.devices()[0])
+  assert compiled.rollout_bytes(rl_config, jax.devices()[0]) == steps[-1]["bytes_per_device"]
+  wider = compiled.rollout_bytes(changes.variant(rl_config, **{"rollout.batch": 64}), jax.devices()[0])
   assert wider > 2 * steps[-1]["bytes_per_device"]  # 64 rows of rollouts against the tiny chain's 16
 
 
@@ -219,8 +220,9 @@ def test_rl_scores_in_chunks_of_its_own_size_not_the_train_batch():
   config.train.grad_accum_steps = 2
   assert score_batch(config) == config.train.batch_size // 2
   devices = jax.devices()[:1]
-  micro = plan.score_step_bytes(config, devices)
-  assert plan.score_step_bytes(plan.variant(config, **{"rl.score_batch": score_batch(config) // 2}), devices) < micro
+  micro = compiled.score_step_bytes(config, devices)
+  halved = changes.variant(config, **{"rl.score_batch": score_batch(config) // 2})
+  assert compiled.score_step_bytes(halved, devices) < micro
   config.rl.score_batch = 3
   with pytest.raises(ConfigError, match="config.rl.score_batch=3"):
     check_rl_config(config)
@@ -232,12 +234,12 @@ def test_plan_of_a_config_without_a_model_says_so():
 
 
 def test_a_lora_plan_holds_the_frozen_base_and_optimizer_state_for_the_adapters_only():
-  full = plan.measure_memory(_config(), jax.devices())
-  lora = plan.measure_memory(_config(**{"model.lora.rank": 4}), jax.devices())
+  full = compiled.measure_memory(_config(), jax.devices())
+  lora = compiled.measure_memory(_config(**{"model.lora.rank": 4}), jax.devices())
   assert lora.frozen == full.params  # the base, sharded as a full run's parameters
   assert lora.params < full.params / 10 and lora.opt_state < full.opt_state / 10
   assert lora.total < full.total
-  text = plan.lora_comparison(_config(**{"model.lora.rank": 4}), lora, full)
+  text = output.lora_comparison(_config(**{"model.lora.rank": 4}), lora, full)
   assert "LoRA rank 4 on q,k,v,o against full fine-tuning" in text and "optimizer state" in text
 
 
