@@ -13,6 +13,7 @@ and the preference losses that train the policy on pairs directly, `dpo`, `ipo` 
 reference's log-probs) and the reference-free `simpo` and `orpo`.
 """
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -236,7 +237,8 @@ LOSSES = {
     "pairwise_bce": Loss(pairwise_bce, (*_SEQUENCE, "chosen_index", "rejected_index"), reads_logits=False,
                          scalar_head=True),
     # The reward model whose score adds its replies' mean log-prob (rm.logprob_weight > 0): it reads logits.
-    "pairwise_bce_logprob": Loss(pairwise_bce, (*_PAIR, "chosen_index", "rejected_index"), scalar_head=True),
+    "pairwise_bce_logprob": Loss(functools.partial(pairwise_bce, logprob_weight=1.0),
+                                 (*_PAIR, "chosen_index", "rejected_index"), scalar_head=True),
     "ppo_clip": Loss(ppo_clip, _POLICY),
     "ppo_clip_value": Loss(ppo_clip_value, (*_POLICY, "old_values", "returns"), scalar_head=True),
     "dpo": Loss(dpo, (*_PAIR, *_REFERENCE)),

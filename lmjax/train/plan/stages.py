@@ -15,8 +15,9 @@ def chain_stage_steps(config, devices) -> list[tuple[str, str, int]]:
   config (config.stage.<name> applied)."""
   from lmjax.chain.stages import chain_stages, stage_config
   from lmjax.rl.settings import policy_loss
-  losses_of = {"sft": lambda c: "next_token", "rm": lambda c: "pairwise_bce", "rl": lambda c: policy_loss(c.rl)[0],
-               "dpo": lambda c: c.dpo.loss}
+  from lmjax.train.reward_model import reward_loss
+  losses_of = {"sft": lambda c: "next_token", "rm": lambda c: reward_loss(c.rm.logprob_weight)[0],
+               "rl": lambda c: policy_loss(c.rl)[0], "dpo": lambda c: c.dpo.loss}
   out = []
   for stage in (s for s in chain_stages(config) if s in losses_of):
     stage_cfg = stage_config(config, stage)
