@@ -32,8 +32,9 @@ def get_config():
   config.sft.update(num_conversations=6000, math_problems=5000)
   config.stage.sft = dict(train=dict(steps=400), optim=dict(lr=1e-3), schedule=dict(warmup_steps=10))
 
-  config.rm.update(math_problems=3000, val_fraction=0.15)  # >= 100 held-out pairs of each kind (144, 144, 112)
-  config.stage.rm = dict(train=dict(steps=100), optim=dict(lr=5e-4), schedule=dict(warmup_steps=10),
+  # >= 100 held-out pairs of each kind (144, 144, 112); the score adds the reply's mean log-prob (README).
+  config.rm.update(math_problems=3000, val_fraction=0.15, logprob_weight=1.0)
+  config.stage.rm = dict(train=dict(steps=100), optim=dict(lr=1e-4), schedule=dict(warmup_steps=10),
                          eval=dict(every_steps=50, batches=24))
   # With --config.chain.preference=dpo: DPO on the reward model's pairs in place of rm -> rl (not measured yet).
   config.dpo.math_problems = 2000
