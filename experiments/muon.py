@@ -45,7 +45,8 @@ def compare(workdir: str, step_seconds: dict | None = None) -> dict:
     for name in sorted(os.listdir(os.path.join(workdir, variant))):
       with open(os.path.join(workdir, variant, name, "chain.json")) as f:
         stages = {s["stage"]: s["dir"] for s in json.load(f)["stages"]}
-      chains.setdefault(variant, {})[name] = curve(stages["pretrain"], (step_seconds or {}).get(variant))
+      if "pretrain" in stages:  # a run still under way has not recorded it yet
+        chains.setdefault(variant, {})[name] = curve(stages["pretrain"], (step_seconds or {}).get(variant))
   out = {}
   for seed in sorted(set.intersection(*(set(c) for c in chains.values()))):
     budget = min(chains[v][seed][-1][1] for v in VARIANTS)  # the faster run's total time
