@@ -51,6 +51,8 @@ def test_the_tokenizer_and_token_shards_are_bit_identical_in_any_workdir(two_run
 
 
 def test_pretraining_and_sft_losses_agree_step_for_step_in_any_workdir(two_runs):
+  """The first run's pretraining was killed (-9) after its step-4 checkpoint and resumed (conftest.py), so this
+  also pins an exact resume of pretraining after kill -9 (tests/train/test_pretrain.py has it as a slow test)."""
   first, second, _ = two_runs
   for stage in ("pretrain", "sft"):
     losses = lambda dirs: [(m["step"], m["loss"], m.get("val_loss")) for m in read_metrics(dirs[stage])]
