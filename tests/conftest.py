@@ -53,3 +53,13 @@ def cli_error(capsys, call, *args) -> str:
     call(*args)
   assert stopped.value.code == 2, stopped.value.code
   return capsys.readouterr().err
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(tokens_workdir, tmp_path_factory) -> pathlib.Path:
+  """16 steps of tests/train/tiny_config.py through `lmjax pretrain`, uninterrupted: the reference run of the
+  resume tests, the base of the SFT, reward-model, RL and LoRA tests, and the eval tests' base run."""
+  from tests.train.conftest import run_stage
+  workdir = tmp_path_factory.mktemp("uninterrupted")
+  run_stage("pretrain", workdir, tokens_workdir)
+  return workdir

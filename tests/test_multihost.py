@@ -117,6 +117,10 @@ def test_two_process_checkpoint_continues_on_one_device(one_process, two_process
   _assert_same_losses(logged_losses(resumed), logged_losses(one_process), range(5, 9))
 
 
+# ~18 s: one more pretrain process. In the default run a 2×2×2-mesh checkpoint continues on one device in
+# test_two_process_checkpoint_continues_on_one_device, and the one-process checkpoint is restored onto another
+# topology in test_one_process_checkpoint_continues_on_two_processes.
+@pytest.mark.slow
 def test_2x2x2_checkpoint_continues_on_one_device(one_process, tokens_workdir, tmp_path):
   resumed = _interrupted_copy(one_process, tmp_path / "resumed")
   pretrain(resumed, tokens_workdir, *ONE_DEVICE, processes=1, devices=1)

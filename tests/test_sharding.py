@@ -38,10 +38,16 @@ def _mesh(config, data, fsdp, tensor):
   return config
 
 
+@pytest.fixture(scope="module")
+def single_device_losses():
+  """The reference every mesh is checked against: 4 steps of the tiny model on one device."""
+  return _losses(_mesh(tiny_config(), 1, 1, 1), jax.devices()[:1])[0]
+
+
 @pytest.mark.parametrize("mesh", [(2, 2, 2), (1, 8, 1)], ids=["data2_fsdp2_tensor2", "fsdp8"])
-def test_sharded_losses_equal_single_device_losses(mesh):
+def test_sharded_losses_equal_single_device_losses(single_device_losses, mesh):
   assert jax.device_count() == 8
-  single, _, _ = _losses(_mesh(tiny_config(), 1, 1, 1), jax.devices()[:1])
+  single = single_device_losses
   sharded, setup, state = _losses(_mesh(tiny_config(), *mesh), jax.devices())
   for a, b in zip(single, sharded):
     for key in ("loss", "grad_norm", "param_norm"):

@@ -1,6 +1,6 @@
 """The tiny chain end to end through the CLI: killed mid-pretraining it resumes where it stopped, SIGTERM stops
-it with the preemption exit code once the stage saved, a two-variant sweep shares every stage but the one its
-variants change, and the report carries every stage's numbers."""
+it with the preemption exit code once the stage saved, a sweep (two RL clip values and the DPO route) shares
+every stage but the ones its variants change, and the report carries every stage's numbers."""
 import json
 import os
 import signal
@@ -13,31 +13,8 @@ import pytest
 from lmjax.chain import cache, report
 from lmjax.train import preemption
 from lmjax.train.metrics import read_metrics
+from tests.chain.conftest import ENV, TINY_CHAIN, lmjax
 from tests.conftest import REPO
-
-TINY_CHAIN = str(REPO / "tests" / "chain" / "tiny_chain.py")
-ENV = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
-
-
-def _lmjax(*args, **kwargs):
-  return subprocess.run([sys.executable, "-m", "lmjax.cli", *args], env=ENV, cwd=REPO, capture_output=True,
-                        text=True, timeout=900, **kwargs)
-
-
-def _kill_in_pretraining(workdir, stage_root) -> None:
-  """Runs the chain until pretraining has committed its step-4 checkpoint, then SIGKILLs it."""
-  process = subprocess.Popen([sys.executable, "-m", "lmjax.cli", "run", "--config", TINY_CHAIN, "--workdir",
-                              str(workdir), "--stage-root", str(stage_root)], env=ENV, cwd=REPO,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-  deadline = time.time() + 600
-  while time.time() < deadline and process.poll() is None:
-    if list(stage_root.glob("pretrain-*/checkpoints/4/commit_success.txt")):
-      break
-    time.sleep(0.05)
-  process.send_signal(signal.SIGKILL)
-  if process.wait() > 0:
-    raise AssertionError(f"the chain failed before it could be killed:\n{process.stderr.read()[-3000:]}")
-
 
 @pytest.mark.slow  # ~2 min on 2 cores: the chain's first four stages, twice
 def test_sigterm_in_pretraining_stops_the_chain_with_75_after_saving_and_the_rerun_resumes_there(tmp_path):
@@ -58,24 +35,11 @@ def test_sigterm_in_pretraining_stops_the_chain_with_75_after_saving_and_the_rer
   [stage_dir] = tmp_path.glob("stages/pretrain-*")
   assert 2 <= stopped < 16 and (stage_dir / "checkpoints" / str(stopped) / "commit_success.txt").exists()
   assert not cache.is_done(str(stage_dir))
-  rerun = _lmjax(*argv)
+  rerun = lmjax(*argv)
   assert rerun.returncode == 0, rerun.stderr[-3000:]
   with open(stage_dir / "summary.json") as f:
     assert json.load(f)["resumed_from"] == stopped
   assert [m["step"] for m in read_metrics(stage_dir)] == list(range(1, 17)) and cache.is_done(str(stage_dir))
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-  """A chain killed in pretraining, then a sweep of two RL clip values over the same stage folders."""
-  root = tmp_path_factory.mktemp("chain")
-  _kill_in_pretraining(root / "killed", root / "sweep" / "stages")
-  ablation = root / "ppo_clip.py"
-  ablation.write_text(f"BASE = {TINY_CHAIN!r}\nVARIANTS = {{'eps_0.1': {{'rl.clip_eps': 0.1}}, "
-                      f"'eps_0.3': {{'rl.clip_eps': 0.3}}}}\n")
-  result = _lmjax("sweep", str(ablation), "--workdir", str(root / "sweep"))
-  assert result.returncode == 0, result.stderr[-3000:]
-  return root / "sweep"
 
 
 def _chain(workdir) -> dict[str, dict]:
@@ -93,13 +57,25 @@ def test_a_killed_chain_resumes_at_the_interrupted_stage_from_its_checkpoint(swe
 
 
 def test_a_sweep_computes_the_stages_its_variants_share_once(sweep):
-  second = _chain(sweep / "eps_0.3")
+  second, dpo = _chain(sweep / "eps_0.3"), _chain(sweep / "dpo")
   assert [s for s in second if not second[s]["cached"]] == ["rl", "eval_rl"]
+  assert [s for s in dpo if not dpo[s]["cached"]] == ["dpo", "eval_dpo"]
   folders = sorted(p.name.split("-")[0] for p in (sweep / "stages").iterdir())
-  assert folders == ["clean", "eval_pretrain", "eval_rl", "eval_rl", "eval_sft", "pretrain", "probe", "rl", "rl",
-                     "rm", "sft", "tokenize", "tokenizer"]
+  assert folders == ["clean", "dpo", "eval_dpo", "eval_pretrain", "eval_rl", "eval_rl", "eval_sft", "pretrain",
+                     "probe", "rl", "rl", "rm", "sft", "tokenize", "tokenizer"]
   table = (sweep / "sweep.md").read_text()
   assert "| rl.clip_eps | 0.1 | 0.3 |" in table and "rl.heldout_pass1" in table
+
+
+def test_the_dpo_route_trains_dpo_from_the_shared_sft_run_and_evaluates_it_as_the_final_policy(sweep):
+  dirs, rm_ppo = report.stage_dirs(str(sweep / "dpo")), report.stage_dirs(str(sweep / "eps_0.1"))
+  assert "rm" not in dirs and "rl" not in dirs and dirs["sft"] == rm_ppo["sft"]
+  with open(os.path.join(dirs["eval_dpo"], "eval.json")) as f:
+    results = json.load(f)
+  assert results["kind"] == "dpo" and results["model_workdir"] == dirs["dpo"] and "math_pass1" in results
+  assert [m["step"] for m in read_metrics(dirs["dpo"])][-1] == 4
+  text = (sweep / "dpo" / "report.md").read_text()
+  assert "## Preference optimisation" in text and "| eval_dpo |" in text and "### Sample conversations (dpo)" in text
 
 
 def test_the_report_has_every_stages_numbers_and_plots(sweep):
@@ -140,6 +116,6 @@ def test_every_stage_logs_mfu_as_a_fraction_and_counts_its_flops(sweep):
 
 
 def test_a_dry_run_lists_every_stage_as_cached_and_runs_nothing(sweep):
-  result = _lmjax("run", "--config", TINY_CHAIN, "--workdir", str(sweep / "eps_0.1"), "--stage-root",
+  result = lmjax("run", "--config", TINY_CHAIN, "--workdir", str(sweep / "eps_0.1"), "--stage-root",
                   str(sweep / "stages"), "--config.rl.clip_eps=0.1", "--dry-run", check=True)
   assert "11 stages, 11 cached" in result.stdout

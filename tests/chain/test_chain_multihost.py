@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.chain.test_chain import TINY_CHAIN
+from tests.chain.conftest import TINY_CHAIN
 from tests.conftest import REPO
 from tests.test_multihost import _free_port
 

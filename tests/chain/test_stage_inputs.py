@@ -1,57 +1,34 @@
 """What a stage reads: the same config gives bit-identical stages in any workdir and from data in any folder
 (ids and splits never hold a path, markers are never documents), and a stage's key covers every config field
-the stage reads (recorded while the tiny chain runs, then its DPO route from the same stages)."""
+the stage reads (recorded while the shared sweep of the tiny chain runs, both routes, and the second run)."""
 import hashlib
 import json
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from lmjax.chain import stages
 from lmjax.train.metrics import read_metrics
-from tests.chain.test_chain import ENV, TINY_CHAIN
+from tests.chain.conftest import TINY_CHAIN, chain_dirs, recorded_lmjax
 from tests.conftest import REPO
 
 ASSETS = REPO / "lmjax" / "assets"
 SAME_STAGES = ("clean", "tokenizer", "tokenize", "pretrain", "sft")
 
 
-def _recorded_run(workdir, reads, *args) -> dict[str, str]:
-  """Runs the tiny chain with every stage's config reads recorded; returns {stage: its folder}."""
-  command = [sys.executable, "-m", "tests.chain.config_reads", str(reads), "run", "--config", TINY_CHAIN,
-             "--workdir", str(workdir), *args]
-  result = subprocess.run(command, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=900)
-  assert result.returncode == 0, result.stderr[-3000:]
-  with open(workdir / "chain.json") as f:
-    return {s["stage"]: s["dir"] for s in json.load(f)["stages"]}
-
-
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-  """The whole tiny chain in one workdir on the shipped data; in another, up to SFT, on a copy of that data
-  in another folder (as in a second checkout)."""
+def two_runs(sweep, tmp_path_factory):
+  """({stage: folder} of the shared sweep's first variant, on the shipped data; the same up to SFT in another
+  workdir, from a copy of that data in another folder (as in a second checkout), with its config reads)."""
   root = tmp_path_factory.mktemp("inputs")
   elsewhere = shutil.copytree(ASSETS, root / "checkout" / "assets")
   corpus = ",".join(f"{elsewhere}/corpus/{name}" for name in ("botchan.jsonl.gz", "fortunes_de_es.jsonl.gz"))
-  first = _recorded_run(root / "a", root / "reads_a.json")
-  second = _recorded_run(root / "elsewhere" / "b", root / "reads_b.json", "--until", "sft",
-                         f"--config.chain.web_input={elsewhere}/web/*.warc.gz", f"--config.chain.corpus={corpus}")
-  with open(root / "reads_a.json") as f:
-    return first, second, json.load(f)
-
-
-@pytest.fixture(scope="module")
-def dpo_route(two_runs, tmp_path_factory):
-  """({stage: folder}, reads) of the tiny chain with chain.preference=dpo, run over the first run's stages."""
-  first, _, _ = two_runs
-  root = tmp_path_factory.mktemp("dpo_route")
-  dirs = _recorded_run(root / "run", root / "reads.json", "--config.chain.preference=dpo",
-                       "--stage-root", str(pathlib.Path(first["sft"]).parent))
+  recorded_lmjax(root / "reads.json", "run", "--config", TINY_CHAIN, "--workdir", str(root / "elsewhere" / "b"),
+                 "--until", "sft", f"--config.chain.web_input={elsewhere}/web/*.warc.gz",
+                 f"--config.chain.corpus={corpus}")
   with open(root / "reads.json") as f:
-    return root / "run", dirs, json.load(f)
+    return chain_dirs(sweep / "eps_0.1"), chain_dirs(root / "elsewhere" / "b"), json.load(f)
 
 
 def _digest(folder, pattern: str) -> dict[str, str]:
@@ -74,6 +51,8 @@ def test_the_tokenizer_and_token_shards_are_bit_identical_in_any_workdir(two_run
 
 
 def test_pretraining_and_sft_losses_agree_step_for_step_in_any_workdir(two_runs):
+  """The first run's pretraining was killed (-9) after its step-4 checkpoint and resumed (conftest.py), so this
+  also pins an exact resume of pretraining after kill -9 (tests/train/test_pretrain.py has it as a slow test)."""
   first, second, _ = two_runs
   for stage in ("pretrain", "sft"):
     losses = lambda dirs: [(m["step"], m["loss"], m.get("val_loss")) for m in read_metrics(dirs[stage])]
@@ -112,23 +91,8 @@ def _covered(name: str) -> tuple[str, ...]:
   return (*fields, *stages.WIRING, *stages.UNKEYED)
 
 
-@pytest.mark.slow  # ~80 s: a DPO stage and its evaluation over the shared chain
-def test_the_dpo_route_trains_dpo_from_the_shared_sft_run_and_evaluates_it_as_the_final_policy(two_runs, dpo_route):
-  first, _, _ = two_runs
-  workdir, dirs, _ = dpo_route
-  with open(workdir / "chain.json") as f:
-    ran = [s["stage"] for s in json.load(f)["stages"] if not s["cached"]]
-  assert ran == ["dpo", "eval_dpo"] and "rm" not in dirs and dirs["sft"] == first["sft"]
-  with open(pathlib.Path(dirs["eval_dpo"]) / "eval.json") as f:
-    results = json.load(f)
-  assert results["kind"] == "dpo" and results["model_workdir"] == dirs["dpo"] and "math_pass1" in results
-  assert [m["step"] for m in read_metrics(dirs["dpo"])][-1] == 4
-  text = (workdir / "report.md").read_text()
-  assert "## Preference optimisation" in text and "| eval_dpo |" in text and "### Sample conversations (dpo)" in text
-
-
-def test_every_stage_reads_only_config_fields_its_key_covers(two_runs, dpo_route):
-  both = (two_runs[2], dpo_route[2])
+def test_every_stage_reads_only_config_fields_its_key_covers(recorded_sweep, two_runs):
+  both = (recorded_sweep[1], two_runs[2])  # the sweep ran each stage from pretraining on, the second run the rest
   reads = {name: sorted({f for r in both for f in r.get(name, [])}) for r in both for name in r}
   assert set(reads) == set(stages.STAGES)  # every stage of both routes ran and was watched
   for name, fields in reads.items():

@@ -112,11 +112,14 @@ CHEAP = ["--config.chain.stages=('clean', 'tokenizer', 'tokenize', 'pretrain', '
 
 
 @pytest.fixture(scope="module")
-def seeded_sweep(tmp_path_factory):
+def seeded_sweep(sweep, tmp_path_factory):
   """The tiny chain up to the base model's evaluation, two variants (how many val batches `lmjax eval` scores)
-  × seeds 0 and 1, through the CLI."""
-  from tests.chain.test_chain import ENV, TINY_CHAIN
+  × seeds 0 and 1, through the CLI, over copies of the shared chain's stages before evaluation (seed 0's)."""
+  from tests.chain.conftest import ENV, TINY_CHAIN
   root = tmp_path_factory.mktemp("seeded")
+  for stage in ("clean", "tokenizer", "tokenize", "pretrain"):
+    [done] = (sweep / "stages").glob(f"{stage}-*")
+    shutil.copytree(done, root / "sweep" / "stages" / done.name)
   ablation = root / "loss_batches.py"
   ablation.write_text(f"BASE = {TINY_CHAIN!r}\nVARIANTS = {{'one_batch': {{'eval.loss_batches': 1}}, "
                       "'two_batches': {'eval.loss_batches': 2}}\n")
@@ -136,9 +139,8 @@ def test_a_seeded_sweep_shares_the_stages_that_read_no_seed_and_the_seeds_train_
   chains = {(name, seed): json.loads((seeded_sweep / name / f"seed{seed}" / "chain.json").read_text())["stages"]
             for name in ("one_batch", "two_batches") for seed in (0, 1)}
   ran = {run: [s["stage"] for s in stages if not s["cached"]] for run, stages in chains.items()}
-  assert ran == {("one_batch", 0): ["clean", "tokenizer", "tokenize", "pretrain", "eval_pretrain"],
-                 ("two_batches", 0): ["eval_pretrain"], ("one_batch", 1): ["pretrain", "eval_pretrain"],
-                 ("two_batches", 1): ["eval_pretrain"]}
+  assert ran == {("one_batch", 0): ["eval_pretrain"], ("two_batches", 0): ["eval_pretrain"],  # seed 0's: copied
+                 ("one_batch", 1): ["pretrain", "eval_pretrain"], ("two_batches", 1): ["eval_pretrain"]}
   config = json.loads((seeded_sweep / "two_batches" / "seed1" / "config.json").read_text())
   assert (config["train"]["seed"], config["rl"]["seed"], config["eval"]["loss_batches"]) == (1, 1, 2)
   heads = _headlines(seeded_sweep)["one_batch"]
@@ -170,7 +172,7 @@ def test_sweep_json_and_md_hold_the_mean_std_and_paired_difference_of_each_runs_
 
 
 def test_lmjax_report_of_a_sweep_folder_recomputes_its_table_from_the_runs_on_disk(seeded_sweep, tmp_path):
-  from tests.chain.test_chain import ENV
+  from tests.chain.conftest import ENV
   copy = shutil.copytree(seeded_sweep, tmp_path / "sweep", ignore=shutil.ignore_patterns("stages"))
   (copy / "two_batches" / "seed1" / "chain.json").unlink()  # as if that run had not finished a stage yet
   (copy / "sweep.md").unlink()

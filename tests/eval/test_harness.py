@@ -14,9 +14,6 @@ from lmjax.chain import report
 from lmjax.config import ConfigError
 from lmjax.eval import harness_task, model_run, multiple_choice
 from tests.conftest import REPO
-from tests.train import conftest as train_fixtures
-
-uninterrupted = train_fixtures.uninterrupted  # the tiny pretraining run (64-token context), as a fixture here
 
 CONFIG = str(REPO / "configs" / "base.py")
 # Two questions of two options, two of three, four of four: chance is (2/2 + 2/3 + 4/4) / 8 = 1/3.

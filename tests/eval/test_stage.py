@@ -13,7 +13,6 @@ from lmjax.model import Transformer
 from lmjax.train import checkpoint
 from lmjax.train.setup import build_train_setup
 from tests.conftest import REPO, cli_error, tiny_config
-from tests.train.conftest import uninterrupted  # noqa: F401 (the tiny pretraining run)
 
 CONFIG = str(REPO / "configs" / "base.py")
 TINY_EVAL = ["--config.eval.math_problems=4", "--config.eval.math_samples=2", "--config.rollout.batch=16",
@@ -26,7 +25,7 @@ def _eval(out, model_workdir, *overrides) -> dict:
   return json.load(open(out / "eval.json"))
 
 
-def test_a_base_run_gets_the_val_loss_and_bpb_its_pretraining_logged(uninterrupted, tmp_path):  # noqa: F811
+def test_a_base_run_gets_the_val_loss_and_bpb_its_pretraining_logged(uninterrupted, tmp_path):
   result = _eval(tmp_path, uninterrupted, "--config.eval.loss_batches=2")  # as many as pretraining used
   last = [json.loads(line) for line in open(uninterrupted / "metrics.jsonl") if "val_loss" in line][-1]
   assert (result["kind"], result["step"], result["tasks"]) == ("pretrain", 16, ["loss", "multiple_choice"])
@@ -46,7 +45,7 @@ def _save_as_sft_run(workdir, taught, base_workdir) -> None:
   (workdir / "config.json").write_text(config.to_json_best_effort())
 
 
-def test_a_chat_run_gets_math_pass1_val_bpb_and_the_chat_tasks(right_model, uninterrupted,  # noqa: F811
+def test_a_chat_run_gets_math_pass1_val_bpb_and_the_chat_tasks(right_model, uninterrupted,
                                                                 tmp_path):
   run = tmp_path / "sft"
   _save_as_sft_run(run, right_model, uninterrupted)
@@ -74,7 +73,7 @@ def test_relative_base_workdirs_are_found_next_to_the_run(tmp_path):
   assert model_run.sft_config(runs) is runs[1].config.sft
 
 
-def test_missing_model_workdir_unknown_task_and_reward_models_are_clear_errors(uninterrupted,  # noqa: F811
+def test_missing_model_workdir_unknown_task_and_reward_models_are_clear_errors(uninterrupted,
                                                                                tmp_path, capsys):
   assert "config.eval.model_workdir is empty" in cli_error(capsys, cli.main,
                                                            ["eval", "--config", CONFIG, "--workdir", str(tmp_path)])

@@ -4,6 +4,7 @@ OpenAI's shape with their HTTP status; concurrent requests share engine batches.
 import concurrent.futures
 import dataclasses
 import json
+import signal
 import urllib.request
 
 import openai
@@ -133,6 +134,20 @@ def test_an_overloaded_server_answers_503(served):
     assert busy.value.status_code == 503 and busy.value.code == "overloaded"
   finally:
     running.stop()
+
+
+def test_a_server_started_and_stopped_in_a_thread_leaves_the_signal_handlers_as_they_were(served):
+  """uvicorn takes SIGINT/SIGTERM only on the main thread: the tests' servers leave the process's handlers (which
+  test_preemption's watch test relies on) as they were, while they run and after."""
+  from lmjax.serve.app import make_app
+  handlers = lambda: [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+  before = handlers()
+  running = ServerThread(make_app(dataclasses.replace(served)))  # its own batcher: the session's is running
+  try:
+    assert handlers() == before
+  finally:
+    running.stop()
+  assert handlers() == before
 
 
 def test_an_unknown_route_and_malformed_json_get_openai_shaped_errors(server):

@@ -1,4 +1,7 @@
-"""Training tests share one tiny pretraining run, made through the real CLI in a subprocess."""
+"""Running training stages through the real CLI in a subprocess, as the training tests do, and the reward-model
+run that test_reward_model.py and test_rl.py share (the tiny pretraining run they start from, `uninterrupted`,
+is in tests/conftest.py: the eval tests read it too)."""
+import json
 import os
 import signal
 import subprocess
@@ -6,6 +9,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import pytest
 
 from lmjax.train.metrics import read_metrics
@@ -53,9 +57,29 @@ def kill_9_after_checkpoint(stage, workdir, tokens_workdir, *overrides, step: in
   return max(logged_losses(workdir), default=0)
 
 
+def separable_pairs(n, seed=0):
+  """Arithmetic preference pairs a reward model separates at once: a correct sum is chosen over a refusal."""
+  rng = np.random.default_rng(seed)
+  for _ in range(n):
+    a, b = rng.integers(1, 50, 2)
+    yield {"prompt": f"Is {a} plus {b} equal to {a + b}?", "chosen": f"Yes, {a} plus {b} is {a + b}.",
+           "rejected": "I refuse to answer that."}
+
+
 @pytest.fixture(scope="session")
-def uninterrupted(tokens_workdir, tmp_path_factory):
-  """16 steps of the tiny model, uninterrupted: the reference run and the base for SFT."""
-  workdir = tmp_path_factory.mktemp("uninterrupted")
-  run_stage("pretrain", workdir, tokens_workdir)
-  return workdir
+def rm_flags(uninterrupted, tmp_path_factory):
+  """The reward-model run's flags: 16 steps from the tiny pretrained run on 80 arithmetic pairs (no
+  TensorBoard: importing its writer costs each process seconds)."""
+  pairs = tmp_path_factory.mktemp("rm_data") / "pairs.jsonl"
+  pairs.write_text("".join(json.dumps(p) + "\n" for p in separable_pairs(80)))
+  return (f"--config.rm.base_workdir={uninterrupted}", f"--config.rm.pairs={pairs}",
+          "--config.rm.val_fraction=0.25", "--config.train.steps=16", "--config.train.seq_len=96",
+          "--config.eval.every_steps=8", "--config.optim.lr=3e-3", "--config.log.tensorboard=false")
+
+
+@pytest.fixture(scope="session")
+def reward_model(rm_flags, tokens_workdir, tmp_path_factory):
+  """(workdir, stdout) of the uninterrupted reward-model run: the reference for the resume test, and RL's
+  reward in test_rl.py."""
+  workdir = tmp_path_factory.mktemp("rm")
+  return workdir, run_stage("rm", workdir, tokens_workdir, *rm_flags).stdout

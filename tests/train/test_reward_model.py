@@ -4,7 +4,6 @@ resumes exactly after `kill -9`, reporting its held-out accuracy per pair kind."
 import json
 
 import ml_collections
-import numpy as np
 import pytest
 
 from lmjax import chat
@@ -14,20 +13,12 @@ from lmjax.data.posttrain import math_problems
 from lmjax.data.posttrain.preferences import REJECTIONS, math_preference_pairs
 from lmjax.data.tokenizer import Tokenizer
 from lmjax.train.metrics import read_metrics
-from tests.train.conftest import kill_9_after_checkpoint, logged_losses, run_stage
-
-
-def _pairs(n, seed=0):
-  rng = np.random.default_rng(seed)
-  for _ in range(n):
-    a, b = rng.integers(1, 50, 2)
-    yield {"prompt": f"Is {a} plus {b} equal to {a + b}?", "chosen": f"Yes, {a} plus {b} is {a + b}.",
-           "rejected": "I refuse to answer that."}
+from tests.train.conftest import kill_9_after_checkpoint, logged_losses, run_stage, separable_pairs
 
 
 def test_a_pair_row_holds_both_responses_scored_at_their_last_tokens(tokens_workdir):
   tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
-  pair = next(_pairs(1))
+  pair = next(separable_pairs(1))
   row = pair_row(pair, tok, 128)
   end = tok.special_id("<|assistant_end|>")
   assert row["tokens"][row["chosen_index"]] == end and row["tokens"][row["rejected_index"]] == end
@@ -36,24 +27,6 @@ def test_a_pair_row_holds_both_responses_scored_at_their_last_tokens(tokens_work
                                {"role": "assistant", "content": pair["chosen"]}], tok)
   assert row["tokens"][: len(chosen_ids)].tolist() == chosen_ids
   assert pair_row(pair, tok, 20) is None  # does not fit: skipped, never truncated
-
-
-@pytest.fixture(scope="module")
-def rm_flags(uninterrupted, tmp_path_factory):
-  """The reward-model run's flags: 16 steps from the tiny pretrained run on 80 arithmetic pairs (no
-  TensorBoard: importing its writer costs each process seconds)."""
-  pairs = tmp_path_factory.mktemp("rm_data") / "pairs.jsonl"
-  pairs.write_text("".join(json.dumps(p) + "\n" for p in _pairs(80)))
-  return (f"--config.rm.base_workdir={uninterrupted}", f"--config.rm.pairs={pairs}",
-          "--config.rm.val_fraction=0.25", "--config.train.steps=16", "--config.train.seq_len=96",
-          "--config.eval.every_steps=8", "--config.optim.lr=3e-3", "--config.log.tensorboard=false")
-
-
-@pytest.fixture(scope="module")
-def reward_model(rm_flags, tokens_workdir, tmp_path_factory):
-  """(workdir, stdout) of the uninterrupted reward-model run, also the reference for the resume test."""
-  workdir = tmp_path_factory.mktemp("rm")
-  return workdir, run_stage("rm", workdir, tokens_workdir, *rm_flags).stdout
 
 
 def test_reward_model_learns_a_separable_preference(reward_model):

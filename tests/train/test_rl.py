@@ -12,7 +12,6 @@ from lmjax.train import preemption
 from lmjax.train.metrics import read_metrics
 from tests.conftest import REPO
 from tests.train.conftest import command, run_stage, subprocess_env
-from tests.train.test_reward_model import reward_model, rm_flags  # noqa: F401 (fixtures)
 
 TINY_RL = ["--config.train.seq_len=128", "--config.train.batch_size=8", "--config.rl.prompts_per_iteration=4",
            "--config.rl.group_size=4", "--config.rollout.max_new_tokens=16",
@@ -80,7 +79,7 @@ def test_rl_with_a_critic_uses_gae_and_the_value_loss(uninterrupted, tokens_work
   assert last["value_loss"] >= 0 and last["updates"] == 2  # the tiny model earns no reward: see test_experience
 
 
-def test_rl_can_take_its_reward_from_a_reward_model_run(reward_model, uninterrupted, tokens_workdir,  # noqa: F811
+def test_rl_can_take_its_reward_from_a_reward_model_run(reward_model, uninterrupted, tokens_workdir,
                                                         tmp_path):
   rm_workdir, _ = reward_model
   _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.iterations=1", "--config.rl.reward=reward_model",

@@ -1,4 +1,6 @@
 """The same stage on a local Ray instance the test starts (~12 s): identical output to the local executor."""
+import signal
+
 import pytest
 
 from lmjax.data.web import shards, stage
@@ -7,6 +9,7 @@ ray = pytest.importorskip("ray", reason="the Ray executor needs `pip install 'lm
 
 
 def test_ray_executor_matches_local_executor(shipped_warc, clean_config, tmp_path):
+  handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
   ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
   try:
     address = ray.get_runtime_context().gcs_address
@@ -14,6 +17,8 @@ def test_ray_executor_matches_local_executor(shipped_warc, clean_config, tmp_pat
                             ray_address=address)
   finally:
     ray.shutdown()
+    for s, handler in handlers.items():  # ray.init leaves its SIGTERM handler installed after shutdown
+      signal.signal(s, handler)
   local_summary = stage.run(clean_config, tmp_path / "local", input_pattern=str(shipped_warc), workers=1)
   rows = [[doc.to_json() for doc in shards.read_documents(tmp_path / name / "docs" / "00000.jsonl.zst")]
           for name in ("ray", "local")]
