@@ -1,6 +1,5 @@
 """Tiny chat models taught in-process to do every eval task right (or all wrong), and the eval config sized
 for them: 4 math problems, 4 + 4 abstention questions, 4 multiple-choice questions."""
-import jax
 import pytest
 
 from configs import base

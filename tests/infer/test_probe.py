@@ -3,7 +3,6 @@
 answer one question, abstain on another and get a third wrong."""
 import json
 
-import jax
 import pytest
 
 from configs import base

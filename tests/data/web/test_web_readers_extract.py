@@ -2,7 +2,6 @@
 import collections
 import gzip
 import json
-import pathlib
 import re
 import zlib
 
