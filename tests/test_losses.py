@@ -39,12 +39,18 @@ def test_next_token_equals_numpy_cross_entropy_and_ignores_masked_tokens():
   assert losses.next_token(model, other, None)[0] == loss_sum  # masked targets contribute exactly zero
 
 
-def test_pairwise_bce_equals_numpy_bradley_terry():
+def _reward_model_and_pairs(chosen_index, rejected_index):
+  """A reward model with a non-zero head, and a batch of one pair a row (chosen: positions 0-2, rejected 3-6)."""
   model = WithScalarHead(CFG, Transformer(CFG, rngs=nnx.Rngs(0)))
   model.head[...] = jax.random.normal(jax.random.key(1), (CFG.embed_dim,))
   batch = _batch()
   batch["segment_ids"] = np.array([[1, 1, 1, 2, 2, 2, 2]] * B, np.int32)
-  batch["chosen_index"], batch["rejected_index"] = np.array([2, 1, 2], np.int32), np.array([6, 5, 3], np.int32)
+  batch["chosen_index"], batch["rejected_index"] = np.array(chosen_index, np.int32), np.array(rejected_index, np.int32)
+  return model, batch
+
+
+def test_pairwise_bce_equals_numpy_bradley_terry():
+  model, batch = _reward_model_and_pairs([2, 1, 2], [6, 5, 3])
   loss_sum, pairs, metrics = losses.pairwise_bce(model, batch, None)
   _, scores = model(batch["tokens"], batch["positions"], batch["segment_ids"])
   scores = np.asarray(scores)
@@ -54,11 +60,7 @@ def test_pairwise_bce_equals_numpy_bradley_terry():
 
 
 def test_pairwise_bce_with_logprob_weight_adds_each_replys_mean_logprob():
-  model = WithScalarHead(CFG, Transformer(CFG, rngs=nnx.Rngs(0)))
-  model.head[...] = jax.random.normal(jax.random.key(1), (CFG.embed_dim,))
-  batch = _batch()
-  batch["segment_ids"] = np.array([[1, 1, 1, 2, 2, 2, 2]] * B, np.int32)
-  batch["chosen_index"], batch["rejected_index"] = np.array([2, 2, 2], np.int32), np.array([6, 6, 6], np.int32)
+  model, batch = _reward_model_and_pairs([2, 2, 2], [6, 6, 6])
   batch["chosen_mask"] = np.array([[0, 1, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0]], np.float32)
   batch["rejected_mask"] = np.array([[0, 0, 0, 1, 1, 1, 0]] * B, np.float32)
   weight = 0.7
