@@ -53,7 +53,9 @@ def kill_parent_once_workers_run(argv: list[str]) -> list[int]:
   return workers
 
 
-def assert_all_exit(workers: list[int], seconds: float = 5) -> None:
+def assert_all_exit(workers: list[int], seconds: float = 20) -> None:
+  """Every worker gone within `seconds`: one killed before it ran its pool initializer first finishes starting
+  Python and importing (seconds on 2 loaded cores), then sees its parent gone and exits."""
   deadline = time.time() + seconds
   while any(alive(pid) for pid in workers) and time.time() < deadline:
     time.sleep(0.05)
