@@ -67,7 +67,7 @@ def step_time(steps: int = 20) -> dict:
   import numpy as np
 
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  from experiments.benchmarks.train_throughput import time_interleaved
+  from experiments.benchmarks.train_throughput import random_batch, time_interleaved
   from lmjax import losses
   from lmjax.config import load_config
   from lmjax.train.setup import build_train_setup
@@ -78,11 +78,8 @@ def step_time(steps: int = 20) -> dict:
     setup = build_train_setup(config)
     step = make_train_step(setup.graphdef, losses.next_token, setup.optimizer, setup.shardings,
                            batch_sharding=setup.batch_sharding, lr_schedule=setup.schedule)
-    b, t, v = config.train.batch_size, config.train.seq_len, config.model.vocab_size
-    ids = np.random.default_rng(0).integers(0, v, (b, t + 1), dtype=np.int32)
-    batch = {"tokens": ids[:, :-1], "targets": ids[:, 1:], "positions": np.tile(np.arange(t, dtype=np.int32), (b, 1)),
-             "segment_ids": np.ones((b, t), np.int32), "loss_mask": np.ones((b, t), np.float32)}
-    batch = {k: jax.device_put(x, setup.batch_sharding) for k, x in batch.items()}
+    batch = random_batch(np.random.default_rng(0), setup, config.train.batch_size, config.train.seq_len,
+                         config.model.vocab_size)
     state, key = setup.init(), jax.random.key(0)
 
     def run(i: int) -> float:

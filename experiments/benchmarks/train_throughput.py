@@ -45,11 +45,13 @@ def bench_config(dtype: str):
   return config
 
 
-def random_batch(rng: np.random.Generator, setup) -> dict:
-  ids = rng.integers(0, SHAPE["vocab_size"], (BATCH, SEQ + 1), dtype=np.int32)
-  batch = {"tokens": ids[:, :-1], "targets": ids[:, 1:], "positions": np.tile(np.arange(SEQ, dtype=np.int32), (BATCH, 1)),
-           "segment_ids": np.ones((BATCH, SEQ), np.int32), "loss_mask": np.ones((BATCH, SEQ), np.float32)}
-  return {k: jax.device_put(v, setup.batch_sharding) for k, v in batch.items()}
+def random_batch(rng: np.random.Generator, setup, batch: int = BATCH, seq: int = SEQ,
+                 vocab: int = SHAPE["vocab_size"]) -> dict:
+  """A next-token batch of random ids [batch, seq] on the setup's batch sharding."""
+  ids = rng.integers(0, vocab, (batch, seq + 1), dtype=np.int32)
+  rows = {"tokens": ids[:, :-1], "targets": ids[:, 1:], "positions": np.tile(np.arange(seq, dtype=np.int32), (batch, 1)),
+          "segment_ids": np.ones((batch, seq), np.int32), "loss_mask": np.ones((batch, seq), np.float32)}
+  return {k: jax.device_put(v, setup.batch_sharding) for k, v in rows.items()}
 
 
 def jax_trainer(dtype: str):

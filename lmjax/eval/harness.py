@@ -94,13 +94,21 @@ def cut_at_stops(text: str, until: list[str]) -> str:
   return text[:min(cuts)] if cuts else text
 
 
+@functools.lru_cache(maxsize=4)
+def _chat_specials(tokenizer) -> tuple[re.Pattern, dict[str, int]]:
+  """(a pattern splitting text at the chat protocol's special tokens spelled by name, {name: id}), built once
+  per tokenizer rather than per request."""
+  t = chat.chat_tokens(tokenizer)
+  specials = {tokenizer.pieces([i])[0]: i for i in dataclasses.astuple(t) if i not in (t.eos, t.pad)}
+  return re.compile("(" + "|".join(map(re.escape, specials)) + ")"), specials
+
+
 def chat_text_ids(text: str, tokenizer) -> list[int]:
   """Ids of `text` in which the chat protocol's special tokens (and BOS) are spelled by name, as
   `Tokenizer.decode` writes them: each name is its token, the text between them ordinary text."""
-  t = chat.chat_tokens(tokenizer)
-  specials = {tokenizer.pieces([i])[0]: i for i in dataclasses.astuple(t) if i not in (t.eos, t.pad)}
+  pattern, specials = _chat_specials(tokenizer)
   ids = []
-  for piece in re.split("(" + "|".join(map(re.escape, specials)) + ")", text):
+  for piece in pattern.split(text):
     ids += [specials[piece]] if piece in specials else tokenizer.encode(piece) if piece else []
   return ids
 
