@@ -7,8 +7,7 @@ corpus of books, fortunes and docs) -> pretrain the tiny model (300 steps) -> SF
 calculator, identity, answer-from-the-prompt and "I don't know" conversations (400 steps; the knowledge
 probe of the pretrained model decides which Bible questions get "I don't know") -> reward model on math
 preference pairs -> RL on level-1 math problems -> evaluation of the base, SFT and RL models -> runs/speedrun/report.md.
-Hardware: 2 CPU cores. Before the probe stage and the larger evaluations ~19 minutes with the install; on
-2026-12-06 with them, 82 minutes of stage time on cores shared with development work (not an idle figure).
+Hardware: 2 CPU cores: 22.4 minutes of stage time on idle cores (2026-12-07, f20bd23; 23.4 with the install).
 README "Does every stage help, on every seed?" has the numbers.
 """
 import os
