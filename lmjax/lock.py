@@ -22,9 +22,9 @@ class LockedError(UserError, RuntimeError):
 
 def acquire(folder: str, *, wait: bool, poll_seconds: float = 10.0, who: str = "lmjax") -> bool:
   """Takes FOLDER's lock: True if taken now, False if this process held it already. Another live holder
-  makes it wait (printing who holds it) or, with `wait=False`, raise LockedError naming the holder."""
+  makes it wait (saying once per holder who holds it) or, with `wait=False`, raise LockedError naming it."""
   os.makedirs(folder, exist_ok=True)
-  path, me = os.path.join(folder, LOCK), _me()
+  path, me, announced = os.path.join(folder, LOCK), _me(), None
   while True:
     try:
       fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -43,7 +43,9 @@ def acquire(folder: str, *, wait: bool, poll_seconds: float = 10.0, who: str = "
       if not wait:
         raise LockedError(f"{folder} is in use by process {holder} (lock file {path}); wait for it to finish, "
                           "stop it or use another --workdir (if that process is gone, delete the lock file)")
-      print(f"{who}: waiting for {folder} (locked by {holder})", flush=True)
+      if holder != announced:
+        print(f"{who}: waiting for {folder} (locked by {holder})", flush=True)
+        announced = holder
       time.sleep(poll_seconds)
 
 

@@ -5,6 +5,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -25,6 +26,15 @@ def test_a_live_holder_is_refused_with_its_pid_and_the_lock_file(tmp_path):
       lock.acquire(str(tmp_path), wait=False)
     holder.kill()
   assert (tmp_path / lock.LOCK).read_text().endswith(str(holder.pid))  # the refusal left it alone
+
+
+def test_a_waiter_says_once_who_holds_the_lock_and_takes_it_when_the_holder_ends(tmp_path, capsys):
+  holder = subprocess.Popen(["sleep", "0.5"])
+  threading.Thread(target=holder.wait).start()  # reaped when it ends, so its PID is gone, not a zombie
+  (tmp_path / lock.LOCK).write_text(f"{socket.gethostname()} {holder.pid}")
+  assert lock.acquire(str(tmp_path), wait=True, poll_seconds=0.05)
+  assert capsys.readouterr().out.count("waiting for") == 1
+  lock.release(str(tmp_path))
 
 
 def test_a_dead_holders_lock_is_taken_over_and_released_after(tmp_path, capsys):
