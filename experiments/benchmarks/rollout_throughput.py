@@ -1,4 +1,5 @@
 """python experiments/benchmarks/rollout_throughput.py --sft SFT_RUN [--slots 64] [--problems 32 --group 8]
+    [--levels 1 2 3 4]
 
 RL-style rollouts of a trained chat model through lmjax's inference engine, with continuous batching and as a
 plain static batch of the same engine (continuous batching off: a batch of prompts in, every reply finished
@@ -7,10 +8,18 @@ generated tokens/s, the ratio, and the accuracy of both sets of replies (pass@1 
 samples, with its standard error), which must agree within sampling error. Also `lmjax chat`'s latency to
 the first token (one slot: prefill and one decode step) and the programs each mode compiled.
 
+Each mode also reports its decode steps (one token for every slot). A step costs the same in both modes, so
+the static batch's steps over continuous batching's are what batching gains on decode for these replies: a
+static batch runs each segment as long as its batch's longest reply, so the gain grows with how much the
+replies' lengths vary.
+
 The settings are the CPU speedrun's RL stage (configs/speedrun_cpu.py: rollout.max_new_tokens,
-max_reply_tokens, max_tool_calls, temperature; the calculator runs) on held-out level-1 problems. SFT_RUN is
-an SFT workdir such as the speedrun's (`runs/speedrun/chain.json` names it); without --sft the benchmark
-looks there. Each mode runs once after a warm-up pass that compiles its programs.
+max_reply_tokens, max_tool_calls, temperature; the calculator runs) on held-out level-1 problems; `--levels 1
+2 3 4` mixes harder problems in (an equal share of each level: more steps and calculator calls, more varied
+lengths). SFT_RUN is an SFT workdir such as the speedrun's (`runs/speedrun/chain.json` names it); without
+--sft the benchmark looks there. Each mode is timed on its second pass over the same prompts and seeds: the
+first compiles every program shape the second meets (a shorter warm-up left prefill widths to compile inside
+the timed pass).
 """
 import argparse
 import json
@@ -51,7 +60,7 @@ def speedrun_sft() -> str:
 
 
 def rollouts(loaded, prompts, seeds, config, slot_count: int, continuous: bool) -> dict:
-  """One pass over the prompts; its replies, wall time and generated tokens."""
+  """One pass over the prompts; its replies, wall time, generated tokens and decode steps."""
   g = config.rollout
   engine = rollout_engine(loaded.graphdef, loaded.params, loaded.tokenizer, g, tools=make_tools(),
                           temperature=g.temperature, slots=slot_count, continuous=continuous,
@@ -60,7 +69,15 @@ def rollouts(loaded, prompts, seeds, config, slot_count: int, continuous: bool) 
   replies = engine.generate(prompts, seeds)
   seconds = time.perf_counter() - start
   return {"replies": replies, "seconds": seconds, "generated": sum(sum(r.generated) for r in replies),
-          "tool_calls": sum(r.tool_calls for r in replies), "prefills": engine.prefills}
+          "tool_calls": sum(r.tool_calls for r in replies), "prefills": engine.prefills,
+          "decode_steps": engine.decode_steps}
+
+
+def _at_level(math_config, level: int):
+  """config.math with another problem level."""
+  copied = math_config.copy_and_resolve_references()
+  copied.level = level
+  return copied
 
 
 def accuracy(replies, problems, tokenizer) -> tuple[float, float]:
@@ -88,42 +105,55 @@ def main():
   parser.add_argument("--slots", type=int, default=64, help="engine slots, the same in both modes")
   parser.add_argument("--problems", type=int, default=32)
   parser.add_argument("--group", type=int, default=8, help="replies per problem")
+  parser.add_argument("--levels", type=int, nargs="+", help="problem levels, an equal share of each (default "
+                      "the RL stage's math.level)")
   parser.add_argument("--json", help="also write the figures here")
   args = parser.parse_args()
   sft = args.sft or speedrun_sft()
   config = stage_config(speedrun_cpu.get_config(), "rl")
   loaded = load_model(load_saved_config(sft), sft)
-  problems = math_task.make_math_task(config.math, heldout_problems=args.problems).heldout
+  levels = args.levels or [config.math.level]
+  if args.problems % len(levels):
+    raise SystemExit(f"--problems {args.problems} must split evenly over --levels {levels}")
+  problems = [p for level in levels for p in math_task.make_math_task(
+      _at_level(config.math, level), heldout_problems=args.problems // len(levels)).heldout]
   prompts = [math_task.prompt_ids(p, loaded.tokenizer) for p in problems for _ in range(args.group)]
   seeds = list(range(len(prompts)))
   g = config.rollout
   print(f"machine: {machine()}\nmodel: {sft} (step {loaded.step}); {args.problems} held-out problems x "
-        f"{args.group} replies, {args.slots} slots, segments of {g.max_new_tokens}, replies of at most "
-        f"{g.max_reply_tokens} tokens, {g.max_tool_calls} tool calls, temperature {g.temperature}")
+        f"{args.group} replies (levels {levels}), {args.slots} slots, segments of {g.max_new_tokens}, replies of "
+        f"at most {g.max_reply_tokens} tokens, {g.max_tool_calls} tool calls, temperature {g.temperature}")
   results = {}
   for name, continuous in (("static", False), ("continuous", True)):
-    rollouts(loaded, prompts[:args.slots * 2], seeds[:args.slots * 2], config, args.slots, continuous)  # compiles
+    rollouts(loaded, prompts, seeds, config, args.slots, continuous)  # compiles every shape the timed pass meets
     run = rollouts(loaded, prompts, seeds, config, args.slots, continuous)
     pass1, stderr = accuracy(run["replies"], problems, loaded.tokenizer)
     results[name] = {"replies_per_s": len(prompts) / run["seconds"], "tokens_per_s": run["generated"] / run["seconds"],
                      "seconds": run["seconds"], "pass1": pass1, "pass1_stderr": stderr,
-                     "tool_calls": run["tool_calls"], "prefills": run["prefills"]}
+                     "tool_calls": run["tool_calls"], "prefills": run["prefills"],
+                     "decode_steps": run["decode_steps"]}
     r = results[name]
     print(f"{name:>10}: {r['replies_per_s']:6.2f} replies/s, {r['tokens_per_s']:7.1f} generated tokens/s "
-          f"({r['seconds']:.1f} s; {r['tool_calls']} tool calls, {r['prefills']} prefills); pass@1 "
-          f"{pass1:.3f} ± {stderr:.3f}", flush=True)
+          f"({r['seconds']:.1f} s; {r['decode_steps']} decode steps; {r['tool_calls']} tool calls; {r['prefills']} "
+          f"prefills); pass@1 {pass1:.3f} ± {stderr:.3f}", flush=True)
   ratio = results["continuous"]["replies_per_s"] / results["static"]["replies_per_s"]
   gap = abs(results["continuous"]["pass1"] - results["static"]["pass1"])
   spread = np.hypot(results["continuous"]["pass1_stderr"], results["static"]["pass1_stderr"])
+  steps = results["static"]["decode_steps"] / results["continuous"]["decode_steps"]
+  lengths = [len(r.reply) for r in run["replies"]]
   print(f"continuous / static: {ratio:.2f}x replies/s; pass@1 differs by {gap:.3f} ({gap / max(spread, 1e-9):.1f} "
         f"standard errors)")
+  print(f"decode steps, static / continuous: {steps:.2f}x (what batching can gain on these replies: reply "
+        f"lengths {np.mean(lengths):.1f} on average, {np.percentile(lengths, 90):.0f} at the 90th percentile, "
+        f"{max(lengths)} at most)")
   programs = {"decode": slots.decode._cache_size(), "prefill": slots.prefill._cache_size(),
               "copy_prefix": slots.copy_prefix._cache_size(),
               "init_state": slots.init_state._cache_size()}
   print(f"programs compiled in this process (both modes, every slot count): {programs}")
   latency = first_token_ms(loaded, config)
   print(f"lmjax chat, time to the first token: {latency:.0f} ms (one slot; prefill + one decode step)")
-  results |= {"ratio": ratio, "programs": programs, "chat_first_token_ms": latency, "machine": machine()}
+  results |= {"ratio": ratio, "decode_step_ratio": steps, "programs": programs, "chat_first_token_ms": latency,
+              "machine": machine()}
   if args.json:
     pathlib.Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -102,6 +102,7 @@ class Engine:
     self.continuous, self.length, self.steps_per_call = continuous, length, steps_per_call
     self.knobs = knobs_of(sampling, until_all=not continuous)
     self.prefills = 0  # prefill calls made (a tool round continues from the cache: one per output)
+    self.decode_steps = 0  # decode steps run (each one token for every active slot)
     self.shared_prompts = 0  # prompts copied from a slot that holds the same prompt instead of prefilled
 
   def generate(self, prompts: list, seeds: list[int] | None = None, on_reply=None, *,
@@ -196,6 +197,7 @@ class _Run:
     out, self.cache, self.logits = programs.decode(e.graphdef, e.params, self.cache, self.logits, cursor, active,
                                                    budget, seeds, e.knobs, e.steps_per_call)
     out = np.asarray(jax.device_get(out))
+    e.decode_steps += int((out >= 0).sum(axis=1).max())
     for slot in decoding:
       new = [int(t) for t in out[slot] if t >= 0]
       row = self.rows[slot]

@@ -107,6 +107,9 @@ def test_tool_outputs_are_inserted_marked_not_sampled_and_prefilled_once(overfit
     assert special.tool_output_start not in sampled and sampled[-1] == special.assistant_end
   # One prefill per prompt and one per tool output: a tool round continues from the cache.
   assert engine.prefills == len(conversations) + sum(r.tool_calls for r in replies)
+  # Two slots decode together: at least the longest reply's sampled tokens, fewer than all replies' together.
+  sampled = [sum(r.generated) for r in replies]
+  assert max(sampled) <= engine.decode_steps < sum(sampled)
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0], ids=["greedy", "sampled"])
