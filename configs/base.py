@@ -254,6 +254,10 @@ def get_config() -> ml_collections.ConfigDict:
   rl.advantage = "group_relative"  # group_relative (GRPO-style, no critic) | group_positive (its positive part:
   #                                   reinforce the better replies, push none down) | gae (PPO with a value head)
   rl.scale_advantages = True  # group_relative: divide by the group's reward std (False: only subtract the mean)
+  # Train only on groups whose replies got different rewards (DAPO's dynamic sampling, without resampling): a
+  # uniform group's advantages are all 0, so it adds nothing to the gradient but tokens to each minibatch's
+  # normaliser (a smaller step) and update time. With rl.kl_coef > 0 its KL term goes too.
+  rl.skip_uniform_groups = False
   rl.gamma = 1.0  # GAE discount per token
   rl.lam = 0.95  # GAE lambda
   rl.clip_eps = 0.2  # PPO ratio clip: the objective is flat outside [1 - eps, 1 + eps]

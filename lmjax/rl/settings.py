@@ -42,6 +42,9 @@ def check_rl_config(config) -> None:
        f"config.rl.score_batch={r.score_batch} must be 0 (the train micro-batch) or divide the "
        f"{rows_per_iteration(r)} rollouts of an iteration"),
       (r.iterations > 0 and r.epochs > 0, "config.rl.iterations and config.rl.epochs must be positive"),
+      (not r.skip_uniform_groups or not ESTIMATORS.get(r.advantage, ESTIMATORS["gae"]).uses_values,
+       f"config.rl.skip_uniform_groups needs a group advantage (group_relative, group_positive), not "
+       f"rl.advantage={r.advantage!r}: a critic's advantages are not zero on a uniform group"),
       (config.rollout.max_reply_tokens < t.seq_len,
        f"config.rollout.max_reply_tokens={config.rollout.max_reply_tokens} leaves no room for the prompt in "
        f"train.seq_len={t.seq_len}"),

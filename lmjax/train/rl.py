@@ -27,7 +27,7 @@ from lmjax.rl.collect import Scorers, collect, iteration_problems
 from lmjax.rl.heldout import evaluate_heldout
 from lmjax.rl.replies import ReplySampler
 from lmjax.rl.settings import check_rl_config, policy_loss, score_batch, total_updates, with_derived_steps
-from lmjax.rl.update import ppo_epochs
+from lmjax.rl.update import drop_uniform_groups, ppo_epochs
 from lmjax.train import lora
 from lmjax.train.base_run import carry_tokenizer, load_base_run, start_state, with_backbone
 from lmjax.train.loop import global_batch
@@ -102,14 +102,18 @@ def run(config, workdir: str) -> dict:
     started = time.time()
     for iteration in range(start + 1, r.iterations + 1):
       tick = time.perf_counter()
-      rows, metrics, _ = collect(sampler, scorers, estimator, r, t.seq_len, frozen.model_params(state.params),
-                              iteration_problems(task, r, iteration), seed=(r.seed * 100_003 + iteration) % 2**24)
+      rows, metrics, rewards = collect(sampler, scorers, estimator, r, t.seq_len, frozen.model_params(state.params),
+                                    iteration_problems(task, r, iteration),
+                                    seed=(r.seed * 100_003 + iteration) % 2**24)
       losses.check_batch_keys(loss_name, rows)
+      if r.skip_uniform_groups:
+        rows = drop_uniform_groups(rows, rewards, r.group_size)
+        metrics["trained_rows"] = len(rows["tokens"])
       train_tick = time.perf_counter()
       state, update_metrics = ppo_epochs(train_step, state, rows, rl_config=r, batch_size=t.batch_size,
                                          iteration=iteration, place=scorers.place)
       metrics |= update_metrics | {"train_s": time.perf_counter() - train_tick}
-      if not np.isfinite(metrics["loss"]):
+      if not np.isfinite(metrics.get("loss", 0.0)):
         bar.close()
         run_dir.stop_on_nonfinite_loss(iteration, metrics["loss"], "Lower optim.lr or rl.clip_eps")
       if iteration == r.iterations or (r.eval_every and iteration % r.eval_every == 0):

@@ -113,3 +113,19 @@ def test_lora_with_a_critic_is_refused_naming_the_field(uninterrupted, tokens_wo
   done = _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.advantage=gae", "--config.model.lora.rank=4",
              check=False)
   assert done.returncode == 2 and "config.model.lora.rank=4: LoRA adapts a plain transformer" in done.stderr
+
+
+def test_rl_skipping_uniform_groups_trains_on_none_when_every_group_earns_the_same(uninterrupted, tokens_workdir,
+                                                                                   tmp_path):
+  """The tiny model earns reward 0 on every reply, so every group is uniform: nothing is trained on, no
+  optimizer step is taken, and the run still logs and evaluates."""
+  _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.iterations=1", "--config.rl.skip_uniform_groups=True")
+  last = read_metrics(tmp_path)[-1]
+  assert last["uniform_groups"] == 1.0 and last["trained_rows"] == 0 and last["updates"] == 0
+  assert "heldout_pass1" in last and "loss" not in last
+
+
+def test_skipping_uniform_groups_with_a_critic_is_refused_naming_the_field(uninterrupted, tokens_workdir, tmp_path):
+  result = _rl(tmp_path, uninterrupted, tokens_workdir, "--config.rl.advantage=gae",
+               "--config.rl.skip_uniform_groups=True", check=False)
+  assert result.returncode != 0 and "config.rl.skip_uniform_groups" in result.stderr
