@@ -7,8 +7,8 @@ corpus of books, fortunes and docs) -> pretrain the tiny model (300 steps) -> SF
 calculator, identity, answer-from-the-prompt and "I don't know" conversations (800 steps; the knowledge
 probe of the pretrained model decides which Bible questions get "I don't know") -> reward model on math
 preference pairs -> RL on level-1 math problems -> evaluation of the base, SFT and RL models -> runs/speedrun/report.md.
-Hardware: 2 CPU cores: 25.4 minutes of stage time on idle cores (2026-12-07, e9b3aa9, fresh clone; 26.5 with
-the install), SFT 544 s and RL 479 s of it; RL skipping uniform groups (since) took 179 s, so ~20.4 minutes.
+Hardware: 2 CPU cores: 20.6 minutes of stage time on idle cores (2026-12-07, 9abcfd6, fresh clone; 21.7 with
+the install), SFT 549 s and RL 186 s of it.
 README "Does every stage help, on every seed?" has the numbers.
 """
 import os
