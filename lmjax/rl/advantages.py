@@ -59,6 +59,13 @@ def group_positive(rewards_b, group_size: int, *, eps: float = 1e-6, scale: bool
   return jnp.maximum(group_relative(rewards_b, group_size, eps=eps, scale=scale), 0.0)
 
 
+def uniform_groups(rewards_b: np.ndarray, group_size: int) -> np.ndarray:
+  """[groups] True where a group's (consecutive `group_size` rows') rewards are all equal: its group-relative
+  advantages are all zero."""
+  groups = np.asarray(rewards_b).reshape(-1, group_size)
+  return groups.min(axis=1) == groups.max(axis=1)
+
+
 def terminal_rewards(rewards_b: np.ndarray, loss_mask_bt: np.ndarray) -> np.ndarray:
   """[b, t] zeros with each reward at its row's last sampled target (GAE's sparse reward)."""
   rewards_bt = np.zeros(loss_mask_bt.shape, np.float32)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lmjax.rl import experience, math_task
-from lmjax.rl.advantages import Estimator
+from lmjax.rl.advantages import Estimator, uniform_groups
 from lmjax.rl.replies import ReplySampler
 
 
@@ -59,10 +59,9 @@ def collect(sampler: ReplySampler, scorers: Scorers, estimator: Estimator, rl_co
   rows["old_values"] = (values_bt * mask_bt).astype(np.float32)
   advantages_bt, returns_bt = estimator.estimate(rewards_b, rows["old_values"], mask_bt, r)
   rows["advantages"], rows["returns"] = advantages_bt.astype(np.float32), returns_bt.astype(np.float32)
-  groups = rewards_b.reshape(-1, r.group_size)
   metrics = {"reward": float(rewards_b.mean()), "correct": float(correct_b.mean()),
-             "pass_at_group": float((correct_b.reshape(groups.shape).max(axis=1) > 0).mean()),
-             "uniform_groups": float((groups.min(axis=1) == groups.max(axis=1)).mean()),
+             "pass_at_group": float((correct_b.reshape(-1, r.group_size).max(axis=1) > 0).mean()),
+             "uniform_groups": float(uniform_groups(rewards_b, r.group_size).mean()),
              "response_length": float(mask_bt.sum(axis=1).mean()),
              "tool_calls": float(np.mean([reply.tool_calls for reply in replies])), "rollout_s": rollout_s}
   explained = (experience.explained_variance(rows["old_values"], rows["returns"], mask_bt)

@@ -20,7 +20,8 @@ def score_batch(config) -> int:
 
 
 def total_updates(config) -> int:
-  """Optimizer steps of the whole run: iterations × epochs × minibatches per iteration."""
+  """Optimizer steps of the whole run: iterations × epochs × minibatches per iteration (at most, with
+  rl.skip_uniform_groups; the LR schedule spans this many)."""
   r = config.rl
   return r.iterations * r.epochs * (rows_per_iteration(r) // config.train.batch_size)
 

@@ -2,11 +2,12 @@
 import jax
 import numpy as np
 
+from lmjax.rl.advantages import uniform_groups
+
 
 def drop_uniform_groups(rows: dict, rewards_b: np.ndarray, group_size: int) -> dict:
   """The rows of the groups (consecutive `group_size` rows) whose rewards are not all equal."""
-  groups = rewards_b.reshape(-1, group_size)
-  keep = np.repeat(groups.min(axis=1) != groups.max(axis=1), group_size)
+  keep = np.repeat(~uniform_groups(rewards_b, group_size), group_size)
   return {k: v[keep] for k, v in rows.items()}
 
 

@@ -93,7 +93,8 @@ def run(config, workdir: str) -> dict:
     heldout = lambda params: evaluate_heldout(sampler, frozen.model_params(params), task.heldout, r.eval_samples)
     print(f"rl: {loss_name} with {r.advantage} advantages from {r.base_workdir} (step {base.step}); "
           f"{r.iterations} iterations of {r.prompts_per_iteration}×{r.group_size} rollouts, "
-          f"{total_updates(config)} updates; {len(task.heldout)} held-out problems")
+          f"{'at most ' if r.skip_uniform_groups else ''}{total_updates(config)} updates; "
+          f"{len(task.heldout)} held-out problems")
     history = [] if start else [{"step": 0, **heldout(state.params)}]
     if history:
       run_dir.write(0, {k: v for k, v in history[0].items() if k != "step"})
