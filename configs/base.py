@@ -190,7 +190,7 @@ def get_config() -> ml_collections.ConfigDict:
   sft.num_conversations = 0  # size of the mixed set; 0 = every conversation of every source once
   sft.seed = 0  # seeds the generated sources and the mix
   sft.math_problems = 2000  # generated math word problems (source "math")
-  sft.math_level = 1  # their difficulty, 1 (one small step) to 4
+  sft.math_levels = (1,)  # their difficulties, 1 (one small step) to 4, in equal shares
   sft.identity_name = "lmjax"  # the assistant's name in the identity conversations
   sft.identity_creator = "the lmjax authors"
   sft.search_documents = ""  # glob of JSONL documents the search conversations search (source "search")
@@ -202,7 +202,7 @@ def get_config() -> ml_collections.ConfigDict:
   rm.base_workdir = ""  # the run (usually SFT) whose transformer the reward model starts from
   rm.pairs = ""  # glob of JSONL preference pairs: {"prompt", "chosen", "rejected"} (strings or messages)
   rm.math_problems = 0  # also build pairs from this many generated math problems (correct vs wrong solutions)
-  rm.math_level = 1  # their difficulty, 1 to 4
+  rm.math_levels = (1,)  # their difficulties, 1 to 4, in equal shares
   rm.math_seed = 1  # seeds those problems and their wrong solutions (SFT's use seed sft.seed)
   rm.val_fraction = 0.1  # share of pairs held out for val_accuracy (chosen by a hash of the pair)
   rm.logprob_weight = 0.0  # the score adds this × the reply's mean token log-prob under the model (0: head only)
@@ -218,14 +218,14 @@ def get_config() -> ml_collections.ConfigDict:
   dpo.orpo_lambda = 0.1  # orpo: weight λ of the odds-ratio term added to the chosen reply's per-token NLL
   dpo.pairs = ""  # glob of JSONL preference pairs: {"prompt", "chosen", "rejected"} (strings or messages)
   dpo.math_problems = 0  # also build pairs from this many generated math problems (correct vs wrong solutions)
-  dpo.math_level = 1  # their difficulty, 1 to 4
+  dpo.math_levels = (1,)  # their difficulties, 1 to 4, in equal shares
   dpo.math_seed = 1  # seeds those problems and their wrong solutions (the reward model's default too)
   dpo.val_fraction = 0.1  # share of pairs held out for val_accuracy (chosen by a hash of the pair)
 
   # The verifiable math task: RL trains on its problems, and RL's held-out evaluation and `lmjax eval` score
   # the same held-out ones. Both stages hash this section, so their numbers always compare.
   c.math = math = ml_collections.ConfigDict()
-  math.level = 1  # difficulty of the generated word problems, 1 (one small step) to 4
+  math.levels = (1,)  # difficulties of the word problems, 1 (one small step) to 4, in equal shares
   math.heldout_seed = 1_000  # fixes the held-out problems, independently of rl.seed
 
   # How replies are generated, by RL's rollouts and by `lmjax eval` alike (math samples, abstention, the

@@ -51,7 +51,7 @@ def get_config():
                          schedule=dict(warmup_steps=50), eval=dict(every_steps=200, batches=16))
   config.rl.update(iterations=100, prompts_per_iteration=512, group_size=16, eval_every=10,
                    heldout_problems=1024, eval_samples=16)
-  config.math.level = 2
+  config.math.levels = (2,)
   config.rollout.update(batch=256, max_new_tokens=256, max_reply_tokens=512)  # 256 engine slots: 29.9 GiB
   config.stage.rl = dict(train=dict(batch_size=512, seq_len=1024), optim=dict(lr=1e-6, weight_decay=0.0),
                          schedule=dict(warmup_steps=10, decay="constant"))

@@ -73,10 +73,10 @@ def rollouts(loaded, prompts, seeds, config, slot_count: int, continuous: bool) 
           "decode_steps": engine.decode_steps}
 
 
-def _at_level(math_config, level: int):
-  """config.math with another problem level."""
+def _at_levels(math_config, levels: list[int]):
+  """config.math with other problem levels."""
   copied = math_config.copy_and_resolve_references()
-  copied.level = level
+  copied.levels = tuple(levels)
   return copied
 
 
@@ -106,17 +106,14 @@ def main():
   parser.add_argument("--problems", type=int, default=32)
   parser.add_argument("--group", type=int, default=8, help="replies per problem")
   parser.add_argument("--levels", type=int, nargs="+", help="problem levels, an equal share of each (default "
-                      "the RL stage's math.level)")
+                      "the RL stage's math.levels)")
   parser.add_argument("--json", help="also write the figures here")
   args = parser.parse_args()
   sft = args.sft or speedrun_sft()
   config = stage_config(speedrun_cpu.get_config(), "rl")
   loaded = load_model(load_saved_config(sft), sft)
-  levels = args.levels or [config.math.level]
-  if args.problems % len(levels):
-    raise SystemExit(f"--problems {args.problems} must split evenly over --levels {levels}")
-  problems = [p for level in levels for p in math_task.make_math_task(
-      _at_level(config.math, level), heldout_problems=args.problems // len(levels)).heldout]
+  levels = args.levels or list(config.math.levels)
+  problems = math_task.make_math_task(_at_levels(config.math, levels), heldout_problems=args.problems).heldout
   prompts = [math_task.prompt_ids(p, loaded.tokenizer) for p in problems for _ in range(args.group)]
   seeds = list(range(len(prompts)))
   g = config.rollout

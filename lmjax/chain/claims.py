@@ -26,6 +26,10 @@ CLAIMS = (
     Claim("RL math pass@1", "eval_rl.math_pass1", None),
     Claim("RL − SFT pass@1", "eval_rl.math_pass1 - eval_sft.math_pass1", 0.05),
     Claim("SFT − RL greedy", "eval_sft.math_greedy - eval_rl.math_greedy", 0.02, at_most=True),
+    *(claim for level in (1, 2, 3, 4) for claim in (
+        Claim(f"SFT math pass@1, level {level}", f"eval_sft.math_pass1_level{level}", None),
+        Claim(f"RL − SFT pass@1, level {level}",
+              f"eval_rl.math_pass1_level{level} - eval_sft.math_pass1_level{level}", None))),
     Claim("RL KL to the SFT model", "rl.kl_ref", None),
     Claim("RM accuracy: wrong final answer", "rm.rm_accuracy_wrong_answer", 0.90),
     Claim("RM accuracy: wrong step", "rm.rm_accuracy_wrong_step", 0.90),

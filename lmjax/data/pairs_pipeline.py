@@ -39,12 +39,12 @@ def read_pairs(pattern: str) -> list[dict]:
 
 def preference_pairs(section, name: str) -> list[dict]:
   """The pairs of config.<name>.pairs (JSONL files) followed by those built from its math_problems generated
-  problems (`section` is config.rm or config.dpo: pairs, math_problems, math_level, math_seed)."""
+  problems (`section` is config.rm or config.dpo: pairs, math_problems, math_levels, math_seed)."""
   if not section.pairs and not section.math_problems:
     raise ConfigError(f"no preference pairs: set config.{name}.pairs to a glob of JSONL pairs or "
                       f"config.{name}.math_problems > 0")
   pairs = read_pairs(section.pairs) if section.pairs else []
-  problems = math_problems.generate_problems(section.math_problems, level=section.math_level,
+  problems = math_problems.generate_problems(section.math_problems, section.math_levels,
                                              seed=section.math_seed)
   return pairs + preferences.math_preference_pairs(problems, seed=section.math_seed)
 

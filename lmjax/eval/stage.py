@@ -5,7 +5,7 @@
         [--harness hellaswag,arc_easy [--harness-include DIR]]
 
 The model, its tokenizer and its architecture come from the evaluated run (its saved config); the eval
-config gives the eval.* sizes and the rl.* settings of the math task (held-out seed, level, reply lengths).
+config gives the eval.* sizes and the rl.* settings of the math task (held-out seed, levels, reply lengths).
 WORKDIR/eval.json is one flat dict: the run, its kind and step, the tasks, every task's numbers and the
 seconds each took; eval.md is the same as a table; for a chat model, samples.md shows a few of its replies.
 A task is one function `(config, run) -> dict` and one entry of TASKS; "harness" runs lm-evaluation-harness

@@ -17,10 +17,17 @@ def heldout_replies(sampler: ReplySampler, params, problems, samples: int) -> tu
 
 
 def heldout_accuracy(problems, greedy: list, sampled: list, tokenizer) -> dict:
-  """`heldout_pass1`, `heldout_pass_at_g` and `heldout_greedy` of `heldout_replies`' output."""
+  """`heldout_pass1`, `heldout_pass_at_g` and `heldout_greedy` of `heldout_replies`' output; with problems of
+  several levels also `heldout_pass1_level<L>` and `heldout_greedy_level<L>` per level."""
   correct = math_task.rewards(sampled, problems, tokenizer).reshape(len(problems), -1)
-  return {"heldout_pass1": float(correct.mean()), "heldout_pass_at_g": float((correct.max(axis=1) > 0).mean()),
-          "heldout_greedy": float(np.mean(math_task.rewards(greedy, problems, tokenizer)))}
+  greedy_correct = math_task.rewards(greedy, problems, tokenizer)
+  out = {"heldout_pass1": float(correct.mean()), "heldout_pass_at_g": float((correct.max(axis=1) > 0).mean()),
+         "heldout_greedy": float(np.mean(greedy_correct))}
+  levels = np.array([p.level for p in problems])
+  for level in sorted(set(levels)) if len(set(levels)) > 1 else ():
+    out[f"heldout_pass1_level{level}"] = float(correct[levels == level].mean())
+    out[f"heldout_greedy_level{level}"] = float(greedy_correct[levels == level].mean())
+  return out
 
 
 def evaluate_heldout(sampler: ReplySampler, params, problems, samples: int) -> dict:

@@ -3,10 +3,11 @@ for a reply whose final "Answer: N" is right and 0 otherwise.
 
 Held-out problems never appear among the training problems or among the problems the SFT run trained on
 (regenerated from the SFT run's saved config), so held-out accuracy measures generalisation, not recall; they
-depend only on config.math (level, heldout_seed), so runs with different rl.seed, and `lmjax eval`, are scored
+depend only on config.math (levels, heldout_seed), so runs with different rl.seed, and `lmjax eval`, are scored
 on the same problems.
 """
 import dataclasses
+import itertools
 
 import numpy as np
 
@@ -24,26 +25,42 @@ def sft_questions(sft_config) -> set[str]:
   """The math questions an SFT run trained on (none if its mixture left the math source out)."""
   if sft_config is None or sft_config.mixture.get("math", 0) <= 0:
     return set()
-  problems = math_problems.generate_problems(sft_config.math_problems, sft_config.math_level, sft_config.seed)
+  problems = math_problems.generate_problems(sft_config.math_problems, sft_config.math_levels, sft_config.seed)
   return {p.question for p in problems}
 
 
 def make_math_task(math_config, *, heldout_problems: int, train_problems: int = 0, seed: int = 0,
                    sft_config=None) -> MathTask:
-  """`heldout_problems` problems of level math.level fixed by math.heldout_seed (the same for every seed, so
-  runs compare), none of which the SFT run trained on, and `train_problems` training problems from `seed`,
-  none held out."""
-  level, sft_seen = math_config.level, sft_questions(sft_config)
-  stream = math_problems.generate_problems(50 * heldout_problems, level, seed=math_config.heldout_seed)
-  heldout = _distinct(stream, sft_seen, heldout_problems)
-  if len(heldout) < heldout_problems:
-    raise ValueError(f"only {len(heldout)} level-{level} problems differ from the SFT run's; ask for fewer "
-                     f"held-out problems than {heldout_problems} (config.rl.heldout_problems or "
-                     "config.eval.math_problems)")
-  pool = math_problems.generate_problems(2 * train_problems, level, seed=seed) if train_problems else []
+  """`heldout_problems` problems of the levels math.levels (in turn) fixed by math.heldout_seed (the same for
+  every seed, so runs compare), none of which the SFT run trained on, and `train_problems` training problems
+  from `seed`, none held out."""
+  levels, sft_seen = math_problems.as_levels(math_config.levels), sft_questions(sft_config)
+  heldout = _interleaved([_heldout_of_level(level, math_config.heldout_seed, share, sft_seen)
+                          for level, share in zip(levels, _shares(heldout_problems, len(levels)))])
+  pool = math_problems.generate_problems(2 * train_problems, levels, seed=seed) if train_problems else []
   excluded = {p.question for p in heldout}
   train = [p for p in pool if p.question not in excluded][:train_problems]
   return MathTask(tuple(train), tuple(heldout))
+
+
+def _heldout_of_level(level: int, seed: int, n: int, excluded: set[str]) -> list:
+  """The first `n` distinct level-`level` problems of the held-out stream that the SFT run did not see; a
+  prefix of the same list for a smaller n, so RL's smaller held-out check is part of the evaluation's."""
+  heldout = _distinct(math_problems.generate_problems(50 * n, level, seed=seed), excluded, n)
+  if len(heldout) < n:
+    raise ValueError(f"only {len(heldout)} level-{level} problems differ from the SFT run's; ask for fewer "
+                     "held-out problems (config.rl.heldout_problems or config.eval.math_problems)")
+  return heldout
+
+
+def _shares(n: int, parts: int) -> list[int]:
+  """n split into `parts` near-equal counts, the larger ones first."""
+  return [n // parts + (i < n % parts) for i in range(parts)]
+
+
+def _interleaved(lists: list[list]) -> list:
+  """Round robin over the lists (the first ones may be one longer): a prefix holds every level alike."""
+  return [item for row in itertools.zip_longest(*lists) for item in row if item is not None]
 
 
 def _distinct(problems, excluded: set[str], n: int) -> list:

@@ -23,7 +23,7 @@ def test_an_rl_hyperparameter_recomputes_only_rl_and_its_evaluation(tmp_path):
   assert _changed(tmp_path, "rl.clip_eps=0.3") == {"rl", "eval_rl"}
 
 
-@pytest.mark.parametrize("field", ["rollout.temperature=0.7", "math.level=2", "math.heldout_seed=7"])
+@pytest.mark.parametrize("field", ["rollout.temperature=0.7", "math.levels=(2,)", "math.heldout_seed=7"])
 def test_a_held_out_evaluation_setting_recomputes_rl_and_every_evaluation_alike(tmp_path, field):
   assert _changed(tmp_path, field) == {"rl", "eval_pretrain", "eval_sft", "eval_rl"}
 

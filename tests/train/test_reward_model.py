@@ -44,7 +44,7 @@ def test_reward_model_learns_a_separable_preference(reward_model):
 def test_every_math_pair_kind_is_held_out(tokens_workdir):
   """The held-out split of generated math pairs has each rejection kind, to report accuracy per kind."""
   tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
-  pairs = math_preference_pairs(math_problems.generate_problems(600, level=1, seed=0), seed=0)
+  pairs = math_preference_pairs(math_problems.generate_problems(600, 1, seed=0), seed=0)
   train_rows, held_out, _ = split_pairs(pairs, tok, 256, val_fraction=0.1)
   assert set(held_out) == set(REJECTIONS) and all(len(rows) >= 10 for rows in held_out.values())
   assert len(train_rows) + sum(map(len, held_out.values())) <= len(pairs)
@@ -61,7 +61,7 @@ def test_reward_model_resumes_exactly_after_kill_9(reward_model, rm_flags, token
 
 
 def test_generated_math_pairs_follow_the_file_pairs_and_no_pairs_at_all_is_an_error(tmp_path):
-  rm = ml_collections.ConfigDict(dict(pairs="", math_problems=0, math_level=1, math_seed=1))
+  rm = ml_collections.ConfigDict(dict(pairs="", math_problems=0, math_levels=(1,), math_seed=1))
   with pytest.raises(ConfigError, match="config.rm.pairs .* or config.rm.math_problems"):
     preference_pairs(rm, "rm")
   rm.math_problems = 5

@@ -12,12 +12,13 @@ the error to the end (see `preferences`). Division is written `//` and always ex
 output and every answer is an integer.
 
 Levels set the number of steps and the range of the numbers: level 1 is one or two steps on numbers up to 10,
-easy enough for the tiny model; each level above adds steps and widens the range.
+easy enough for the tiny model; each level above adds steps and widens the range. A config's `math_levels`
+(`math.levels`) is a tuple: a mix of levels in equal shares.
 """
 import dataclasses
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from lmjax import chat
 from lmjax.infer.tools import calculator as calculator_tool
@@ -246,10 +247,20 @@ def generate_problem(rng_or_seed: random.Random | int, level: int = 1, template_
                  level=level)
 
 
-def generate_problems(n: int, level: int = 1, seed: int = 0) -> list[Problem]:
-  """`n` problems from one seeded stream: the same (n, level, seed) always gives the same list."""
-  rng = random.Random(seed)
-  return [generate_problem(rng, level) for _ in range(n)]
+def generate_problems(n: int, levels: int | Sequence[int] = 1, seed: int = 0) -> list[Problem]:
+  """`n` problems from one seeded stream, problem i of level levels[i % len(levels)] (one int: every problem
+  of that level): the same (n, levels, seed) always gives the same list."""
+  levels, rng = as_levels(levels), random.Random(seed)
+  return [generate_problem(rng, levels[i % len(levels)]) for i in range(n)]
+
+
+def as_levels(levels: int | Sequence[int]) -> tuple[int, ...]:
+  """A level or a sequence of levels as a non-empty tuple; a level outside LEVELS is a ValueError."""
+  levels = (levels,) if isinstance(levels, int) else tuple(levels)
+  unknown = [level for level in levels if level not in LEVELS]
+  if not levels or unknown:
+    raise ValueError(f"math levels {levels} must be a non-empty sequence of {sorted(LEVELS)}")
+  return levels
 
 
 def solution_message(problem_or_steps, calculator: Callable[[str], str] = calculator_tool.compute) -> dict:

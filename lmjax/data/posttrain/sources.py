@@ -12,7 +12,7 @@ def _file(c) -> list:
 
 
 def _math(c) -> list:
-  problems = math_problems.generate_problems(c.math_problems, level=c.math_level, seed=c.seed)
+  problems = math_problems.generate_problems(c.math_problems, c.math_levels, seed=c.seed)
   return [math_problems.problem_conversation(p) for p in problems]
 
 
