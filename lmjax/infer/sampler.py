@@ -57,6 +57,20 @@ def row_keys(seeds_b: jax.Array, positions_b: jax.Array) -> jax.Array:
   return jax.vmap(lambda seed, position: jax.random.fold_in(jax.random.key(seed), position))(seeds_b, positions_b)
 
 
+def draw_rows(logits_bv: jax.Array, keys_b: jax.Array) -> jax.Array:
+  """One draw per row from softmax(logits) by inverting its CDF at one uniform number per row.
+
+  Same distribution as `jax.random.categorical`, which draws a Gumbel number per vocabulary entry: 7.8 ms
+  against 2.5 ms for 64 rows of 8,192 logits on 2 CPU cores, a fifth of a sampled decode step (README,
+  rollout benchmark). The uniform is in (0, 1], so a token of probability 0 (filtered to -inf) is never drawn.
+  """
+  uniform_b1 = 1.0 - jax.vmap(lambda key: jax.random.uniform(key, (1,)))(keys_b)
+  weights_bv = jnp.exp(logits_bv - jnp.max(logits_bv, axis=-1, keepdims=True))
+  cdf_bv = jnp.cumsum(weights_bv, axis=-1)
+  index_b = jnp.sum(cdf_bv < uniform_b1 * cdf_bv[:, -1:], axis=-1)
+  return jnp.minimum(index_b, logits_bv.shape[-1] - 1).astype(jnp.int32)
+
+
 def sample_rows(logits_bv: jax.Array, keys_b: jax.Array, knobs: dict) -> jax.Array:
   """One token per row, each from its own key. `lax.cond` runs only the branch taken: greedy decoding never
   pays for the sort that top-k/top-p need, and neither does plain sampling."""
@@ -64,8 +78,7 @@ def sample_rows(logits_bv: jax.Array, keys_b: jax.Array, knobs: dict) -> jax.Arr
     needs_filter = (knobs["top_k"] > 0) | (knobs["top_p"] < 1.0)
     logits_bv = jax.lax.cond(needs_filter, lambda x: filter_logits(x, knobs["top_k"], knobs["top_p"]),
                              lambda x: x, logits_bv)
-    sample = lambda key, row_v: jax.random.categorical(key, row_v / knobs["temperature"])
-    return jax.vmap(sample)(keys_b, logits_bv).astype(jnp.int32)
+    return draw_rows(logits_bv / knobs["temperature"], keys_b)
 
   greedy = lambda logits_bv: jnp.argmax(logits_bv, axis=-1).astype(jnp.int32)
   return jax.lax.cond(knobs["temperature"] == 0, greedy, draw, logits_bv)

@@ -1,5 +1,5 @@
 """The engine's KV-cache decoding against the recompute reference: greedy and sampled tokens equal recomputing
-the prefix (mixed prompt lengths in one batch), stop tokens end a row, sampling follows its seed, top-k/top-p
+the prefix (mixed prompt lengths in one batch), stop tokens end a row, sampling follows its seed and the softmax, top-k/top-p
 restrict the support, sharding and scanned layers change nothing, and the stacked cache is written in place."""
 import dataclasses
 
@@ -10,7 +10,7 @@ from flax import nnx
 
 from lmjax.infer import slots
 from lmjax.infer.engine import generate
-from lmjax.infer.sampler import SamplingParams, filter_logits, generate_recompute, knobs_of
+from lmjax.infer.sampler import SamplingParams, draw_rows, filter_logits, generate_recompute, knobs_of, row_keys
 from lmjax.model import ModelConfig, Transformer
 from lmjax.model.stacking import stack_layers
 from lmjax.sharding import Shard, make_mesh, rules_from_config
@@ -79,6 +79,17 @@ def test_top_k_one_is_greedy_and_top_k_restricts_the_support(model):
   firsts = {generate(graphdef, params, prompts, SamplingParams(max_new_tokens=16, temperature=5.0, top_k=3,
                                                                seed=s))[0][0] for s in range(40)}
   assert firsts <= top3 and len(firsts) > 1
+
+
+def test_draws_follow_the_softmax_and_never_pick_an_excluded_token():
+  probs = np.array([0.5, 0.3, 0.15, 0.05, 0.0], np.float32)
+  n = 20_000
+  logits = np.broadcast_to(np.log(probs), (n, probs.size))  # log 0 = -inf: excluded
+  keys = row_keys(np.arange(n, dtype=np.uint32), np.full(n, 3, np.int32))
+  counts = np.bincount(np.asarray(draw_rows(logits, keys)), minlength=probs.size)
+  expected = n * probs[:4]
+  assert counts[4] == 0
+  assert np.sum((counts[:4] - expected) ** 2 / expected) < 16.3  # chi-square, 3 dof: p = 0.001
 
 
 def test_top_p_keeps_the_smallest_set_reaching_p():
