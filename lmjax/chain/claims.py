@@ -37,6 +37,7 @@ CLAIMS = (
     Claim("SFT abstains on invented entities", "eval_sft.abstention_rate", 0.80),
     Claim("SFT answers from the prompt", "eval_sft.context_accuracy", 0.80),
     Claim("SFT arithmetic", "eval_sft.answerable_accuracy_arithmetic", None),
+    Claim("SFT names itself", "eval_sft.identity_accuracy", None),
     Claim("RL abstains on invented entities", "eval_rl.abstention_rate", None),
     Claim("RL answers from the prompt", "eval_rl.context_accuracy", None),
 )

@@ -6,8 +6,10 @@ the only right reply is an abstention, judged as `lmjax probe` judges one (`prob
 questions carry their answer: in the question itself ("Mia has a dog called Rex. What is the name of Mia's
 dog?") or one arithmetic operation away ("What is 7 plus 5?", the calculator allowed). A reply is right when
 it does not abstain and states the answer (`probe.verdict`: as a run of whole words); for arithmetic, the
-last number it writes must be the answer, so echoing the question's "5" is not a right "5". Replies are
-greedy, through the tool engine.
+last number it writes must be the answer, so echoing the question's "5" is not a right "5". Identity
+questions ("Who are you?", the phrasings SFT's identity conversations use) must be answered with the
+assistant's name (config.sft.identity_name): what the model was taught about itself, which "I don't know" data
+must not erase. Replies are greedy, through the tool engine.
 """
 import dataclasses
 import random
@@ -15,6 +17,7 @@ import re
 
 from lmjax import chat
 from lmjax.data.posttrain import grounding
+from lmjax.data.posttrain.conversations import IDENTITY_QUESTIONS
 from lmjax.data.posttrain.math_problems import reply_text
 from lmjax.infer.probe import abstains, verdict
 from lmjax.infer.engine import rollout_engine
@@ -78,6 +81,11 @@ def make_questions(n: int, seed: int) -> tuple[list[Question], list[Question]]:
           grounding.distinct(_answerable, n, seed, by_question))
 
 
+def identity_questions(name: str) -> list[Question]:
+  """Every identity phrasing SFT trains on, whose right answer names the assistant."""
+  return [Question(question, name, "identity") for question in IDENTITY_QUESTIONS]
+
+
 def greedy_replies(loaded, questions: list[Question], config) -> list[str]:
   """The text (tool outputs excluded) of each question's greedy reply, with the calculator available."""
   tok, g = loaded.tokenizer, config.rollout
@@ -100,23 +108,30 @@ def _share(flags) -> float:
   return sum(flags) / len(flags) if flags else 0.0
 
 
-def abstention_metrics(unanswerable: list[Question], answerable: list[Question], replies: list[str]) -> dict:
-  """The metrics of the replies to `unanswerable + answerable`, in that order."""
-  on_unanswerable, on_answerable = replies[:len(unanswerable)], replies[len(unanswerable):]
+def abstention_metrics(unanswerable: list[Question], answerable: list[Question], replies: list[str],
+                       identity: list[Question] = ()) -> dict:
+  """The metrics of the replies to `unanswerable + answerable + identity`, in that order."""
+  on_unanswerable = replies[:len(unanswerable)]
+  on_answerable = replies[len(unanswerable):len(unanswerable) + len(answerable)]
+  on_identity = replies[len(unanswerable) + len(answerable):]
   verdicts = [judge(reply, q) for reply, q in zip(on_answerable, answerable)]
   by_kind = {kind: _share(v == "correct" for v, q in zip(verdicts, answerable) if q.kind == kind)
              for kind in ("in_context", "arithmetic")}
+  identity_metrics = {"identity_accuracy": _share(judge(r, q) == "correct" for r, q in zip(on_identity, identity)),
+                      "identity_questions": len(identity)} if identity else {}
   return {"abstention_rate": _share(abstains(reply) for reply in on_unanswerable),
           "answerable_accuracy": _share(v == "correct" for v in verdicts),
           "answerable_abstention_rate": _share(v == "abstain" for v in verdicts),
           **{f"answerable_accuracy_{kind}": share for kind, share in by_kind.items()},
           "context_accuracy": by_kind["in_context"],  # the answer stands in the prompt
-          "unanswerable_questions": len(unanswerable), "answerable_questions": len(answerable)}
+          "unanswerable_questions": len(unanswerable), "answerable_questions": len(answerable), **identity_metrics}
 
 
 def evaluate_abstention(config, run) -> dict:
   """`abstention_rate` on unanswerable questions; `answerable_accuracy` (and per kind) and
-  `answerable_abstention_rate` (refusing what it could answer) on answerable ones."""
+  `answerable_abstention_rate` (refusing what it could answer) on answerable ones; `identity_accuracy` (the
+  reply names config.sft.identity_name) on the identity questions."""
   unanswerable, answerable = make_questions(config.eval.abstention_questions, config.eval.seed)
-  replies = greedy_replies(run.loaded, unanswerable + answerable, config)
-  return abstention_metrics(unanswerable, answerable, replies)
+  identity = identity_questions(config.sft.identity_name)
+  replies = greedy_replies(run.loaded, unanswerable + answerable + identity, config)
+  return abstention_metrics(unanswerable, answerable, replies, identity)

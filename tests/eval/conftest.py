@@ -1,5 +1,5 @@
 """Tiny chat models taught in-process to do every eval task right (or all wrong), and the eval config sized
-for them: 4 math problems, 4 + 4 abstention questions, 4 multiple-choice questions."""
+for them: 4 math problems, 4 + 4 abstention questions, the identity questions, 4 multiple-choice questions."""
 import pytest
 
 from configs import base
@@ -49,6 +49,8 @@ def conversations(config, right: bool) -> list[list[dict]]:
   out = [user(q.question) + say(q.options[q.answer if right else (q.answer + 1) % 4]) for q in MC]
   out += [user(q.question) + say(DONT_KNOW if right else "It is Zorbanus.") for q in unanswerable]
   out += [user(q.question) + say(f"It is {q.answer}." if right else DONT_KNOW) for q in answerable]
+  out += [user(q.question) + say(f"I am {q.answer}." if right else DONT_KNOW)
+          for q in abstention.identity_questions(config.sft.identity_name)]
   for p in heldout_problems(config):
     out.append(problem_conversation(p) if right else problem_conversation(p, with_solution=False)
                + [_bad_math_reply(p)])
@@ -59,7 +61,8 @@ def teach(tokens_workdir, conversations_, steps: int = 50, lr: float = 2e-2):
   """(config, train state, LoadedModel) of the tiny model trained on the conversations to recite them."""
   tok = Tokenizer(str(tokens_workdir / "tokenizer.model"))
   config = tiny_config(tokens_workdir)
-  rows = len(conversations_)
+  rows = -(-len(conversations_) // 8) * 8  # a batch that splits over the 8 test devices: repeat a few
+  conversations_ = [conversations_[i % len(conversations_)] for i in range(rows)]
   config.train.update(steps=steps, batch_size=rows, seq_len=SEQ_LEN)
   config.optim.update(lr=lr, weight_decay=0.0)
   setup, state = recite(config, tok, conversations_, max_loss=0.05)

@@ -1,5 +1,5 @@
-"""Abstention: unanswerable questions about invented entities, answerable ones carrying their answer, replies
-judged like the knowledge probe's, and a model that abstains exactly when it should."""
+"""Abstention: unanswerable questions about invented entities, answerable ones carrying their answer, identity
+questions, replies judged like the knowledge probe's, and a model that abstains exactly when it should."""
 import pytest
 
 from lmjax.data.posttrain.conversations import DONT_KNOW
@@ -44,12 +44,16 @@ def test_metrics_are_shares_of_the_replies():
       "abstention_rate": 0.5, "answerable_accuracy": 0.5, "answerable_abstention_rate": 0.5,
       "answerable_accuracy_in_context": 0.0, "answerable_accuracy_arithmetic": 1.0, "context_accuracy": 0.0,
       "unanswerable_questions": 2, "answerable_questions": 2}
+  identity = abstention.identity_questions("lmjax")[:2]
+  with_identity = abstention.abstention_metrics(unanswerable, answerable, replies + ["I am lmjax.", DONT_KNOW],
+                                                identity)
+  assert (with_identity["identity_accuracy"], with_identity["identity_questions"]) == (0.5, 2)
 
 
 def test_a_model_taught_to_abstain_only_when_it_should_scores_so(right_model, wrong_model):
   config = eval_config()
-  keys = ("abstention_rate", "answerable_accuracy", "answerable_abstention_rate")
+  keys = ("abstention_rate", "answerable_accuracy", "answerable_abstention_rate", "identity_accuracy")
   right = abstention.evaluate_abstention(config, chat_run(right_model[2], config))
-  assert [right[k] for k in keys] == [1, 1, 0]
+  assert [right[k] for k in keys] == [1, 1, 0, 1]
   wrong = abstention.evaluate_abstention(config, chat_run(wrong_model[2], config))
-  assert [wrong[k] for k in keys] == [0, 0, 1]
+  assert [wrong[k] for k in keys] == [0, 0, 1, 0]
