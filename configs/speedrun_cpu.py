@@ -7,8 +7,8 @@ corpus of books, fortunes and docs) -> pretrain the tiny model (300 steps) -> SF
 calculator, identity, answer-from-the-prompt and "I don't know" conversations (800 steps; the knowledge
 probe of the pretrained model decides which Bible questions get "I don't know") -> reward model on math
 preference pairs -> RL on level-1 math problems -> evaluation of the base, SFT and RL models -> runs/speedrun/report.md.
-Hardware: 2 CPU cores: 20.6 minutes of stage time on idle cores (2026-12-07, 9abcfd6, fresh clone; 21.7 with
-the install), SFT 549 s and RL 186 s of it.
+Hardware: 2 CPU cores: 20.1 minutes of stage time on idle cores (2026-12-07, 25a22fc, fresh clone; 21.1 with
+the install), SFT 518 s and RL 210 s of it.
 README "Does every stage help, on every seed?" has the numbers.
 """
 import os
