@@ -259,7 +259,8 @@ def as_levels(levels: int | Sequence[int]) -> tuple[int, ...]:
   levels = (levels,) if isinstance(levels, int) else tuple(levels)
   unknown = [level for level in levels if level not in LEVELS]
   if not levels or unknown:
-    raise ValueError(f"math levels {levels} must be a non-empty sequence of {sorted(LEVELS)}")
+    raise ValueError(f"math levels {levels}: use a non-empty tuple of levels from {sorted(LEVELS)}, e.g. (1, 2) "
+                     "(config.sft.math_levels, config.rm.math_levels, config.dpo.math_levels, config.math.levels)")
   return levels
 
 

@@ -95,3 +95,12 @@ def test_conversations_validate_and_render(tokens_workdir):
     assert len(ids) == len(mask) and sum(mask) > 0
     prompt = m.problem_conversation(problem, with_solution=False)
     assert chat.render_prompt(prompt, tokenizer)[-1] == chat.chat_tokens(tokenizer).assistant_start
+
+
+def test_a_mix_of_levels_alternates_and_a_bad_level_names_the_config_fields():
+  mixed = m.generate_problems(6, (1, 2), seed=3)
+  assert [p.level for p in mixed] == [1, 2, 1, 2, 1, 2]
+  assert m.generate_problems(6, (1,), seed=3) == m.generate_problems(6, 1, seed=3)
+  for bad in ((5,), ()):
+    with pytest.raises(ValueError, match="config.math.levels"):
+      m.generate_problems(2, bad)
