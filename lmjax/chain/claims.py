@@ -10,6 +10,7 @@ import os
 from lmjax import fs
 from lmjax.chain import report
 from lmjax.chain.seed_stats import mean_and_spread, seed_summary
+from lmjax.data.posttrain.math_problems import LEVELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +27,7 @@ CLAIMS = (
     Claim("RL math pass@1", "eval_rl.math_pass1", None),
     Claim("RL − SFT pass@1", "eval_rl.math_pass1 - eval_sft.math_pass1", 0.05),
     Claim("SFT − RL greedy", "eval_sft.math_greedy - eval_rl.math_greedy", 0.02, at_most=True),
-    *(claim for level in (1, 2, 3, 4) for claim in (
+    *(claim for level in sorted(LEVELS) for claim in (
         Claim(f"SFT math pass@1, level {level}", f"eval_sft.math_pass1_level{level}", None),
         Claim(f"RL − SFT pass@1, level {level}",
               f"eval_rl.math_pass1_level{level} - eval_sft.math_pass1_level{level}", None))),

@@ -24,9 +24,10 @@ def heldout_accuracy(problems, greedy: list, sampled: list, tokenizer) -> dict:
   out = {"heldout_pass1": float(correct.mean()), "heldout_pass_at_g": float((correct.max(axis=1) > 0).mean()),
          "heldout_greedy": float(np.mean(greedy_correct))}
   levels = np.array([p.level for p in problems])
-  for level in sorted(set(levels)) if len(set(levels)) > 1 else ():
-    out[f"heldout_pass1_level{level}"] = float(correct[levels == level].mean())
-    out[f"heldout_greedy_level{level}"] = float(greedy_correct[levels == level].mean())
+  if len(set(levels)) > 1:
+    for level in sorted(set(levels)):
+      out[f"heldout_pass1_level{level}"] = float(correct[levels == level].mean())
+      out[f"heldout_greedy_level{level}"] = float(greedy_correct[levels == level].mean())
   return out
 
 

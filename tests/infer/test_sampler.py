@@ -1,6 +1,7 @@
 """The engine's KV-cache decoding against the recompute reference: greedy and sampled tokens equal recomputing
-the prefix (mixed prompt lengths in one batch), stop tokens end a row, sampling follows its seed and the softmax, top-k/top-p
-restrict the support, sharding and scanned layers change nothing, and the stacked cache is written in place."""
+the prefix (mixed prompt lengths in one batch), stop tokens end a row, sampling follows its seed and the
+softmax, top-k/top-p restrict the support, sharding and scanned layers change nothing, and the stacked cache
+is written in place."""
 import dataclasses
 
 import jax
