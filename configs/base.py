@@ -227,6 +227,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.math = math = ml_collections.ConfigDict()
   math.levels = (1,)  # difficulties of the word problems, 1 (one small step) to 4, in equal shares
   math.heldout_seed = 1_000  # fixes the held-out problems, independently of rl.seed
+  math.heldout_wording = "unseen"  # held-out questions in templates no training question uses; "training": theirs
 
   # How replies are generated, by RL's rollouts and by `lmjax eval` alike (math samples, abstention, the
   # sample conversations); both stages hash this section.

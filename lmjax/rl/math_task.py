@@ -2,9 +2,10 @@
 for a reply whose final "Answer: N" is right and 0 otherwise.
 
 Held-out problems never appear among the training problems or among the problems the SFT run trained on
-(regenerated from the SFT run's saved config), so held-out accuracy measures generalisation, not recall; they
-depend only on config.math (levels, heldout_seed), so runs with different rl.seed, and `lmjax eval`, are scored
-on the same problems.
+(regenerated from the SFT run's saved config), and by default they are asked in wordings no training question
+uses (config.math.heldout_wording), so held-out accuracy measures generalisation, not recall; they depend only
+on config.math (levels, heldout_seed, heldout_wording), so runs with different rl.seed, and `lmjax eval`, are
+scored on the same problems.
 """
 import dataclasses
 import itertools
@@ -35,12 +36,25 @@ def make_math_task(math_config, *, heldout_problems: int, train_problems: int = 
   every seed, so runs compare), none of which the SFT run trained on, and `train_problems` training problems
   from `seed`, none held out."""
   levels, sft_seen = math_problems.as_levels(math_config.levels), sft_questions(sft_config)
+  reword = _heldout_rewording(math_config.heldout_wording)
   heldout = _interleaved([_heldout_of_level(level, math_config.heldout_seed, share, sft_seen)
                           for level, share in zip(levels, _shares(heldout_problems, len(levels)))])
   pool = math_problems.generate_problems(2 * train_problems, levels, seed=seed) if train_problems else []
   excluded = {p.question for p in heldout}
   train = [p for p in pool if p.question not in excluded][:train_problems]
-  return MathTask(tuple(train), tuple(heldout))
+  return MathTask(tuple(train), tuple(reword(p) for p in heldout))
+
+
+HELDOUT_WORDINGS = ("unseen", "training")
+
+
+def _heldout_rewording(wording: str):
+  """How held-out questions are asked: "unseen" in sentence frames no training question uses
+  (`math_problems.UNSEEN_WORDING`; the same problems, so exclusion compares the training wording), "training"
+  in the training templates' own wording."""
+  if wording not in HELDOUT_WORDINGS:
+    raise ValueError(f"config.math.heldout_wording={wording!r}; use one of {', '.join(HELDOUT_WORDINGS)}")
+  return math_problems.in_unseen_wording if wording == "unseen" else (lambda problem: problem)
 
 
 def _heldout_of_level(level: int, seed: int, n: int, excluded: set[str]) -> list:

@@ -229,6 +229,60 @@ TEMPLATES: dict[str, Callable] = {"shopping": _shopping, "sharing": _sharing, "r
                                   "ages": _ages, "savings": _savings, "leftovers": _leftovers}
 
 
+# --- unseen wordings: held-out questions in sentence frames no training question uses -------------------------
+# Each template's rules rewrite its every sentence (verbs, question frame) and keep the numbers, in their order,
+# the names and the items, so the held-out set asks the same arithmetic in templates never seen in training.
+
+UNSEEN_WORDING: dict[str, tuple[tuple[str, str], ...]] = {
+    "shopping": ((r"^(\w+) buys ", r"At the market \1 picks up "),
+                 (r" cost \$(\d+) each", r" are $\1 apiece"),
+                 (r"How much does (?:she|he) spend in dollars\?", "What is the bill in dollars?")),
+    "sharing": ((r" has (\d+) bags with (\d+) (\w+) in each bag\.", r" owns \1 bags holding \2 \3 apiece."),
+                (r"shares (them|the rest) equally among", r"splits \1 evenly between"),
+                (r" has (\d+) (\w+) and splits", r" owns \1 \2 and splits"),
+                (r"How many (\w+) does each friend get\?", r"How many \1 will every friend receive?")),
+    "rates": ((r"^A train travels at (\d+) miles per hour for (\d+) hours\. How many miles does it travel\?",
+               r"Going \1 miles per hour, a train runs for \2 hours. How far does it go, in miles?"),
+              (r"^(\w+) cycles at", r"\1 rides a bike at"),
+              (r"How many miles does (?:she|he) cycle in all\?", "What is the total distance in miles?"),
+              (r"The trip is (\d+) miles long\. How many miles does (?:she|he) still have to cycle\?",
+               r"The whole route is \1 miles. How many miles are still to ride?")),
+    "ages": ((r"^(\w+) is (\d+) years old\. \w+'s brother is (\d+) years older\.",
+              r"\1 turned \2 this year. \1 has a brother who is \3 years older."),
+             (r"How old is the brother\?", "What is the brother's age?"),
+             (r"Their grandfather is (\d+) times as old as the brother\.",
+              r"Their grandfather's age is \1 times the brother's."),
+             (r"How old is the grandfather\?", "What is the grandfather's age?"),
+             (r"How old will the grandfather be in (\d+) years\?",
+              r"What will the grandfather's age be \1 years from now?")),
+    "savings": ((r"^(\w+) saves \$(\d+) every week for (\d+) weeks\.", r"\1 puts away $\2 each week for \3 weeks."),
+                (r"(She|He) already has \$(\d+)\.", r"\1 started with $\2."),
+                (r"Then (she|he) spends \$(\d+)\.", r"Later \1 uses $\2 on a gift."),
+                (r"How many dollars does (she|he) have(?: left)?\?", r"How much money, in dollars, does \1 have now?")),
+    "leftovers": ((r"^A baker makes (\d+) (\w+) and sells (\d+)\.", r"A bakery bakes \1 \2, and \3 of them are sold."),
+                  (r"^A baker bakes (\d+) trays of (\w+) with (\d+) on each tray and sells (\d+)\.",
+                   r"A bakery fills \1 trays of \2, \3 per tray, and \4 of them are sold."),
+                  (r"How many (\w+) are left\?", r"How many \1 remain?"),
+                  (r"The rest are packed in boxes of (\d+)\. How many boxes are filled\?",
+                   r"What is left goes into boxes of \1. How many boxes get filled?")),
+}
+
+
+def in_unseen_wording(problem: Problem) -> Problem:
+  """The same problem (numbers, steps, answer) asked in its template's unseen wording (`UNSEEN_WORDING`)."""
+  question = problem.question
+  for pattern, replacement in UNSEEN_WORDING[problem.template_id]:
+    question = re.sub(pattern, replacement, question)
+  if _numbers(question) != _numbers(problem.question) or question == problem.question:
+    raise ValueError(f"the unseen wording of {problem.template_id!r} lost a number or changed nothing: "
+                     f"{problem.question!r} -> {question!r}; fix its rules in UNSEEN_WORDING")
+  return dataclasses.replace(problem, question=question)
+
+
+def _numbers(text: str) -> list[str]:
+  return re.findall(r"\d+", text)
+
+
 def generate_problem(rng_or_seed: random.Random | int, level: int = 1, template_id: str | None = None) -> Problem:
   """A problem of `level` from a seed (deterministic) or a `random.Random` (advanced by the draw).
 

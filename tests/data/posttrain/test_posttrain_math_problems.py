@@ -1,5 +1,6 @@
 """The math word-problem generator, its worked solutions and the answer checker (the RL verifier)."""
 import random
+import re
 
 import pytest
 
@@ -104,3 +105,22 @@ def test_a_mix_of_levels_alternates_and_a_bad_level_names_the_config_fields():
   for bad in ((5,), ()):
     with pytest.raises(ValueError, match="config.math.levels"):
       m.generate_problems(2, bad)
+
+
+
+def _frame(question: str) -> str:
+  """The question with numbers, names, items and pronouns abstracted: its template."""
+  words = {*m.NAMES, *m.ITEMS, *m.THINGS, "muffins", "rolls", "cupcakes", "she", "he", "herself", "himself"}
+  frame = re.sub(r"\d+", "#", question)
+  return re.sub(r"\b\w+\b", lambda w: "_" if w.group().lower() in {x.lower() for x in words} else w.group(), frame)
+
+
+def test_unseen_wording_asks_the_same_arithmetic_in_frames_no_training_question_uses():
+  problems = [p for level in m.LEVELS for p in m.generate_problems(600, level, seed=5)]
+  reworded = [m.in_unseen_wording(p) for p in problems]
+  assert all((r.steps, r.answer, r.template_id) == (p.steps, p.answer, p.template_id)
+             for r, p in zip(reworded, problems))
+  training, unseen = {_frame(p.question) for p in problems}, {_frame(r.question) for r in reworded}
+  assert len(unseen) >= len(m.TEMPLATES) and not unseen & training
+  asked = lambda frames: {re.split(r"(?<=\.) ", frame)[-1] for frame in frames}  # the last sentence: what is asked
+  assert not asked(unseen) & asked(training)
