@@ -191,6 +191,7 @@ def get_config() -> ml_collections.ConfigDict:
   sft.seed = 0  # seeds the generated sources and the mix
   sft.math_problems = 2000  # generated math word problems (source "math")
   sft.math_levels = (1,)  # their difficulties, 1 (one small step) to 4, in equal shares
+  sft.math_wordings = (0,)  # how their questions are worded, in turn: 0 the templates' own, 1-3 rewrites
   sft.identity_name = "lmjax"  # the assistant's name in the identity conversations
   sft.identity_creator = "the lmjax authors"
   sft.search_documents = ""  # glob of JSONL documents the search conversations search (source "search")
@@ -227,7 +228,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.math = math = ml_collections.ConfigDict()
   math.levels = (1,)  # difficulties of the word problems, 1 (one small step) to 4, in equal shares
   math.heldout_seed = 1_000  # fixes the held-out problems, independently of rl.seed
-  math.heldout_wording = "unseen"  # held-out questions in templates no training question uses; "training": theirs
+  math.wordings = (0,)  # how RL's training questions are worded, in turn: 0 the templates' own, 1-3 rewrites
+  math.heldout_wordings = (3,)  # how held-out questions are worded: by default in frames no training run used
 
   # How replies are generated, by RL's rollouts and by `lmjax eval` alike (math samples, abstention, the
   # sample conversations); both stages hash this section.

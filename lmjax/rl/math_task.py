@@ -2,10 +2,11 @@
 for a reply whose final "Answer: N" is right and 0 otherwise.
 
 Held-out problems never appear among the training problems or among the problems the SFT run trained on
-(regenerated from the SFT run's saved config), and by default they are asked in wordings no training question
-uses (config.math.heldout_wording), so held-out accuracy measures generalisation, not recall; they depend only
-on config.math (levels, heldout_seed, heldout_wording), so runs with different rl.seed, and `lmjax eval`, are
-scored on the same problems.
+(regenerated from the SFT run's saved config; compared in the templates' own wording, so a problem reworded is
+the same problem), and by default they are asked in a wording no training run uses (config.math.wordings and
+sft.math_wordings train on wording 0, math.heldout_wordings asks in wording 3), so held-out accuracy measures
+generalisation, not recall; they depend only on config.math (levels, heldout_seed, heldout_wordings), so runs
+with different rl.seed, and `lmjax eval`, are scored on the same problems.
 """
 import dataclasses
 import itertools
@@ -23,7 +24,8 @@ class MathTask:
 
 
 def sft_questions(sft_config) -> set[str]:
-  """The math questions an SFT run trained on (none if its mixture left the math source out)."""
+  """The math questions an SFT run trained on, in the templates' own wording (none if its mixture left the
+  math source out)."""
   if sft_config is None or sft_config.mixture.get("math", 0) <= 0:
     return set()
   problems = math_problems.generate_problems(sft_config.math_problems, sft_config.math_levels, sft_config.seed)
@@ -34,27 +36,15 @@ def make_math_task(math_config, *, heldout_problems: int, train_problems: int = 
                    sft_config=None) -> MathTask:
   """`heldout_problems` problems of the levels math.levels (in turn) fixed by math.heldout_seed (the same for
   every seed, so runs compare), none of which the SFT run trained on, and `train_problems` training problems
-  from `seed`, none held out."""
+  from `seed`, none held out; asked in math.heldout_wordings and math.wordings (in turn)."""
   levels, sft_seen = math_problems.as_levels(math_config.levels), sft_questions(sft_config)
-  reword = _heldout_rewording(math_config.heldout_wording)
   heldout = _interleaved([_heldout_of_level(level, math_config.heldout_seed, share, sft_seen)
                           for level, share in zip(levels, _shares(heldout_problems, len(levels)))])
   pool = math_problems.generate_problems(2 * train_problems, levels, seed=seed) if train_problems else []
   excluded = {p.question for p in heldout}
   train = [p for p in pool if p.question not in excluded][:train_problems]
-  return MathTask(tuple(train), tuple(reword(p) for p in heldout))
-
-
-HELDOUT_WORDINGS = ("unseen", "training")
-
-
-def _heldout_rewording(wording: str):
-  """How held-out questions are asked: "unseen" in sentence frames no training question uses
-  (`math_problems.UNSEEN_WORDING`; the same problems, so exclusion compares the training wording), "training"
-  in the training templates' own wording."""
-  if wording not in HELDOUT_WORDINGS:
-    raise ValueError(f"config.math.heldout_wording={wording!r}; use one of {', '.join(HELDOUT_WORDINGS)}")
-  return math_problems.in_unseen_wording if wording == "unseen" else (lambda problem: problem)
+  worded = lambda problems, wordings: tuple(math_problems.in_wordings(problems, wordings, len(levels)))
+  return MathTask(worded(train, math_config.wordings), worded(heldout, math_config.heldout_wordings))
 
 
 def _heldout_of_level(level: int, seed: int, n: int, excluded: set[str]) -> list:

@@ -1,7 +1,6 @@
 """The RL math task: held-out problems are the same for every RL seed and never trained on (by RL or SFT),
 and the reward reads the reply's own text, never a tool's output."""
 import ml_collections
-import pytest
 
 from lmjax.data.posttrain import math_problems
 from lmjax.rl import math_task
@@ -21,19 +20,18 @@ def test_heldout_problems_do_not_depend_on_the_rl_seed_and_are_never_trained_on(
   heldout = {p.question for p in a.heldout}
   assert len(heldout) == 40 and len(a.train) == 300
   seen = [p for p in a.train + b.train] + math_problems.generate_problems(500, 1, seed=0)  # RL's and SFT's
-  assert not heldout & {math_problems.in_unseen_wording(p).question for p in seen}  # not even reworded
+  assert not heldout & {math_problems.in_wording(p, 3).question for p in seen}  # not even reworded
   assert not heldout & {p.question for p in seen}
 
 
-def test_heldout_questions_are_asked_in_unseen_wording_unless_the_config_says_training():
+def test_heldout_questions_are_asked_in_math_heldout_wordings_and_training_ones_in_math_wordings():
   math = base.get_config().math
   unseen = math_task.make_math_task(math, heldout_problems=20).heldout
-  math.heldout_wording = "training"
-  training = math_task.make_math_task(math, heldout_problems=20).heldout
-  assert [math_problems.in_unseen_wording(p) for p in training] == list(unseen)
-  math.heldout_wording = "new"
-  with pytest.raises(ValueError, match="config.math.heldout_wording='new'; use one of unseen, training"):
-    math_task.make_math_task(math, heldout_problems=20)
+  math.heldout_wordings, math.wordings = (0,), (1, 2)
+  task = math_task.make_math_task(math, heldout_problems=20, train_problems=10)
+  assert [math_problems.in_wording(p, 3) for p in task.heldout] == list(unseen)
+  base_train = math_task.make_math_task(base.get_config().math, heldout_problems=20, train_problems=10).train
+  assert list(task.train) == math_problems.in_wordings(base_train, (1, 2))
 
 
 def test_the_reward_is_one_only_for_the_right_final_answer_in_the_replys_own_text(tokens_workdir):

@@ -13,7 +13,8 @@ def _file(c) -> list:
 
 def _math(c) -> list:
   problems = math_problems.generate_problems(c.math_problems, c.math_levels, seed=c.seed)
-  return [math_problems.problem_conversation(p) for p in problems]
+  worded = math_problems.in_wordings(problems, c.math_wordings, len(math_problems.as_levels(c.math_levels)))
+  return [math_problems.problem_conversation(p) for p in worded]
 
 
 def _identity(c) -> list:
