@@ -74,9 +74,10 @@ def rollouts(loaded, prompts, seeds, config, slot_count: int, continuous: bool) 
 
 
 def _at_levels(math_config, levels: list[int]):
-  """config.math with other problem levels."""
+  """config.math with other problem levels, its held-out problems worded as RL's training ones (the
+  rollouts RL times)."""
   copied = math_config.copy_and_resolve_references()
-  copied.levels = tuple(levels)
+  copied.levels, copied.heldout_wordings = tuple(levels), copied.wordings
   return copied
 
 
