@@ -4,9 +4,10 @@
 
 clean (the shipped WARC of Python-docs pages) -> tokenizer and tokenize (the cleaned pages plus the shipped
 corpus of books, fortunes and docs) -> pretrain the tiny model (300 steps) -> SFT on chatterbot, math with the
-calculator, identity, answer-from-the-prompt and "I don't know" conversations (800 steps; the knowledge
-probe of the pretrained model decides which Bible questions get "I don't know") -> reward model on math
-preference pairs -> RL on level-1 math problems -> evaluation of the base, SFT and RL models -> runs/speedrun/report.md.
+calculator (in two wordings), identity, answer-from-the-prompt and "I don't know" conversations (800 steps;
+the knowledge probe of the pretrained model decides which Bible questions get "I don't know") -> reward model
+on math preference pairs -> RL on level-1 math problems in a third wording -> evaluation of the base, SFT and
+RL models on held-out problems in a fourth -> runs/speedrun/report.md.
 Hardware: 2 CPU cores: 20.1 minutes of stage time on idle cores (2026-12-07, 25a22fc, fresh clone; 21.1 with
 the install), SFT 518 s and RL 210 s of it.
 README "Does every stage help, on every seed?" has the numbers.
@@ -30,6 +31,10 @@ def get_config():
   config.probe.update(questions=200, heldout_questions=100, samples_per_question=4, max_new_tokens=16)
   config.sft.mixture.update(file=0.0, chatterbot=1.0, math=4.0, identity=0.2, idk=0.3, context=0.5, unknown=0.3)
   config.sft.update(num_conversations=6000, math_problems=5000)
+  # Worked examples in two wordings; RL practises on a third that SFT never saw, and the held-out problems are
+  # asked in a fourth that no stage trains on (math_problems.WORDINGS; README "Does every stage help").
+  config.sft.math_wordings = (0, 1)
+  config.math.update(wordings=(2,), heldout_wordings=(3,))
   # 800 steps: at 400 validation loss was still falling and the held-out math flipped with the seed (README).
   config.stage.sft = dict(train=dict(steps=800), optim=dict(lr=1e-3), schedule=dict(warmup_steps=10))
 
@@ -50,7 +55,8 @@ def get_config():
   # gives the same held-out figures over seeds 0-2 with 24-40 optimizer steps instead of 128 (RL 179 s instead
   # of 479 s on seed 0; README "Does every stage help, on every seed?").
   config.rl.skip_uniform_groups = True
-  config.stage.rl = dict(train=dict(batch_size=recipe.train.batch_size, seq_len=recipe.train.seq_len),
+  # seq_len 128: wording 2's prompts reach 42 tokens, and a reply may take 72.
+  config.stage.rl = dict(train=dict(batch_size=recipe.train.batch_size, seq_len=128),
                          optim=recipe.optim.to_dict(), schedule=recipe.schedule.to_dict())
   # 128 held-out problems x 8 samples (RL's own held-out check is the first 64 of them x 4); 64 abstention
   # questions of each sort.
