@@ -32,6 +32,7 @@ CLAIMS = (
         Claim(f"RL − SFT pass@1, level {level}",
               f"eval_rl.math_pass1_level{level} - eval_sft.math_pass1_level{level}", None))),
     Claim("RL KL to the SFT model", "rl.kl_ref", None),
+    Claim("RL response length (tokens, last iteration)", "rl.response_length", None),
     Claim("RM accuracy: wrong final answer", "rm.rm_accuracy_wrong_answer", 0.90),
     Claim("RM accuracy: wrong step", "rm.rm_accuracy_wrong_step", 0.90),
     Claim("RM accuracy: refusal", "rm.rm_accuracy_refusal", 0.90),

@@ -79,7 +79,8 @@ def headline(workdir: str) -> dict[str, float]:
             "probe.dont_know_conversations": probed.get("dont_know_conversations"),
             "probe.known_conversations": probed.get("known_conversations")}
   final_keys = {"pretrain": ("val_loss", "val_bpb"), "sft": ("val_loss",), "rm": ("val_accuracy",),
-                "rl": ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref"),
+                "rl": ("reward", "heldout_pass1", "heldout_pass_at_g", "heldout_greedy", "kl_ref",
+                       "response_length"),
                 "dpo": ("val_loss", "val_accuracy", "val_margin")}
   for stage, keys in final_keys.items():
     if stage in dirs:

@@ -18,6 +18,8 @@ def test_each_claim_shows_every_seed_its_spread_and_whether_every_seed_met_the_t
   assert lines["RL − SFT pass@1"].endswith("| no (≥ 0.05) |")
   assert lines["RM accuracy: wrong step"].endswith("| yes (≥ 0.9) |")
   assert "RM accuracy: refusal" not in lines and "SFT math greedy" not in lines  # no run has these metrics
+  lengths = claims.claims_table({0: {"rl.response_length": 24.5}})
+  assert f"| RL response length (tokens, last iteration) | {report.fmt(24.5)} |" in lengths
 
 
 def test_a_missing_seed_value_is_a_dash_and_no_metrics_means_no_table():
