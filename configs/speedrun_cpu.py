@@ -8,8 +8,8 @@ calculator (in two wordings), identity, answer-from-the-prompt and "I don't know
 the knowledge probe of the pretrained model decides which Bible questions get "I don't know") -> reward model
 on math preference pairs -> RL on level-1 math problems in a third wording -> evaluation of the base, SFT and
 RL models on held-out problems in a fourth -> runs/speedrun/report.md.
-Hardware: 2 CPU cores: 20.1 minutes of stage time on idle cores (2026-12-07, 25a22fc, fresh clone; 21.1 with
-the install), SFT 518 s and RL 210 s of it.
+Hardware: 2 CPU cores: 20.1, 21.5 and 23.4 minutes of stage time for seeds 0, 1 and 2 (2026-12-08; SFT
+412-535 s and RL 334-429 s of it).
 README "Does every stage help, on every seed?" has the numbers.
 """
 import os
