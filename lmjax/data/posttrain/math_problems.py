@@ -13,7 +13,9 @@ output and every answer is an integer.
 
 Levels set the number of steps and the range of the numbers: level 1 is one or two steps on numbers up to 10,
 easy enough for the tiny model; each level above adds steps and widens the range. A config's `math_levels`
-(`math.levels`) is a tuple: a mix of levels in equal shares.
+(`math.levels`) is a tuple: a mix of levels in equal shares. `in_wording` asks the same problem in one of four
+wordings (the template's own and three rewrites with no sentence frame in common), so a run can be scored on
+questions worded as it never saw them.
 """
 import dataclasses
 import random
