@@ -32,7 +32,7 @@ def get_config():
   config.sft.mixture.update(file=0.0, chatterbot=1.0, math=4.0, identity=0.2, idk=0.3, context=0.5, unknown=0.3)
   config.sft.update(num_conversations=6000, math_problems=5000)
   # Worked examples in two wordings; RL practises on a third that SFT never saw, and the held-out problems are
-  # asked in a fourth that no stage trains on (math_problems.WORDINGS; README "Does every stage help").
+  # asked in a fourth that no stage trains on (math_wordings.WORDINGS; README "Does every stage help").
   config.sft.math_wordings = (0, 1)
   config.math.update(wordings=(2,), heldout_wordings=(3,))
   # 800 steps: at 400 validation loss was still falling and the held-out math flipped with the seed (README).

@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 
 from lmjax import chat
-from lmjax.data.posttrain import math_problems
+from lmjax.data.posttrain import math_problems, math_wordings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,7 @@ def make_math_task(math_config, *, heldout_problems: int, train_problems: int = 
   pool = math_problems.generate_problems(2 * train_problems, levels, seed=seed) if train_problems else []
   excluded = {p.question for p in heldout}
   train = [p for p in pool if p.question not in excluded][:train_problems]
-  worded = lambda problems, wordings: tuple(math_problems.in_wordings(problems, wordings, len(levels)))
+  worded = lambda problems, wordings: tuple(math_wordings.in_wordings(problems, wordings, len(levels)))
   return MathTask(worded(train, math_config.wordings), worded(heldout, math_config.heldout_wordings))
 
 

@@ -2,7 +2,7 @@
 and the reward reads the reply's own text, never a tool's output."""
 import ml_collections
 
-from lmjax.data.posttrain import math_problems
+from lmjax.data.posttrain import math_problems, math_wordings
 from lmjax.rl import math_task
 from lmjax.infer.engine import Reply
 from configs import base
@@ -19,8 +19,8 @@ def test_heldout_problems_do_not_depend_on_the_rl_seed_and_are_never_trained_on(
   assert a.heldout == b.heldout and a.train != b.train
   heldout = {p.question for p in a.heldout}
   assert len(heldout) == 40 and len(a.train) == 300
-  seen = [p for p in a.train + b.train] + math_problems.generate_problems(500, 1, seed=0)  # RL's and SFT's
-  assert not heldout & {math_problems.in_wording(p, 3).question for p in seen}  # not even reworded
+  seen = list(a.train + b.train) + math_problems.generate_problems(500, 1, seed=0)  # RL's and SFT's
+  assert not heldout & {math_wordings.in_wording(p, 3).question for p in seen}  # not even reworded
   assert not heldout & {p.question for p in seen}
 
 
@@ -29,9 +29,9 @@ def test_heldout_questions_are_asked_in_math_heldout_wordings_and_training_ones_
   unseen = math_task.make_math_task(math, heldout_problems=20).heldout
   math.heldout_wordings, math.wordings = (0,), (1, 2)
   task = math_task.make_math_task(math, heldout_problems=20, train_problems=10)
-  assert [math_problems.in_wording(p, 3) for p in task.heldout] == list(unseen)
+  assert [math_wordings.in_wording(p, 3) for p in task.heldout] == list(unseen)
   base_train = math_task.make_math_task(base.get_config().math, heldout_problems=20, train_problems=10).train
-  assert list(task.train) == math_problems.in_wordings(base_train, (1, 2))
+  assert list(task.train) == math_wordings.in_wordings(base_train, (1, 2))
 
 
 def test_the_reward_is_one_only_for_the_right_final_answer_in_the_replys_own_text(tokens_workdir):

@@ -4,7 +4,7 @@ Add a source: one function `(sft_config) -> list[conversation]` and one entry in
 """
 from lmjax.config import ConfigError
 from lmjax.data import chat_pipeline
-from lmjax.data.posttrain import conversations, grounding, math_problems, qa_facts, tool_conversations
+from lmjax.data.posttrain import conversations, grounding, math_problems, math_wordings, qa_facts, tool_conversations
 
 
 def _file(c) -> list:
@@ -13,7 +13,7 @@ def _file(c) -> list:
 
 def _math(c) -> list:
   problems = math_problems.generate_problems(c.math_problems, c.math_levels, seed=c.seed)
-  worded = math_problems.in_wordings(problems, c.math_wordings, len(math_problems.as_levels(c.math_levels)))
+  worded = math_wordings.in_wordings(problems, c.math_wordings, len(math_problems.as_levels(c.math_levels)))
   return [math_problems.problem_conversation(p) for p in worded]
 
 
